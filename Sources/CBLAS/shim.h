@@ -1,0 +1,7 @@
+// OpenBLAS as a system library: Debian's libopenblas-dev (pkg-config name `openblas`).
+#include <cblas.h>
+// Declared by OpenBLAS but not always exported through cblas.h.
+char *openblas_get_corename(void);
+char *openblas_get_config(void);
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int num_threads);

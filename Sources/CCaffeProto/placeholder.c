@@ -1,0 +1,1 @@
+/* Placeholder until Tools/caffe/regenerate.sh generates caffe.pb-c.c. */

@@ -1,0 +1,1 @@
+print("fn2e-compile")
