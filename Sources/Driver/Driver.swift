@@ -1,1 +1,0 @@
-// Driver module.

@@ -1,0 +1,147 @@
+import Foundation
+
+/// A root file with everything it imports, every graph verified and typed.
+public struct Program: Sendable {
+    /// The file named on the command line.
+    public var root: Module
+    /// Every loaded file, imports before the files that import them.
+    public var modules: [Module]
+    /// Verified graphs by name.
+    public var graphs: [String: Graph]
+    /// Graph names in verification order (callees before callers).
+    public var order: [String]
+
+    /// The named graph, or the last graph of the root file.
+    public func graph(_ name: String? = nil) -> Graph? {
+        if let n = name { return graphs[n] }
+        return root.graphs.last.flatMap { graphs[$0.name] }
+    }
+
+    /// The root module with verified (typed, normalised) graphs, ready to print.
+    public var verifiedRoot: Module {
+        var m = root
+        m.graphs = m.graphs.map { graphs[$0.name] ?? $0 }
+        return m
+    }
+}
+
+/// Reads a file and its imports, then verifies every graph. Errors come back as a `DiagnosticList`.
+public struct Loader {
+    public let sources: SourceManager
+    private var loaded: [String: Module] = [:]
+    private var modules: [Module] = []
+    private var diags: [Diagnostic] = []
+
+    public init(sources: SourceManager = SourceManager()) { self.sources = sources }
+
+    public static func load(path: String, sources: SourceManager = SourceManager()) throws -> Program {
+        var l = Loader(sources: sources)
+        return try l.load(path: path)
+    }
+
+    /// Loads text as if it were the file `file` (imports resolve relative to its folder).
+    public static func load(text: String, file: String, sources: SourceManager = SourceManager()) throws -> Program {
+        var l = Loader(sources: sources)
+        guard let root = l.parse(file: file, bytes: Array(text.utf8), stack: []) else { throw DiagnosticList(l.diags) }
+        return try l.finish(root)
+    }
+
+    public mutating func load(path: String) throws -> Program {
+        guard let root = read(path, from: nil, stack: []) else { throw DiagnosticList(diags) }
+        return try finish(root)
+    }
+
+    private mutating func finish(_ root: Module) throws -> Program {
+        guard diags.isEmpty else { throw DiagnosticList(diags) }
+        let (graphs, order) = verifyAll()
+        guard diags.isEmpty else { throw DiagnosticList(diags) }
+        return Program(root: root, modules: modules, graphs: graphs, order: order)
+    }
+
+    private mutating func read(_ path: String, from: Module.Import?, stack: [String]) -> Module? {
+        let key = URL(fileURLWithPath: path).standardizedFileURL.path
+        if stack.contains(key) {
+            let chain = (stack + [key]).map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " -> ")
+            diags.append(.error("import cycle: \(chain)", at: from?.loc))
+            return nil
+        }
+        if let m = loaded[key] { return m }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let why = FileManager.default.fileExists(atPath: path) ? "cannot read" : "no such file"
+            diags.append(.error("\(why): '\(path)'", at: from?.loc))
+            return nil
+        }
+        return parse(file: path, bytes: [UInt8](data), stack: stack + [key], key: key)
+    }
+
+    private mutating func parse(file: String, bytes: [UInt8], stack: [String], key: String? = nil) -> Module? {
+        sources.add(file: file, text: String(decoding: bytes, as: UTF8.self))
+        let module: Module
+        do {
+            module = try Parser.parse(file: file, bytes: bytes)
+        } catch let d as Diagnostic {
+            diags.append(d)
+            return nil
+        } catch {
+            diags.append(.error("\(error)", at: SourceLoc(file: file, line: 1, column: 1)))
+            return nil
+        }
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent()
+        let key = key ?? URL(fileURLWithPath: file).standardizedFileURL.path
+        for imp in module.imports {
+            let path = imp.path.hasPrefix("/") ? imp.path : dir.appendingPathComponent(imp.path).path
+            _ = read(path, from: imp, stack: stack.isEmpty ? [key] : stack)
+        }
+        loaded[key] = module
+        modules.append(module)
+        return module
+    }
+
+    private mutating func verifyAll() -> ([String: Graph], [String]) {
+        var all: [String: Graph] = [:]
+        var declOrder: [String] = []
+        for m in modules {
+            for g in m.graphs {
+                if let prev = all[g.name] {
+                    diags.append(.error("redefinition of graph '@\(g.name)'", at: g.loc,
+                                        notes: [Diagnostic(.note, "previous definition is here", at: prev.loc)]))
+                    continue
+                }
+                all[g.name] = g
+                declOrder.append(g.name)
+            }
+        }
+        var done: [String: Graph] = [:]
+        var order: [String] = []
+        var visiting: [String] = []
+        var failed: Set<String> = []
+
+        func visit(_ name: String) {
+            if done[name] != nil || failed.contains(name) { return }
+            guard var g = all[name] else { return }
+            if visiting.contains(name) {
+                diags.append(.error("graph '@\(name)' calls itself through \(visiting.map { "'@\($0)'" }.joined(separator: " -> "))", at: g.loc))
+                failed.insert(name)
+                return
+            }
+            visiting.append(name)
+            for n in g.nodes where n.op == .call { if let c = n.callee { visit(c) } }
+            visiting.removeLast()
+            // A caller of a broken graph is not verified: the callee's errors already explain it.
+            if failed.contains(name) || g.nodes.contains(where: { $0.op == .call && $0.callee.map(failed.contains) == true }) {
+                failed.insert(name)
+                return
+            }
+            let problems = Verifier(callees: done).verify(&g)
+            if problems.isEmpty {
+                done[name] = g
+                order.append(name)
+            } else {
+                diags.append(contentsOf: problems)
+                failed.insert(name)
+            }
+        }
+        for name in declOrder { visit(name) }
+        return (done, order)
+    }
+}

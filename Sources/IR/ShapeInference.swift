@@ -1,0 +1,264 @@
+/// Why a node's type could not be inferred; `operand` points at the offending operand when known.
+public struct InferenceError: Error {
+    public var message: String
+    public var operand: Int?
+    public init(_ message: String, operand: Int? = nil) {
+        self.message = message
+        self.operand = operand
+    }
+}
+
+/// Caffe's pooled output size. Floor: (size + 2 pad - kernel) / stride + 1. Ceil rounds the division
+/// up, then drops a last window that would start inside the padding.
+public func pooledSize(_ size: Int, kernel: Int, stride: Int, pad: Int, ceil: Bool) -> Int {
+    let span = size + 2 * pad - kernel
+    var out = (ceil ? (span + stride - 1) / stride : span / stride) + 1
+    if ceil && pad > 0 && (out - 1) * stride >= size + pad { out -= 1 }
+    return out
+}
+
+/// Output size of a convolution along one axis.
+public func convolvedSize(_ size: Int, kernel: Int, stride: Int, pad: Int, dilation: Int) -> Int {
+    (size + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1
+}
+
+extension Op {
+    /// The output type from operand types and attributes (defaults filled in). Calls are typed by the verifier.
+    public func inferType(_ xs: [TensorType], _ a: Attrs) throws -> TensorType {
+        switch self {
+        case .conv2d:
+            let x = try rank(xs[0], 4, 0), w = try rank(xs[1], 4, 1)
+            let (sh, sw) = a.pair("stride"), (ph, pw) = a.pair("pad"), (dh, dw) = a.pair("dilation")
+            let groups = a.int("groups")
+            let c = try fixed(x.dims[1], "input channels", 0)
+            let (o, cg, kh, kw) = (try fixed(w.dims[0], "", 1), try fixed(w.dims[1], "", 1),
+                                   try fixed(w.dims[2], "", 1), try fixed(w.dims[3], "", 1))
+            guard c == cg * groups else {
+                throw InferenceError("conv2d: input \(x) has \(c) channels but weight \(w) with groups=\(groups) expects \(cg * groups)", operand: 1)
+            }
+            guard o % groups == 0 else {
+                throw InferenceError("conv2d: \(o) output channels of weight \(w) are not divisible by groups=\(groups)", operand: 1)
+            }
+            if xs.count == 3 { try expectShape(xs[2], [.fixed(o)], "conv2d bias", 2) }
+            let h = try fixed(x.dims[2], "height", 0), wd = try fixed(x.dims[3], "width", 0)
+            let oh = convolvedSize(h, kernel: kh, stride: sh, pad: ph, dilation: dh)
+            let ow = convolvedSize(wd, kernel: kw, stride: sw, pad: pw, dilation: dw)
+            guard oh >= 1, ow >= 1 else {
+                throw InferenceError("conv2d: kernel \(kh)x\(kw) (dilation \(dh),\(dw)) does not fit input \(x) with padding \(ph),\(pw)", operand: 0)
+            }
+            return TensorType(.f32, [x.dims[0], .fixed(o), .fixed(oh), .fixed(ow)])
+
+        case .maxPool, .avgPool:
+            let x = try rank(xs[0], 4, 0)
+            if a.bool("global") { return TensorType(.f32, [x.dims[0], x.dims[1], .fixed(1), .fixed(1)]) }
+            let (kh, kw) = a.pair("kernel"), (sh, sw) = a.pair("stride"), (ph, pw) = a.pair("pad")
+            let ceil = a.string("round") == "ceil"
+            guard kh > 0, kw > 0 else { throw InferenceError("\(rawValue) needs attribute 'kernel' (or global=true)") }
+            guard ph < kh, pw < kw else { throw InferenceError("\(rawValue): padding \(ph),\(pw) must be smaller than the kernel \(kh)x\(kw)") }
+            let h = try fixed(x.dims[2], "height", 0), w = try fixed(x.dims[3], "width", 0)
+            guard h + 2 * ph >= kh, w + 2 * pw >= kw else {
+                throw InferenceError("\(rawValue): kernel \(kh)x\(kw) is larger than the padded input \(x)", operand: 0)
+            }
+            return TensorType(.f32, [x.dims[0], x.dims[1],
+                                     .fixed(pooledSize(h, kernel: kh, stride: sh, pad: ph, ceil: ceil)),
+                                     .fixed(pooledSize(w, kernel: kw, stride: sw, pad: pw, ceil: ceil))])
+
+        case .relu, .sigmoid, .tanh, .dropout, .affine:
+            return xs[0]
+
+        case .prelu:
+            let x = try atLeastRank(xs[0], 2, 0)
+            let s = try rank(xs[1], 1, 1)
+            guard s.dims[0] == .fixed(1) || s.dims[0] == x.dims[1] else {
+                throw InferenceError("prelu: slope \(s) must have 1 or \(x.dims[1]) elements for input \(x)", operand: 1)
+            }
+            return x
+
+        case .flatten:
+            let x = xs[0]
+            let axis = try normAxis(a.int("axis"), x.rank, "axis")
+            let end = try normAxis(a.int("end_axis"), x.rank, "end_axis")
+            guard end >= axis else { throw InferenceError("flatten: end_axis \(end) is before axis \(axis)") }
+            var n = 1
+            for d in x.dims[axis...end] { n *= try fixed(d, "flattened dimension", 0) }
+            return TensorType(x.dtype, Array(x.dims[..<axis]) + [.fixed(n)] + Array(x.dims[(end + 1)...]))
+
+        case .reshape:
+            return try reshapeType(xs[0], a.ints("shape"))
+
+        case .transpose:
+            let x = xs[0], perm = a.ints("perm")
+            guard perm.sorted() == Array(0..<x.rank) else {
+                throw InferenceError("transpose: perm \(perm) is not a permutation of the \(x.rank) axes of \(x)")
+            }
+            return TensorType(x.dtype, perm.map { x.dims[$0] })
+
+        case .concat:
+            let first = xs[0]
+            let axis = try normAxis(a.int("axis"), first.rank, "axis")
+            var total = 0
+            for (k, x) in xs.enumerated() {
+                guard x.rank == first.rank else { throw InferenceError("concat: operand \(k) is \(x) but operand 0 is \(first)", operand: k) }
+                for d in 0..<x.rank where d != axis && x.dims[d] != first.dims[d] {
+                    throw InferenceError("concat: operand \(k) is \(x) but operand 0 is \(first); only axis \(axis) may differ", operand: k)
+                }
+                total += try fixed(x.dims[axis], "concatenated dimension", k)
+            }
+            var dims = first.dims
+            dims[axis] = .fixed(total)
+            return TensorType(first.dtype, dims)
+
+        case .slice:
+            let x = xs[0]
+            let axis = try normAxis(a.int("axis"), x.rank, "axis")
+            let size = try fixed(x.dims[axis], "sliced dimension", 0)
+            let start = a.int("start"), end = a.int("end")
+            guard start >= 0, start < end, end <= size else {
+                throw InferenceError("slice: range [\(start), \(end)) is not inside axis \(axis) of \(x)")
+            }
+            var dims = x.dims
+            dims[axis] = .fixed(end - start)
+            return TensorType(x.dtype, dims)
+
+        case .channelReplicate:
+            let x = try atLeastRank(xs[0], 2, 0)
+            guard x.dims[1] == .fixed(1) else { throw InferenceError("channel_replicate: input \(x) must have 1 channel", operand: 0) }
+            let count = a.int("count")
+            guard count >= 1 else { throw InferenceError("channel_replicate: count must be positive") }
+            var dims = x.dims
+            dims[1] = .fixed(count)
+            return TensorType(x.dtype, dims)
+
+        case .add, .sub, .mul, .maximum:
+            return try broadcast(xs[0], xs[1], rawValue)
+
+        case .scale, .bias, .batchNorm:
+            let x = try atLeastRank(xs[0], 2, 0)
+            for k in 1..<xs.count { try expectShape(xs[k], [x.dims[1]], "\(rawValue) operand \(k)", k) }
+            if self == .batchNorm, a.float("eps") < 0 { throw InferenceError("batch_norm: eps must be non-negative") }
+            return x
+
+        case .lrn:
+            let x = try rank(xs[0], 4, 0)
+            let size = a.int("size")
+            guard size > 0, size % 2 == 1 else { throw InferenceError("lrn: size must be a positive odd number, found \(size)") }
+            return x
+
+        case .linear:
+            let x = try rank(xs[0], 2, 0), w = try rank(xs[1], 2, 1)
+            guard x.dims[1] == w.dims[1] else {
+                throw InferenceError("linear: input \(x) has \(x.dims[1]) features but weight \(w) expects \(w.dims[1])", operand: 1)
+            }
+            if xs.count == 3 { try expectShape(xs[2], [w.dims[0]], "linear bias", 2) }
+            return TensorType(.f32, [x.dims[0], w.dims[0]])
+
+        case .softmax, .logSoftmax:
+            _ = try normAxis(a.int("axis"), xs[0].rank, "axis")
+            return xs[0]
+
+        case .softmaxCrossEntropy:
+            let x = try rank(xs[0], 2, 0), y = try rank(xs[1], 1, 1)
+            guard x.dims[0] == y.dims[0] else {
+                throw InferenceError("softmax_cross_entropy: logits \(x) and labels \(y) disagree on the batch size", operand: 1)
+            }
+            return TensorType(.f32, [])
+
+        case .euclideanLoss:
+            guard xs[0].dims == xs[1].dims else {
+                throw InferenceError("euclidean_loss: operands must have one shape, found \(xs[0]) and \(xs[1])", operand: 1)
+            }
+            guard xs[0].rank >= 1 else { throw InferenceError("euclidean_loss: operands need a batch dimension", operand: 0) }
+            return TensorType(.f32, [])
+
+        case .mean, .sum:
+            let x = xs[0]
+            let axes = try a.ints("axes").map { try normAxis($0, x.rank, "axes") }
+            guard Set(axes).count == axes.count else { throw InferenceError("\(rawValue): axes \(a.ints("axes")) repeat an axis") }
+            if axes.isEmpty { return TensorType(.f32, []) }
+            return TensorType(.f32, x.dims.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
+
+        case .call:
+            preconditionFailure("calls are typed by the verifier")
+        }
+    }
+}
+
+// MARK: Helpers
+
+private func rank(_ t: TensorType, _ r: Int, _ operand: Int) throws -> TensorType {
+    guard t.rank == r else { throw InferenceError("expected a rank-\(r) operand, found \(t)", operand: operand) }
+    return t
+}
+
+private func atLeastRank(_ t: TensorType, _ r: Int, _ operand: Int) throws -> TensorType {
+    guard t.rank >= r else { throw InferenceError("expected an operand of rank \(r) or more, found \(t)", operand: operand) }
+    return t
+}
+
+private func fixed(_ d: Dim, _ what: String, _ operand: Int) throws -> Int {
+    guard let v = d.value else {
+        throw InferenceError("the batch dimension N cannot be used as \(what.isEmpty ? "a weight dimension" : "the \(what)")", operand: operand)
+    }
+    return v
+}
+
+private func expectShape(_ t: TensorType, _ dims: [Dim], _ what: String, _ operand: Int) throws {
+    guard t.dims == dims else {
+        throw InferenceError("\(what) must be \(TensorType(.f32, dims)), found \(t)", operand: operand)
+    }
+}
+
+private func normAxis(_ axis: Int, _ rank: Int, _ name: String) throws -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    guard a >= 0, a < rank else { throw InferenceError("\(name) \(axis) is out of range for rank \(rank)") }
+    return a
+}
+
+/// NumPy broadcasting: align from the right; a dimension of 1 stretches.
+public func broadcastDims(_ a: [Dim], _ b: [Dim]) -> [Dim]? {
+    let r = max(a.count, b.count)
+    var out: [Dim] = []
+    for k in 0..<r {
+        let da = k < r - a.count ? Dim.fixed(1) : a[k - (r - a.count)]
+        let db = k < r - b.count ? Dim.fixed(1) : b[k - (r - b.count)]
+        if da == db { out.append(da) } else if da == .fixed(1) { out.append(db) } else if db == .fixed(1) { out.append(da) } else { return nil }
+    }
+    return out
+}
+
+private func broadcast(_ a: TensorType, _ b: TensorType, _ op: String) throws -> TensorType {
+    guard let dims = broadcastDims(a.dims, b.dims) else {
+        throw InferenceError("\(op): shapes \(a) and \(b) do not broadcast", operand: 1)
+    }
+    return TensorType(.f32, dims)
+}
+
+/// Caffe's reshape: 0 copies the input dimension at that position, -1 is inferred from the rest.
+private func reshapeType(_ x: TensorType, _ spec: [Int]) throws -> TensorType {
+    var dims: [Dim] = []
+    var inferAt: Int?
+    for (k, s) in spec.enumerated() {
+        switch s {
+        case 0:
+            guard k < x.rank else { throw InferenceError("reshape: 0 at position \(k) copies a dimension \(x) does not have") }
+            dims.append(x.dims[k])
+        case -1:
+            guard inferAt == nil else { throw InferenceError("reshape: only one -1 may be inferred in \(spec)") }
+            inferAt = k
+            dims.append(.fixed(1))
+        case let v where v > 0: dims.append(.fixed(v))
+        default: throw InferenceError("reshape: invalid size \(s) in \(spec)")
+        }
+    }
+    // Element counts as N^k * c; N must appear as often on both sides.
+    func count(_ ds: [Dim]) -> (Int, Int) { ds.reduce((0, 1)) { $1 == .batch ? ($0.0 + 1, $0.1) : ($0.0, $0.1 * $1.value!) } }
+    let (nIn, cIn) = count(x.dims), (nOut, cOut) = count(dims)
+    guard nIn == nOut else { throw InferenceError("reshape: \(spec) must keep the batch dimension N of \(x) (use 0 to copy it)") }
+    if let k = inferAt {
+        guard cOut > 0, cIn % cOut == 0 else { throw InferenceError("reshape: cannot infer -1 in \(spec) for \(x)") }
+        dims[k] = .fixed(cIn / cOut)
+    } else if cIn != cOut {
+        throw InferenceError("reshape: \(x) has \(cIn) elements per batch item but \(spec) has \(cOut)")
+    }
+    return TensorType(x.dtype, dims)
+}
