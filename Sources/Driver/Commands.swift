@@ -1,5 +1,6 @@
 import Foundation
 import IR
+import Scheduler
 
 /// What a command produced: text for stdout, text for stderr, and the exit status.
 public struct CommandOutput: Equatable {
@@ -42,6 +43,11 @@ public enum Stages {
             guard let g = program.graph(options.graph) else { throw StageError("no graph named '@\(options.graph ?? "")'") }
             let flat = Inliner.inline(g, graphs: program.graphs)
             return Summary(flat, batch: options.batch ?? 1).render(title: "@\(g.name)")
+        },
+        "schedule": { program, options in
+            guard let g = program.graph(options.graph) else { throw StageError("no graph named '@\(options.graph ?? "")'") }
+            let s = try Scheduler.schedule(g, graphs: program.graphs, options: ScheduleOptions(batch: options.batch ?? 1))
+            return s.render(title: "@\(g.name)")
         },
     ]
 

@@ -93,6 +93,8 @@ public struct Node: Hashable, Sendable {
     /// Where the op name and each attribute were written, for diagnostics.
     public var opLoc: SourceLoc?
     public var attrLocs: [String: SourceLoc] = [:]
+    /// Names of the source nodes this node stands for after fusion (empty: itself).
+    public var origins: [String] = []
     public var trivia = Trivia()
 
     public init(name: String, op: Op, operands: [String], attrs: [String: AttrValue] = [:], callee: String? = nil,

@@ -45,6 +45,11 @@ public struct OpSignature: Sendable {
 
 private let pair00 = AttrValue.ints([0, 0])
 private let pair11 = AttrValue.ints([1, 1])
+/// A fused activation on a GEMM-based op's output, applied in the kernel's epilogue.
+private let epilogueAttrs = [
+    AttrSpec("activation", .word(["none", "relu"]), .word("none")),
+    AttrSpec("negative_slope", .float, .float(0)),
+]
 
 extension Op {
     public var signature: OpSignature {
@@ -55,7 +60,7 @@ extension Op {
                 AttrSpec("pad", .ints(count: 2), pair00),
                 AttrSpec("dilation", .ints(count: 2), pair11),
                 AttrSpec("groups", .int, .int(1)),
-            ])
+            ] + epilogueAttrs)
         case .maxPool, .avgPool:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
                 AttrSpec("kernel", .ints(count: 2), pair00),
@@ -109,7 +114,7 @@ extension Op {
                 AttrSpec("region", .word(["across_channels", "within_channel"]), .word("across_channels")),
             ])
         case .linear:
-            return OpSignature(minOperands: 2, maxOperands: 3, attrs: [])
+            return OpSignature(minOperands: 2, maxOperands: 3, attrs: epilogueAttrs)
         case .softmax, .logSoftmax:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("axis", .int, .int(1))])
         case .softmaxCrossEntropy:
@@ -126,6 +131,10 @@ extension Op {
             ])
         }
     }
+
+    /// Ops that can apply an activation to their output (`activation=relu`); the scheduler's
+    /// fusion pass sets it, and every kernel and the reference interpreter honour it.
+    public static let fusableProducers: Set<Op> = [.conv2d, .linear]
 
     /// Ops that apply one function to each element of one input.
     public static let elementwiseUnary: Set<Op> = [.relu, .sigmoid, .tanh, .affine, .dropout]

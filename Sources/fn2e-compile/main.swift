@@ -51,6 +51,13 @@ struct SummaryCommand: ParsableCommand {
     func run() throws { try options.run("summary") }
 }
 
+struct ScheduleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "schedule",
+        abstract: "Lower to fused kernels over a planned arena and print the schedule.")
+    @OptionGroup var options: GraphOptions
+    func run() throws { try options.run("schedule") }
+}
+
 struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the golden cases of a folder (FN2E_UPDATE_GOLDENS=1 rewrites them and still fails).")
     @Argument(help: "Folder of NAME.fn2e cases with NAME.fn2e.expected beside them.") var directory: String
@@ -76,7 +83,7 @@ struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fn2e-compile",
         abstract: "The fn2e graph compiler: check, print, summarise and test graph files.",
-        subcommands: [Check.self, Print.self, SummaryCommand.self, Test.self] + extraCompileCommands)
+        subcommands: [Check.self, Print.self, SummaryCommand.self, ScheduleCommand.self, Test.self] + extraCompileCommands)
 }
 
 Compile.main()

@@ -1,0 +1,113 @@
+import IR
+
+/// A graph-to-graph rewrite. `run` says whether it changed anything; the pass manager verifies the
+/// graph after every pass that did.
+public protocol GraphPass {
+    var name: String { get }
+    func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool
+}
+
+/// What passes may need besides the graph.
+public struct PassContext {
+    /// Verified graphs by name, for calls.
+    public var graphs: [String: Graph]
+    public init(graphs: [String: Graph] = [:]) { self.graphs = graphs }
+}
+
+/// Runs passes in order, re-verifying after each change, and records what each did.
+public struct PassManager {
+    public var passes: [GraphPass]
+    public private(set) var log: [(pass: String, changed: Bool)] = []
+
+    public init(_ passes: [GraphPass]) { self.passes = passes }
+
+    public mutating func run(_ graph: inout Graph, _ context: PassContext) throws {
+        for pass in passes {
+            let changed = try pass.run(&graph, context)
+            log.append((pass.name, changed))
+            if changed {
+                let problems = Verifier(callees: context.graphs).verify(&graph)
+                if !problems.isEmpty {
+                    throw SchedulerError("pass '\(pass.name)' produced an invalid graph:\n" + problems.map(\.description).joined(separator: "\n"))
+                }
+            }
+        }
+    }
+}
+
+public struct SchedulerError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ message: String) { description = message }
+}
+
+/// Replaces calls by the called graphs' nodes.
+public struct InlineCalls: GraphPass {
+    public let name = "inline-calls"
+    public init() {}
+    public func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool {
+        guard graph.nodes.contains(where: { $0.op == .call }) else { return false }
+        graph = Inliner.inline(graph, graphs: context.graphs)
+        return true
+    }
+}
+
+/// Removes nodes and parameters that no output depends on.
+public struct DeadCodeElimination: GraphPass {
+    public let name = "dead-code-elimination"
+    public init() {}
+    public func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool {
+        var live = Set(graph.outputs)
+        for node in graph.nodes.reversed() where live.contains(node.name) {
+            live.formUnion(node.operands)
+        }
+        let nodes = graph.nodes.filter { live.contains($0.name) }
+        let params = graph.params.filter { live.contains($0.name) }
+        let changed = nodes.count != graph.nodes.count || params.count != graph.params.count
+        graph.nodes = nodes
+        graph.params = params
+        return changed
+    }
+}
+
+/// Folds a ReLU into the convolution or linear layer that feeds it, when nothing else reads the
+/// pre-activation: the epilogue then runs while the GEMM output is still in cache.
+public struct FuseActivations: GraphPass {
+    public let name = "fuse-activations"
+    public init() {}
+    public func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool {
+        let uses = useCounts(graph)
+        var changed = false
+        var k = 0
+        var index = Dictionary(graph.nodes.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        while k < graph.nodes.count {
+            let n = graph.nodes[k]
+            if n.op == .relu, let p = index[n.operands[0]], Op.fusableProducers.contains(graph.nodes[p].op),
+               uses[n.operands[0]] == 1, !graph.outputs.contains(n.operands[0]),
+               graph.nodes[p].fullAttrs.string("activation") == "none" {
+                var producer = graph.nodes[p]
+                producer.attrs["activation"] = .word("relu")
+                let slope = n.fullAttrs.float("negative_slope")
+                if slope != 0 { producer.attrs["negative_slope"] = .float(slope) }
+                // The fused node takes the activation's name so that its readers are unchanged.
+                producer.origins = (producer.origins.isEmpty ? [producer.name] : producer.origins) + [n.name]
+                producer.name = n.name
+                producer.trivia = n.trivia
+                graph.nodes[p] = producer
+                graph.nodes.remove(at: k)
+                index = Dictionary(graph.nodes.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+                changed = true
+                continue
+            }
+            k += 1
+        }
+        return changed
+    }
+}
+
+/// How many times each value is read (graph outputs count as reads).
+public func useCounts(_ graph: Graph) -> [String: Int] {
+    var uses: [String: Int] = [:]
+    for n in graph.nodes { for o in n.operands { uses[o, default: 0] += 1 } }
+    for o in graph.outputs { uses[o, default: 0] += 1 }
+    return uses
+}

@@ -1,0 +1,88 @@
+import IR
+
+/// Where a value lives while a schedule runs.
+public enum Storage: Hashable, CustomStringConvertible {
+    /// Fed by the caller.
+    case input
+    /// A parameter (weights live outside the arena).
+    case param
+    /// A graph output (loss, gradients, predictions), owned by the runtime outside the arena.
+    case output
+    /// Computed once from frozen parameters before the first step, outside the arena.
+    case folded
+    /// A temporary at a byte offset in the one arena.
+    case arena(offset: Int)
+
+    public var description: String {
+        switch self {
+        case .input: return "input"
+        case .param: return "param"
+        case .output: return "output"
+        case .folded: return "folded"
+        case .arena(let o): return "arena@\(o)"
+        }
+    }
+}
+
+/// One value of the schedule: its bound type, size, home, and the kernels that write and last read it.
+public struct BufferInfo: Hashable {
+    public var name: String
+    public var type: TensorType
+    public var bytes: Int
+    public var storage: Storage
+    /// Index of the kernel that writes it (-1: written before the schedule runs).
+    public var def: Int
+    /// Index of the last kernel that reads it (the last kernel for outputs).
+    public var lastUse: Int
+}
+
+/// One kernel launch: an IR node (possibly fused from several, see `node.origins`) over buffers.
+public struct Kernel: Hashable {
+    public var node: Node
+    /// Whether the output overwrites its first input's buffer (elementwise ops whose input dies here).
+    public var inPlace: Bool
+    public var flops: Int
+
+    public var label: String {
+        let a = node.fullAttrs
+        if Op.fusableProducers.contains(node.op), a.string("activation") != "none" {
+            return node.op.rawValue + "+bias+" + a.string("activation")
+        }
+        return node.op.rawValue
+    }
+}
+
+/// A linear list of kernels over planned buffers, for one batch size.
+public struct Schedule {
+    /// The graph after the passes, with N bound.
+    public var graph: Graph
+    public var batch: Int
+    /// Kernels that depend only on frozen parameters: run once, results kept.
+    public var prologue: [Kernel]
+    public var kernels: [Kernel]
+    public var buffers: [String: BufferInfo]
+    /// Size of the arena that holds every temporary.
+    public var arenaBytes: Int
+    /// What the arena would need without reuse.
+    public var unplannedBytes: Int
+    /// What each pass did.
+    public var passLog: [(pass: String, changed: Bool)]
+
+    public var totalFlops: Int { kernels.reduce(0) { $0 + $1.flops } }
+}
+
+/// Options of `Scheduler.schedule`.
+public struct ScheduleOptions {
+    public var batch: Int
+    /// Fuse activations into the GEMM-based ops that feed them.
+    public var fuse: Bool
+    /// Reuse arena memory across buffers whose lifetimes do not overlap. Off: every temporary gets
+    /// its own range (for bisecting; also `FN2E_NO_MEMORY_PLANNER=1`).
+    public var planMemory: Bool
+
+    public init(batch: Int, fuse: Bool = true, planMemory: Bool = true) {
+        self.batch = batch
+        self.fuse = fuse
+        self.planMemory = planMemory
+    }
+}
