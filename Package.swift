@@ -44,7 +44,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "IRTests", dependencies: ["IR", "Driver"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "Reference"]),
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Driver"]),
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Scheduler", "Runtime", "Driver"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver"]),

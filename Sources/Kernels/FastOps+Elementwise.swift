@@ -1,0 +1,286 @@
+import Foundation
+
+extension FastOps {
+    // MARK: - Activations (y may alias x)
+
+    /// Leaky ReLU: `y = x > 0 ? x : negativeSlope · x` over `count` values.
+    public static func relu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, negativeSlope: Float = 0) {
+        Parallel.forChunks(count) { r in for i in r { let v = x[i]; y[i] = v > 0 ? v : v * negativeSlope } }
+    }
+
+    /// `dx = x > 0 ? dy : negativeSlope · dy`.
+    public static func reluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                    count: Int, negativeSlope: Float = 0) {
+        Parallel.forChunks(count) { r in for i in r { dx[i] = x[i] > 0 ? dy[i] : dy[i] * negativeSlope } }
+    }
+
+    /// PReLU over x `[N, C, spatial]`: `slopeCount` is C (per channel) or 1 (shared).
+    public static func prelu(x: UnsafePointer<Float>, slope: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                             batch: Int, channels: Int, spatial: Int, slopeCount: Int) {
+        Parallel.forChunks(batch * channels, costPerItem: spatial) { planes in
+            for p in planes {
+                let a = slope[slopeCount == 1 ? 0 : p % channels]
+                let (s, d) = (x + p * spatial, y + p * spatial)
+                for i in 0..<spatial { let v = s[i]; d[i] = v > 0 ? v : v * a }
+            }
+        }
+    }
+
+    /// Gradients of `prelu`: dx `[N, C, spatial]` (overwritten) and dslope `[slopeCount]` (overwritten).
+    public static func preluBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, slope: UnsafePointer<Float>,
+                                     dx: UnsafeMutablePointer<Float>, dslope: UnsafeMutablePointer<Float>?,
+                                     batch: Int, channels: Int, spatial: Int, slopeCount: Int) {
+        dslope?.update(repeating: 0, count: slopeCount)
+        for p in 0..<(batch * channels) {
+            let ch = slopeCount == 1 ? 0 : p % channels
+            let a = slope[ch]
+            let (g, s, d) = (dy + p * spatial, x + p * spatial, dx + p * spatial)
+            var acc: Float = 0
+            for i in 0..<spatial {
+                let v = s[i]
+                d[i] = v > 0 ? g[i] : g[i] * a
+                acc += v > 0 ? 0 : v * g[i]
+            }
+            dslope?[ch] += acc
+        }
+    }
+
+    /// `y = 1 / (1 + e^(−x))`.
+    public static func sigmoid(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count, costPerItem: 8) { r in for i in r { y[i] = 1 / (1 + expf(-x[i])) } }
+    }
+
+    /// Gradient of sigmoid from its output: `dx = dy · y · (1 − y)`.
+    public static func sigmoidBackward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count) { r in for i in r { dx[i] = dy[i] * y[i] * (1 - y[i]) } }
+    }
+
+    /// `y = tanh(x)`.
+    public static func tanh(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count, costPerItem: 8) { r in for i in r { y[i] = tanhf(x[i]) } }
+    }
+
+    /// Gradient of tanh from its output: `dx = dy · (1 − y²)`.
+    public static func tanhBackward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count) { r in for i in r { dx[i] = dy[i] * (1 - y[i] * y[i]) } }
+    }
+
+    /// `y = x · scale + shift` with scalars.
+    public static func affine(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) {
+        Parallel.forChunks(count) { r in for i in r { y[i] = x[i] * scale + shift } }
+    }
+
+    /// Dropout with a precomputed mask (0 or 1/(1 − ratio), Caffe's inverted dropout): `y = x · mask`.
+    /// The backward pass is the same call on dy.
+    public static func dropout(x: UnsafePointer<Float>, mask: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count) { r in for i in r { y[i] = x[i] * mask[i] } }
+    }
+
+    // MARK: - Per-channel ops over [N, C, spatial]
+
+    /// `y = x · scale[c] (+ bias[c])`; `scale` nil means 1 (a plain per-channel bias add).
+    public static func channelScale(x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                    y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(batch * channels, costPerItem: spatial) { planes in
+            for p in planes {
+                let c = p % channels
+                let (g, b) = (scale?[c] ?? 1, bias?[c] ?? 0)
+                let (s, d) = (x + p * spatial, y + p * spatial)
+                for i in 0..<spatial { d[i] = s[i] * g + b }
+            }
+        }
+    }
+
+    /// Gradients of `channelScale`: dx (optional), dscale `[C]` and dbias `[C]` (optional, overwritten).
+    public static func channelScaleBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+                                            dx: UnsafeMutablePointer<Float>?, dscale: UnsafeMutablePointer<Float>?,
+                                            dbias: UnsafeMutablePointer<Float>?, batch: Int, channels: Int, spatial: Int) {
+        dscale?.update(repeating: 0, count: channels)
+        dbias?.update(repeating: 0, count: channels)
+        for p in 0..<(batch * channels) {
+            let c = p % channels
+            let (g, s) = (dy + p * spatial, x + p * spatial)
+            var sg: Float = 0, sgx: Float = 0
+            if let dx {
+                let d = dx + p * spatial, a = scale[c]
+                for i in 0..<spatial { d[i] = g[i] * a }
+            }
+            for i in 0..<spatial { sg += g[i]; sgx += g[i] * s[i] }
+            dscale?[c] += sgx
+            dbias?[c] += sg
+        }
+    }
+
+    /// Batch norm, inference form: `y = (x − mean[c]) / sqrt(variance[c] + eps)`.
+    public static func batchNorm(x: UnsafePointer<Float>, mean: UnsafePointer<Float>, variance: UnsafePointer<Float>, eps: Float,
+                                 y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(batch * channels, costPerItem: spatial) { planes in
+            for p in planes {
+                let c = p % channels
+                let inv = 1 / (variance[c] + eps).squareRoot(), m = mean[c]
+                let (s, d) = (x + p * spatial, y + p * spatial)
+                for i in 0..<spatial { d[i] = (s[i] - m) * inv }
+            }
+        }
+    }
+
+    /// Gradients of `batchNorm` for x (optional), mean `[C]` and variance `[C]` (optional, overwritten).
+    public static func batchNormBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                                         variance: UnsafePointer<Float>, eps: Float, dx: UnsafeMutablePointer<Float>?,
+                                         dmean: UnsafeMutablePointer<Float>?, dvariance: UnsafeMutablePointer<Float>?,
+                                         batch: Int, channels: Int, spatial: Int) {
+        dmean?.update(repeating: 0, count: channels)
+        dvariance?.update(repeating: 0, count: channels)
+        for p in 0..<(batch * channels) {
+            let c = p % channels
+            let v = variance[c] + eps
+            let inv = 1 / v.squareRoot(), m = mean[c]
+            let (g, s) = (dy + p * spatial, x + p * spatial)
+            if let dx { let d = dx + p * spatial; for i in 0..<spatial { d[i] = g[i] * inv } }
+            var sg: Float = 0, sgx: Float = 0
+            for i in 0..<spatial { sg += g[i]; sgx += g[i] * (s[i] - m) }
+            dmean?[c] -= sg * inv
+            dvariance?[c] += -0.5 * sgx * inv / v
+        }
+    }
+
+    // MARK: - Broadcasting binary ops
+
+    public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, maximum }
+
+    /// NumPy broadcast of two shapes (right-aligned; each dim equal or 1), nil if incompatible.
+    public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+        let r = max(a.count, b.count)
+        var out = [Int](repeating: 1, count: r)
+        for i in 0..<r {
+            let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+            let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+            if da != db && da != 1 && db != 1 { return nil }
+            out[i] = da == 1 ? db : da
+        }
+        return out
+    }
+
+    /// Strides of `shape` read as the (right-aligned) broadcast `outShape`: 0 along broadcast dims.
+    static func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {
+        var s = [Int](repeating: 0, count: outShape.count)
+        var acc = 1
+        let off = outShape.count - shape.count
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            s[i + off] = shape[i] == 1 ? 0 : acc
+            acc *= shape[i]
+        }
+        return s
+    }
+
+    @inline(__always)
+    static func apply(_ op: BinaryOp, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+                      _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        // Separate loops per op and stride pattern so each one vectorises.
+        switch op {
+        case .add:
+            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = a[i] + b[i] } }
+            else if sa == 1 && sb == 0 { let v = b[0]; for i in 0..<n { y[i] = a[i] + v } }
+            else { for i in 0..<n { y[i] = a[i * sa] + b[i * sb] } }
+        case .sub:
+            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = a[i] - b[i] } }
+            else if sa == 1 && sb == 0 { let v = b[0]; for i in 0..<n { y[i] = a[i] - v } }
+            else { for i in 0..<n { y[i] = a[i * sa] - b[i * sb] } }
+        case .mul:
+            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = a[i] * b[i] } }
+            else if sa == 1 && sb == 0 { let v = b[0]; for i in 0..<n { y[i] = a[i] * v } }
+            else { for i in 0..<n { y[i] = a[i * sa] * b[i * sb] } }
+        case .maximum:
+            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = Swift.max(a[i], b[i]) } }
+            else { for i in 0..<n { y[i] = Swift.max(a[i * sa], b[i * sb]) } }
+        }
+    }
+
+    /// `y = a op b` with NumPy broadcasting; y has `broadcastShape(aShape, bShape)` (any rank).
+    /// Same shapes and a per-row operand (e.g. `[1, C, 1, 1]` against `[N, C, H, W]`) take contiguous paths.
+    public static func binary(_ op: BinaryOp, a: UnsafePointer<Float>, aShape: [Int], b: UnsafePointer<Float>, bShape: [Int],
+                              y: UnsafeMutablePointer<Float>) {
+        guard let shape = broadcastShape(aShape, bShape) else {
+            preconditionFailure("\(op): cannot broadcast \(aShape) with \(bShape)")
+        }
+        let count = shape.reduce(1, *)
+        if count == 0 { return }
+        var sa = broadcastStrides(aShape, to: shape), sb = broadcastStrides(bShape, to: shape)
+        // Merge adjacent dims with compatible strides so the inner loop is as long as possible.
+        var dims = shape
+        var i = dims.count - 1
+        while i > 0 {
+            if sa[i - 1] == sa[i] * dims[i] && sb[i - 1] == sb[i] * dims[i] {
+                dims[i - 1] *= dims[i]; sa[i - 1] = sa[i]; sb[i - 1] = sb[i]
+                dims.remove(at: i); sa.remove(at: i); sb.remove(at: i)
+            }
+            i -= 1
+        }
+        // Dims of size 1 carry no information; drop them (keeping at least one).
+        let keep = dims.indices.filter { dims[$0] != 1 }
+        if keep.isEmpty { apply(op, a, 0, b, 0, y, 1); return }
+        dims = keep.map { dims[$0] }; sa = keep.map { sa[$0] }; sb = keep.map { sb[$0] }
+        let inner = dims.last!, (ia, ib) = (sa.last!, sb.last!)
+        let outer = count / inner
+        let r = dims.count
+        Parallel.forChunks(outer, costPerItem: inner) { rows in
+            // Odometer over the outer dims, started at rows.lowerBound.
+            var idx = [Int](repeating: 0, count: r)
+            var rem = rows.lowerBound
+            for d in stride(from: r - 2, through: 0, by: -1) { idx[d] = rem % dims[d]; rem /= dims[d] }
+            var offA = 0, offB = 0
+            for d in 0..<(r - 1) { offA += idx[d] * sa[d]; offB += idx[d] * sb[d] }
+            for row in rows {
+                apply(op, a + offA, ia, b + offB, ib, y + row * inner, inner)
+                var d = r - 2
+                while d >= 0 {
+                    idx[d] += 1; offA += sa[d]; offB += sb[d]
+                    if idx[d] < dims[d] { break }
+                    offA -= sa[d] * dims[d]; offB -= sb[d] * dims[d]; idx[d] = 0
+                    d -= 1
+                }
+            }
+        }
+    }
+
+    /// Sums g (shape `gShape`) down to `shape`, which broadcasts to `gShape` (right-aligned,
+    /// dims 1 or equal): the gradient of a broadcast. out `[shape]` is overwritten.
+    public static func reduceToShape(g: UnsafePointer<Float>, gShape: [Int], out: UnsafeMutablePointer<Float>, shape: [Int]) {
+        precondition(broadcastShape(shape, gShape) == gShape, "reduceToShape: \(shape) does not broadcast to \(gShape)")
+        let outCount = shape.reduce(1, *), count = gShape.reduce(1, *)
+        out.update(repeating: 0, count: outCount)
+        if count == 0 { return }
+        if outCount == count { out.update(from: g, count: count); return }
+        var so = broadcastStrides(shape, to: gShape)
+        var dims = gShape
+        var i = dims.count - 1
+        while i > 0 {
+            if so[i - 1] == so[i] * dims[i] || (so[i - 1] == 0 && so[i] == 0) {
+                dims[i - 1] *= dims[i]; so[i - 1] = so[i]
+                dims.remove(at: i); so.remove(at: i)
+            }
+            i -= 1
+        }
+        let inner = dims.last!, io = so.last!
+        let outer = count / inner, r = dims.count
+        var idx = [Int](repeating: 0, count: r)
+        var off = 0
+        for row in 0..<outer {
+            let src = g + row * inner, dst = out + off
+            if io == 0 {
+                var s: Float = 0
+                for k in 0..<inner { s += src[k] }
+                dst[0] += s
+            } else {
+                for k in 0..<inner { dst[k * io] += src[k] }
+            }
+            var d = r - 2
+            while d >= 0 {
+                idx[d] += 1; off += so[d]
+                if idx[d] < dims[d] { break }
+                off -= so[d] * dims[d]; idx[d] = 0
+                d -= 1
+            }
+        }
+    }
+}

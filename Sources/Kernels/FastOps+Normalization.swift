@@ -1,0 +1,98 @@
+import Foundation
+
+extension FastOps {
+    /// Channels `lo..<hi` of channel `c`'s LRN window: Caffe pads `(size − 1) / 2` before.
+    @inline(__always)
+    static func lrnWindow(_ c: Int, size: Int, channels: Int) -> (Int, Int) {
+        let start = c - (size - 1) / 2
+        return (max(start, 0), min(start + size, channels))
+    }
+
+    /// The LRN scale `k + alpha/size · Σ x²` over each channel's window, for one image:
+    /// x `[C, spatial]` → scale `[C, spatial]`.
+    static func lrnScale(_ x: UnsafePointer<Float>, _ scale: UnsafeMutablePointer<Float>, channels: Int, spatial: Int,
+                         size: Int, alpha: Float, k: Float) {
+        let a = alpha / Float(size)
+        for c in 0..<channels {
+            let s = scale + c * spatial
+            s.update(repeating: k, count: spatial)
+            let (lo, hi) = lrnWindow(c, size: size, channels: channels)
+            for j in lo..<hi {
+                let v = x + j * spatial
+                for i in 0..<spatial { s[i] += a * v[i] * v[i] }
+            }
+        }
+    }
+
+    /// LRN across channels (Caffe ACROSS_CHANNELS): `y = x · (k + alpha/size · Σ_window x²)^(−beta)`.
+    /// x, y `[N, C, spatial]`.
+    public static func lrnAcross(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
+                                 size: Int, alpha: Float, beta: Float, k: Float) {
+        let per = channels * spatial
+        Parallel.forChunks(batch, costPerItem: per * (size + 8)) { images in
+            let scale = UnsafeMutablePointer<Float>.allocate(capacity: per)
+            defer { scale.deallocate() }
+            for n in images {
+                lrnScale(x + n * per, scale, channels: channels, spatial: spatial, size: size, alpha: alpha, k: k)
+                let (s, d) = (x + n * per, y + n * per)
+                for i in 0..<per { d[i] = s[i] * powf(scale[i], -beta) }
+            }
+        }
+    }
+
+    /// Gradient of `lrnAcross` (Caffe's formula): `dx_c = dy_c · scale_c^(−beta) −
+    /// (2 alpha beta / size) · x_c · Σ_{c' whose window holds c} dy_c' · y_c' / scale_c'`.
+    /// dy, x, y, dx `[N, C, spatial]`; y is the forward output.
+    public static func lrnAcrossBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafePointer<Float>,
+                                         dx: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
+                                         size: Int, alpha: Float, beta: Float, k: Float) {
+        let per = channels * spatial
+        let pre = (size - 1) / 2
+        let factor = 2 * alpha * beta / Float(size)
+        Parallel.forChunks(batch, costPerItem: per * (2 * size + 8)) { images in
+            let scale = UnsafeMutablePointer<Float>.allocate(capacity: per)
+            let ratio = UnsafeMutablePointer<Float>.allocate(capacity: per)
+            defer { scale.deallocate(); ratio.deallocate() }
+            for n in images {
+                let (xs, ys, gs, ds) = (x + n * per, y + n * per, dy + n * per, dx + n * per)
+                lrnScale(xs, scale, channels: channels, spatial: spatial, size: size, alpha: alpha, k: k)
+                for i in 0..<per { ratio[i] = gs[i] * ys[i] / scale[i] }
+                for c in 0..<channels {
+                    let d = ds + c * spatial, g = gs + c * spatial, xv = xs + c * spatial, s = scale + c * spatial
+                    for i in 0..<spatial { d[i] = g[i] * powf(s[i], -beta) }
+                    // c' with c inside window(c'): c' in [c + pre − size + 1, c + pre].
+                    let lo = max(0, c + pre - size + 1), hi = min(channels - 1, c + pre)
+                    if lo > hi { continue }
+                    for j in lo...hi {
+                        let r = ratio + j * spatial
+                        for i in 0..<spatial { d[i] -= factor * xv[i] * r[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// LRN within channel (Caffe WITHIN_CHANNEL): `size × size` window padded by `(size − 1) / 2`,
+    /// `y = x · (1 + alpha/size² · Σ x²)^(−beta)`. x, y `[N, C, H, W]`.
+    public static func lrnWithin(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
+                                 height h: Int, width w: Int, size: Int, alpha: Float, beta: Float) {
+        let a = alpha / Float(size * size)
+        Parallel.forChunks(batch * channels, costPerItem: h * w * size * size) { planes in
+            let sq = UnsafeMutablePointer<Float>.allocate(capacity: h * w)
+            defer { sq.deallocate() }
+            for p in planes {
+                let (s, d) = (x + p * h * w, y + p * h * w)
+                for i in 0..<(h * w) { sq[i] = s[i] * s[i] }
+                for iy in 0..<h {
+                    let (y0, y1) = lrnWindow(iy, size: size, channels: h)
+                    for ix in 0..<w {
+                        let (x0, x1) = lrnWindow(ix, size: size, channels: w)
+                        var sum: Float = 0
+                        for wy in y0..<y1 { for wx in x0..<x1 { sum += sq[wy * w + wx] } }
+                        d[iy * w + ix] = s[iy * w + ix] * powf(1 + a * sum, -beta)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+extension FastOps {
+    /// Max pooling. x `[N, C, H, W]` → y `[N, C, OH, OW]`; the window is clipped to the image, so
+    /// padding never wins; ties keep the first maximum. `argmax`, if given, receives `h · W + w`
+    /// of each winner within its plane (Caffe's mask), shape `[N, C, OH, OW]`.
+    public static func maxPool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?,
+                               geometry g: PoolGeometry) {
+        let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
+            for p in planes {
+                let src = x + p * h * w
+                for oy in 0..<oh {
+                    let hs = oy * g.strideH - g.padH
+                    let (h0, h1) = (max(hs, 0), min(hs + g.kernelH, h))
+                    for ox in 0..<ow {
+                        let ws = ox * g.strideW - g.padW
+                        let (w0, w1) = (max(ws, 0), min(ws + g.kernelW, w))
+                        var best = -Float.infinity, bestIdx = -1
+                        for iy in h0..<max(h0, h1) {
+                            let row = src + iy * w
+                            for ix in w0..<max(w0, w1) where row[ix] > best { best = row[ix]; bestIdx = iy * w + ix }
+                        }
+                        let o = (p * oh + oy) * ow + ox
+                        y[o] = best
+                        argmax?[o] = Int32(bestIdx)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gradient of `maxPool` from the saved `argmax`: dx `[N, C, H, W]` (overwritten) gets each dy at its winner.
+    public static func maxPoolBackward(dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, dx: UnsafeMutablePointer<Float>,
+                                       geometry g: PoolGeometry) {
+        let (hw, ohw) = (g.height * g.width, g.outH * g.outW)
+        dx.update(repeating: 0, count: g.inputCount)
+        Parallel.forChunks(g.planes, costPerItem: ohw) { planes in
+            for p in planes {
+                let d = dx + p * hw
+                for o in (p * ohw)..<((p + 1) * ohw) where argmax[o] >= 0 { d[Int(argmax[o])] += dy[o] }
+            }
+        }
+    }
+
+    /// Gradient of `maxPool` recomputing the winners from x (no saved argmax).
+    public static func maxPoolBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                       geometry g: PoolGeometry) {
+        let arg = UnsafeMutablePointer<Int32>.allocate(capacity: g.outputCount)
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.outputCount)
+        defer { arg.deallocate(); tmp.deallocate() }
+        maxPool(x: x, y: tmp, argmax: arg, geometry: g)
+        maxPoolBackward(dy: dy, argmax: arg, dx: dx, geometry: g)
+    }
+
+    /// Caffe's average-pool window: the divisor counts the window clipped to the padded image,
+    /// the sum covers the part inside the real image.
+    @inline(__always)
+    static func avgWindow(_ oy: Int, _ ox: Int, _ g: PoolGeometry) -> (h0: Int, h1: Int, w0: Int, w1: Int, size: Int) {
+        let hs = oy * g.strideH - g.padH, ws = ox * g.strideW - g.padW
+        let he = min(hs + g.kernelH, g.height + g.padH), we = min(ws + g.kernelW, g.width + g.padW)
+        return (max(hs, 0), min(he, g.height), max(ws, 0), min(we, g.width), (he - hs) * (we - ws))
+    }
+
+    /// Average pooling with Caffe's divisor (see `avgWindow`). x `[N, C, H, W]` → y `[N, C, OH, OW]`.
+    public static func avgPool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, geometry g: PoolGeometry) {
+        let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
+            for p in planes {
+                let src = x + p * h * w
+                for oy in 0..<oh { for ox in 0..<ow {
+                    let win = avgWindow(oy, ox, g)
+                    var s: Float = 0
+                    for iy in win.h0..<max(win.h0, win.h1) {
+                        let row = src + iy * w
+                        for ix in win.w0..<max(win.w0, win.w1) { s += row[ix] }
+                    }
+                    y[(p * oh + oy) * ow + ox] = s / Float(win.size)
+                } }
+            }
+        }
+    }
+
+    /// Gradient of `avgPool` (same divisor): dx `[N, C, H, W]` (overwritten).
+    public static func avgPoolBackward(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, geometry g: PoolGeometry) {
+        let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        dx.update(repeating: 0, count: g.inputCount)
+        Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
+            for p in planes {
+                let d = dx + p * h * w
+                for oy in 0..<oh { for ox in 0..<ow {
+                    let win = avgWindow(oy, ox, g)
+                    let v = dy[(p * oh + oy) * ow + ox] / Float(win.size)
+                    for iy in win.h0..<max(win.h0, win.h1) {
+                        let row = d + iy * w
+                        for ix in win.w0..<max(win.w0, win.w1) { row[ix] += v }
+                    }
+                } }
+            }
+        }
+    }
+}

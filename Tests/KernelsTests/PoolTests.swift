@@ -1,0 +1,101 @@
+import Kernels
+import Reference
+import XCTest
+
+final class PoolTests: XCTestCase {
+    struct Case { var n, c, h, w: Int; var k: (Int, Int), s: (Int, Int), p: (Int, Int); var ceil: Bool; var label: String }
+
+    static let cases: [Case] = [
+        Case(n: 1, c: 3, h: 6, w: 6, k: (3, 3), s: (2, 2), p: (1, 1), ceil: true, label: "H6 k3 s2 p1 ceil"),
+        Case(n: 3, c: 2, h: 5, w: 5, k: (2, 2), s: (2, 2), p: (1, 1), ceil: true, label: "last window in padding dropped"),
+        Case(n: 1, c: 3, h: 7, w: 5, k: (3, 3), s: (2, 2), p: (0, 0), ceil: true, label: "7x5 k3 s2 ceil"),
+        Case(n: 3, c: 3, h: 7, w: 5, k: (3, 3), s: (2, 2), p: (1, 1), ceil: false, label: "floor mode"),
+        Case(n: 2, c: 2, h: 7, w: 5, k: (3, 2), s: (1, 2), p: (1, 0), ceil: true, label: "non-square"),
+        Case(n: 2, c: 3, h: 7, w: 5, k: (7, 5), s: (1, 1), p: (0, 0), ceil: false, label: "global"),
+        Case(n: 1, c: 1, h: 8, w: 8, k: (3, 3), s: (3, 3), p: (2, 2), ceil: true, label: "big pad ceil"),
+    ]
+
+    func geometry(_ t: Case) -> PoolGeometry {
+        PoolGeometry(batch: t.n, channels: t.c, height: t.h, width: t.w, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil)
+    }
+
+    func testMaxPool() {
+        for (i, t) in Self.cases.enumerated() {
+            let g = geometry(t), xShape = [t.n, t.c, t.h, t.w]
+            let x = rounded(randomValues(g.inputCount, seed: UInt64(500 + i)))
+            let ref = RefOps.maxPool(x: x, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil)
+            XCTAssertEqual(ref.shape, [t.n, t.c, g.outH, g.outW], t.label)
+            var y = [Float](repeating: .nan, count: g.outputCount)
+            var arg = [Int32](repeating: -7, count: g.outputCount)
+            FastOps.maxPool(x: floats(x), y: &y, argmax: &arg, geometry: g)
+            assertClose(y, ref.out, "max pool \(t.label)")
+            XCTAssertEqual(arg.map(Int.init), ref.argmax, "max pool argmax \(t.label)")
+            let dy = rounded(randomValues(g.outputCount, seed: UInt64(600 + i)))
+            let refDx = RefOps.maxPoolBackward(dy: dy, x: x, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil)
+            var dx = [Float](repeating: .nan, count: g.inputCount)
+            FastOps.maxPoolBackward(dy: floats(dy), argmax: arg, dx: &dx, geometry: g)
+            assertClose(dx, refDx, "max pool backward (argmax) \(t.label)")
+            dx = [Float](repeating: .nan, count: g.inputCount)
+            FastOps.maxPoolBackward(dy: floats(dy), x: floats(x), dx: &dx, geometry: g)
+            assertClose(dx, refDx, "max pool backward (recomputed) \(t.label)")
+
+            // Finite differences, skipping inputs in a window whose top two candidates are within 1e-3.
+            let nearTie = nearTies(x, xShape: xShape, t)
+            checkGradient("max pool \(t.label)", x: x, analytic: refDx, skip: { nearTie.contains($0) }) {
+                project(RefOps.maxPool(x: $0, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil).out, dy)
+            }
+        }
+    }
+
+    /// Inputs in any window whose best two values differ by less than 1e-3.
+    func nearTies(_ x: [Double], xShape: [Int], _ t: Case) -> Set<Int> {
+        let g = geometry(t)
+        var out = Set<Int>()
+        for p in 0..<g.planes { for oy in 0..<g.outH { for ox in 0..<g.outW {
+            let hs = oy * t.s.0 - t.p.0, ws = ox * t.s.1 - t.p.1
+            var idx: [Int] = []
+            for iy in max(hs, 0)..<min(hs + t.k.0, t.h) { for ix in max(ws, 0)..<min(ws + t.k.1, t.w) { idx.append(p * t.h * t.w + iy * t.w + ix) } }
+            let vals = idx.map { x[$0] }.sorted(by: >)
+            if vals.count > 1 && vals[0] - vals[1] < 1e-3 { out.formUnion(idx) }
+        } } }
+        return out
+    }
+
+    func testAvgPool() {
+        for (i, t) in Self.cases.enumerated() {
+            let g = geometry(t), xShape = [t.n, t.c, t.h, t.w]
+            let x = rounded(randomValues(g.inputCount, seed: UInt64(700 + i)))
+            let ref = RefOps.avgPool(x: x, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil)
+            var y = [Float](repeating: .nan, count: g.outputCount)
+            FastOps.avgPool(x: floats(x), y: &y, geometry: g)
+            assertClose(y, ref.out, "avg pool \(t.label)")
+            let dy = rounded(randomValues(g.outputCount, seed: UInt64(800 + i)))
+            let refDx = RefOps.avgPoolBackward(dy: dy, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil)
+            var dx = [Float](repeating: .nan, count: g.inputCount)
+            FastOps.avgPoolBackward(dy: floats(dy), dx: &dx, geometry: g)
+            assertClose(dx, refDx, "avg pool backward \(t.label)")
+            checkGradient("avg pool \(t.label)", x: x, analytic: refDx) {
+                project(RefOps.avgPool(x: $0, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil).out, dy)
+            }
+        }
+    }
+
+    /// Caffe's divisor counts padding up to H + pad: a 3x3 window at the top-left corner with pad 1
+    /// over an all-ones image averages 4 ones over 9.
+    func testAvgPoolCaffeDivisor() {
+        let x = [Double](repeating: 1, count: 36)
+        let ref = RefOps.avgPool(x: x, xShape: [1, 1, 6, 6], kernel: (3, 3), stride: (2, 2), pad: (1, 1), ceil: true)
+        XCTAssertEqual(ref.shape, [1, 1, 4, 4])
+        XCTAssertEqual(ref.out[0], 4.0 / 9.0, accuracy: 1e-12)
+        // Last window: hstart = 5, hend = min(8, 7) = 7 → divisor 2 rows × 2 cols; 1 real pixel.
+        XCTAssertEqual(ref.out[15], 1.0 / 4.0, accuracy: 1e-12)
+        var y = [Float](repeating: 0, count: 16)
+        FastOps.avgPool(x: floats(x), y: &y, geometry: PoolGeometry(batch: 1, channels: 1, height: 6, width: 6, kernel: (3, 3), stride: (2, 2), pad: (1, 1)))
+        assertClose(y, ref.out, "avg divisor")
+    }
+
+    func testGlobalGeometry() {
+        let g = PoolGeometry.global(batch: 2, channels: 3, height: 7, width: 5)
+        XCTAssertEqual([g.outH, g.outW], [1, 1])
+    }
+}
