@@ -1,0 +1,92 @@
+import IR
+
+/// Runs any verified, flat graph with naive Double loops (`RefOps`): the oracle for every numeric
+/// test. Values are flat row-major arrays; i32 values (labels) are stored as whole numbers.
+public enum Interpreter {
+    /// `values` holds every input and parameter; returns every value of the graph by name.
+    /// N must be bound (see `Scheduler.bind` or bind the inputs' types before verifying).
+    public static func run(_ graph: Graph, _ values: [String: [Double]]) throws -> [String: [Double]] {
+        var env = values
+        var shapes: [String: [Int]] = [:]
+        for (name, t) in graph.typeTable {
+            guard let s = t.shape else { throw InterpreterError("'%\(name)' has unbound type \(t)") }
+            shapes[name] = s
+        }
+        for i in graph.inputs where env[i.name] == nil { throw InterpreterError("missing input '%\(i.name)'") }
+        for p in graph.params where env[p.name] == nil { throw InterpreterError("missing parameter '%\(p.name)'") }
+        for n in graph.nodes {
+            let xs = try n.operands.map { o -> [Double] in
+                guard let v = env[o] else { throw InterpreterError("'%\(o)' has no value") }
+                return v
+            }
+            let ss = n.operands.map { shapes[$0]! }
+            env[n.name] = try evaluate(n, xs, ss, shapes[n.name]!)
+        }
+        return env
+    }
+
+    static func evaluate(_ n: Node, _ xs: [[Double]], _ ss: [[Int]], _ out: [Int]) throws -> [Double] {
+        let a = n.fullAttrs
+        func axis(_ key: String, _ rank: Int) -> Int { a.int(key) < 0 ? a.int(key) + rank : a.int(key) }
+        func activate(_ y: [Double]) -> [Double] {
+            a.string("activation") == "relu" ? RefOps.relu(y, negativeSlope: a.float("negative_slope")) : y
+        }
+        func pool() -> ((Int, Int), (Int, Int), (Int, Int), Bool) {
+            if a.bool("global") { return ((ss[0][2], ss[0][3]), (1, 1), (0, 0), false) }
+            return (a.pair("kernel"), a.pair("stride"), a.pair("pad"), a.string("round") == "ceil")
+        }
+        switch n.op {
+        case .conv2d:
+            return activate(RefOps.conv2d(x: xs[0], xShape: ss[0], w: xs[1], wShape: ss[1], bias: xs.count > 2 ? xs[2] : nil,
+                                          stride: a.pair("stride"), pad: a.pair("pad"), dilation: a.pair("dilation"),
+                                          groups: a.int("groups")).out)
+        case .linear:
+            return activate(RefOps.linear(x: xs[0], n: ss[0][0], k: ss[0][1], w: xs[1], m: ss[1][0], bias: xs.count > 2 ? xs[2] : nil))
+        case .maxPool:
+            let (k, s, p, c) = pool()
+            return RefOps.maxPool(x: xs[0], xShape: ss[0], kernel: k, stride: s, pad: p, ceil: c).out
+        case .avgPool:
+            let (k, s, p, c) = pool()
+            return RefOps.avgPool(x: xs[0], xShape: ss[0], kernel: k, stride: s, pad: p, ceil: c).out
+        case .relu: return RefOps.relu(xs[0], negativeSlope: a.float("negative_slope"))
+        case .prelu: return RefOps.prelu(x: xs[0], shape: ss[0], slope: xs[1])
+        case .sigmoid: return RefOps.sigmoid(xs[0])
+        case .tanh: return RefOps.tanh(xs[0])
+        case .dropout, .flatten, .reshape: return xs[0]
+        case .affine: return RefOps.affine(xs[0], scale: a.float("scale"), shift: a.float("shift"))
+        case .transpose: return RefOps.transpose(x: xs[0], shape: ss[0], perm: a.ints("perm")).out
+        case .concat: return RefOps.concat(Array(zip(xs, ss)).map { (data: $0.0, shape: $0.1) }, axis: axis("axis", out.count)).out
+        case .slice:
+            return RefOps.slice(x: xs[0], shape: ss[0], axis: axis("axis", out.count), start: a.int("start"), end: a.int("end")).out
+        case .channelReplicate: return RefOps.channelReplicate(x: xs[0], shape: ss[0], k: a.int("count")).out
+        case .add, .sub, .mul, .maximum:
+            return RefOps.binary(RefOps.BinaryOp(rawValue: n.op.rawValue)!, a: xs[0], aShape: ss[0], b: xs[1], bShape: ss[1]).out
+        case .scale: return RefOps.channelScale(x: xs[0], shape: ss[0], scale: xs[1], bias: xs.count > 2 ? xs[2] : nil)
+        case .bias: return RefOps.channelBias(x: xs[0], shape: ss[0], bias: xs[1])
+        case .batchNorm: return RefOps.batchNorm(x: xs[0], shape: ss[0], mean: xs[1], variance: xs[2], eps: a.float("eps"))
+        case .lrn:
+            if a.string("region") == "within_channel" {
+                return RefOps.lrnWithin(x: xs[0], shape: ss[0], size: a.int("size"), alpha: a.float("alpha"), beta: a.float("beta"))
+            }
+            return RefOps.lrnAcross(x: xs[0], shape: ss[0], size: a.int("size"), alpha: a.float("alpha"), beta: a.float("beta"), k: a.float("k"))
+        case .softmax, .logSoftmax:
+            let ax = axis("axis", out.count)
+            let view = [out[..<ax].reduce(1, *), out[ax], out[(ax + 1)...].reduce(1, *)]
+            return n.op == .softmax ? RefOps.softmax(x: xs[0], shape: view) : RefOps.logSoftmax(x: xs[0], shape: view)
+        case .softmaxCrossEntropy:
+            return [RefOps.softmaxCrossEntropy(logits: xs[0], n: ss[0][0], c: ss[0][1], labels: xs[1].map { Int32($0) }).loss]
+        case .euclideanLoss: return [RefOps.euclideanLoss(a: xs[0], b: xs[1], batch: ss[0][0])]
+        case .sum, .mean:
+            let axes = a.ints("axes").map { $0 < 0 ? $0 + ss[0].count : $0 }
+            let all: [Int]? = axes.isEmpty ? nil : axes
+            return n.op == .sum ? RefOps.sum(x: xs[0], shape: ss[0], axes: all).out : RefOps.mean(x: xs[0], shape: ss[0], axes: all).out
+        case .call:
+            throw InterpreterError("inline calls before interpreting (node '%\(n.name)')")
+        }
+    }
+}
+
+public struct InterpreterError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ message: String) { description = message }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import IR
+import Kernels
+import Scheduler
+import Tensors
+
+/// Runs a `Schedule`: parameters, inputs, outputs and folded values in their own memory, every
+/// temporary at its planned offset in one arena. Each kernel is bound to its buffers once, at
+/// construction, so a step is a plain loop over closures.
+public final class Executor {
+    public let schedule: Schedule
+    private var memory: [String: UnsafeMutableRawPointer] = [:]
+    private var owned: [UnsafeMutableRawPointer] = []
+    private let arena: UnsafeMutableRawPointer
+    private var prologue: [() -> Void] = []
+    private var steps: [() -> Void] = []
+    private var workspace: UnsafeMutablePointer<Float>?
+    /// Draws dropout masks; part of the training state.
+    public var rng: Xoshiro256
+
+    /// Builds the executor; parameters start from their initializers (seeded), then `weights` override.
+    public init(schedule: Schedule, seed: UInt64 = 0) {
+        self.schedule = schedule
+        self.rng = Xoshiro256(seed: seed ^ 0x5EED)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(schedule.arenaBytes, 64), alignment: 64)
+        owned.append(arena)
+        for (name, b) in schedule.buffers {
+            switch b.storage {
+            case .arena(let off): memory[name] = arena + off
+            default:
+                let p = UnsafeMutableRawPointer.allocate(byteCount: max(b.bytes, 4), alignment: 64)
+                p.initializeMemory(as: UInt8.self, repeating: 0, count: max(b.bytes, 4))
+                owned.append(p)
+                memory[name] = p
+            }
+        }
+        let convWork = (schedule.prologue + schedule.kernels).compactMap { k -> Int? in
+            Executor.convGeometry(k.node, schedule).map { $0.isPointwise ? 0 : $0.workspaceCount }
+        }.max() ?? 0
+        if convWork > 0 { workspace = .allocate(capacity: convWork) }
+        for p in schedule.graph.params {
+            setParam(p.name, Initializers.tensor(for: p, seed: seed))
+        }
+        prologue = schedule.prologue.map(bind)
+        steps = schedule.kernels.map(bind)
+        refold()
+    }
+
+    deinit {
+        for p in owned { p.deallocate() }
+        workspace?.deallocate()
+    }
+
+    // MARK: Values
+
+    public func pointer(_ name: String) -> UnsafeMutablePointer<Float>? {
+        memory[name]?.assumingMemoryBound(to: Float.self)
+    }
+
+    /// A copy of any value the schedule keeps (parameter, input, output, folded; a temporary only
+    /// until the arena reuses its bytes).
+    public func tensor(_ name: String) -> Tensor? {
+        guard let b = schedule.buffers[name], let p = pointer(name) else { return nil }
+        let shape = b.type.shape ?? []
+        if b.type.dtype == .i32 {
+            let q = UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self)
+            return Tensor(shape: shape, data: (0..<b.bytes / 4).map { Float(q[$0]) })
+        }
+        return Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: p, count: b.bytes / 4)))
+    }
+
+    /// Copies a tensor into a parameter or input; the shape must match exactly.
+    public func setValue(_ name: String, _ t: Tensor) throws {
+        guard let b = schedule.buffers[name], let p = pointer(name) else {
+            throw RuntimeError("no value '%\(name)' in the schedule")
+        }
+        let want = b.type.shape ?? []
+        guard t.shape == want else { throw RuntimeError("'%\(name)' is \(b.type) but the tensor given has shape \(t.shape)") }
+        if b.type.dtype == .i32 {
+            let q = UnsafeMutableRawPointer(p).assumingMemoryBound(to: Int32.self)
+            for i in 0..<t.count { q[i] = Int32(t.data[i]) }
+        } else {
+            t.data.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: t.count) }
+        }
+    }
+
+    public func setParam(_ name: String, _ t: Tensor) {
+        try? setValue(name, t)
+    }
+
+    /// Sets class labels of an i32 input.
+    public func setLabels(_ name: String, _ labels: [Int32]) throws {
+        guard let b = schedule.buffers[name], b.type.dtype == .i32, let p = memory[name] else {
+            throw RuntimeError("'%\(name)' is not an i32 input")
+        }
+        guard labels.count == b.bytes / 4 else { throw RuntimeError("'%\(name)' holds \(b.bytes / 4) labels, given \(labels.count)") }
+        let q = p.assumingMemoryBound(to: Int32.self)
+        for i in labels.indices { q[i] = labels[i] }
+    }
+
+    /// Recomputes the folded values (call after changing frozen parameters).
+    public func refold() { for s in prologue { s() } }
+
+    /// Runs every kernel once.
+    public func run() { for s in steps { s() } }
+
+    /// Sets inputs, runs, returns the graph outputs.
+    public func run(inputs: [String: Tensor]) throws -> [String: Tensor] {
+        for (k, v) in inputs { try setValue(k, v) }
+        run()
+        var out: [String: Tensor] = [:]
+        for o in schedule.graph.outputs { out[o] = tensor(o) }
+        return out
+    }
+
+    // MARK: Binding kernels to buffers
+
+    static func shape(_ name: String, _ s: Schedule) -> [Int] { s.buffers[name]?.type.shape ?? [] }
+
+    static func convGeometry(_ n: Node, _ s: Schedule) -> ConvGeometry? {
+        guard n.op == .conv2d else { return nil }
+        let x = shape(n.operands[0], s), w = shape(n.operands[1], s), a = n.fullAttrs
+        return ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: w[0],
+                            kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
+                            dilation: a.pair("dilation"), groups: a.int("groups"))
+    }
+
+    static func poolGeometry(_ a: Attrs, input x: [Int]) -> PoolGeometry {
+        if a.bool("global") { return .global(batch: x[0], channels: x[1], height: x[2], width: x[3]) }
+        return PoolGeometry(batch: x[0], channels: x[1], height: x[2], width: x[3], kernel: a.pair("kernel"),
+                            stride: a.pair("stride"), pad: a.pair("pad"), ceil: a.string("round") == "ceil")
+    }
+
+    static func activation(_ a: Attrs) -> Activation {
+        a.string("activation") == "relu" ? .relu(negativeSlope: Float(a.float("negative_slope"))) : .none
+    }
+
+    /// `[N, C, spatial]` view of a tensor with channels on axis 1.
+    static func ncs(_ s: [Int]) -> (Int, Int, Int) {
+        (s[0], s.count > 1 ? s[1] : 1, s.count > 2 ? s[2...].reduce(1, *) : 1)
+    }
+
+    private func bind(_ k: Kernel) -> () -> Void {
+        let n = k.node, a = n.fullAttrs, s = schedule
+        let xs = n.operands.map { UnsafePointer(pointer($0)!) }
+        let shapes = n.operands.map { Executor.shape($0, s) }
+        let y = pointer(n.name)!
+        let outShape = Executor.shape(n.name, s)
+        let count = outShape.reduce(1, *)
+        func copy() -> () -> Void {
+            let src = xs[0]
+            return { if src != UnsafePointer(y) { y.update(from: src, count: count) } }
+        }
+        switch n.op {
+        case .conv2d:
+            let g = Executor.convGeometry(n, s)!, act = Executor.activation(a), ws = workspace
+            let bias = xs.count > 2 ? xs[2] : nil
+            return { FastOps.conv2d(x: xs[0], w: xs[1], bias: bias, y: y, geometry: g, activation: act, workspace: ws) }
+        case .linear:
+            let act = Executor.activation(a), bias = xs.count > 2 ? xs[2] : nil
+            let (nn, kk, mm) = (shapes[0][0], shapes[0][1], shapes[1][0])
+            return { FastOps.linear(x: xs[0], w: xs[1], bias: bias, y: y, n: nn, k: kk, m: mm, activation: act) }
+        case .maxPool:
+            let g = Executor.poolGeometry(a, input: shapes[0])
+            return { FastOps.maxPool(x: xs[0], y: y, argmax: nil, geometry: g) }
+        case .avgPool:
+            let g = Executor.poolGeometry(a, input: shapes[0])
+            return { FastOps.avgPool(x: xs[0], y: y, geometry: g) }
+        case .relu:
+            let slope = Float(a.float("negative_slope"))
+            return { FastOps.relu(x: xs[0], y: y, count: count, negativeSlope: slope) }
+        case .prelu:
+            let (b, c, sp) = Executor.ncs(shapes[0]), sc = shapes[1].reduce(1, *)
+            return { FastOps.prelu(x: xs[0], slope: xs[1], y: y, batch: b, channels: c, spatial: sp, slopeCount: sc) }
+        case .sigmoid:
+            return { FastOps.sigmoid(x: xs[0], y: y, count: count) }
+        case .tanh:
+            return { FastOps.tanh(x: xs[0], y: y, count: count) }
+        case .dropout, .flatten, .reshape:
+            // Dropout is the identity outside training graphs (Autodiff turns it into a mask).
+            return copy()
+        case .affine:
+            let (sc, sh) = (Float(a.float("scale")), Float(a.float("shift")))
+            return { FastOps.affine(x: xs[0], y: y, count: count, scale: sc, shift: sh) }
+        case .transpose:
+            let perm = a.ints("perm")
+            return { FastOps.transpose(x: xs[0], shape: shapes[0], perm: perm, y: y) }
+        case .concat:
+            let axis = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
+            let parts = Array(zip(xs, shapes))
+            return { FastOps.concat(inputs: parts.map { (data: $0.0, shape: $0.1) }, axis: axis, y: y) }
+        case .slice:
+            let axis = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
+            let (st, en) = (a.int("start"), a.int("end"))
+            return { FastOps.slice(x: xs[0], shape: shapes[0], axis: axis, start: st, end: en, y: y) }
+        case .channelReplicate:
+            let (b, _, sp) = Executor.ncs(shapes[0]), kk = a.int("count")
+            return { FastOps.channelReplicate(x: xs[0], y: y, batch: b, spatial: sp, k: kk) }
+        case .add, .sub, .mul, .maximum:
+            let op = FastOps.BinaryOp(rawValue: n.op.rawValue)!
+            return { FastOps.binary(op, a: xs[0], aShape: shapes[0], b: xs[1], bShape: shapes[1], y: y) }
+        case .scale, .bias:
+            let (b, c, sp) = Executor.ncs(shapes[0])
+            let scale: UnsafePointer<Float>? = n.op == .scale ? xs[1] : nil
+            let bias: UnsafePointer<Float>? = n.op == .bias ? xs[1] : (xs.count > 2 ? xs[2] : nil)
+            return { FastOps.channelScale(x: xs[0], scale: scale, bias: bias, y: y, batch: b, channels: c, spatial: sp) }
+        case .batchNorm:
+            let (b, c, sp) = Executor.ncs(shapes[0]), eps = Float(a.float("eps"))
+            return { FastOps.batchNorm(x: xs[0], mean: xs[1], variance: xs[2], eps: eps, y: y, batch: b, channels: c, spatial: sp) }
+        case .lrn:
+            let (b, c, sp) = Executor.ncs(shapes[0])
+            let (size, alpha, beta, kk) = (a.int("size"), Float(a.float("alpha")), Float(a.float("beta")), Float(a.float("k")))
+            if a.string("region") == "within_channel" {
+                let (h, w) = (shapes[0][2], shapes[0][3])
+                return { FastOps.lrnWithin(x: xs[0], y: y, batch: b, channels: c, height: h, width: w, size: size, alpha: alpha, beta: beta) }
+            }
+            return { FastOps.lrnAcross(x: xs[0], y: y, batch: b, channels: c, spatial: sp, size: size, alpha: alpha, beta: beta, k: kk) }
+        case .softmax, .logSoftmax:
+            let axis = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
+            let outer = outShape[..<axis].reduce(1, *), ch = outShape[axis], inner = outShape[(axis + 1)...].reduce(1, *)
+            let log = n.op == .logSoftmax
+            return { FastOps.softmax(x: xs[0], y: y, batch: outer, channels: ch, inner: inner, log: log) }
+        case .softmaxCrossEntropy:
+            let (b, c) = (shapes[0][0], shapes[0][1])
+            let probs = UnsafeMutablePointer<Float>.allocate(capacity: b * c)
+            owned.append(UnsafeMutableRawPointer(probs))
+            let labels = UnsafeRawPointer(xs[1]).assumingMemoryBound(to: Int32.self)
+            return { y[0] = FastOps.softmaxCrossEntropy(logits: xs[0], labels: labels, probs: probs, batch: b, classes: c) }
+        case .euclideanLoss:
+            let total = shapes[0].reduce(1, *), b = shapes[0][0]
+            return { y[0] = FastOps.euclideanLoss(a: xs[0], b: xs[1], count: total, batch: b) }
+        case .sum, .mean:
+            let axes = a.ints("axes").map { $0 < 0 ? $0 + shapes[0].count : $0 }
+            let all = axes.isEmpty ? Array(0..<shapes[0].count) : axes
+            let isMean = n.op == .mean
+            return {
+                if isMean { FastOps.mean(x: xs[0], shape: shapes[0], axes: all, y: y) } else { FastOps.sum(x: xs[0], shape: shapes[0], axes: all, y: y) }
+            }
+        case .call:
+            preconditionFailure("calls are inlined before scheduling")
+        }
+    }
+}
+
+public struct RuntimeError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ message: String) { description = message }
+}

@@ -1,0 +1,42 @@
+import IR
+import Tensors
+
+/// Fills parameters from their declared initializers. Each parameter draws from its own generator,
+/// seeded from the run's seed and the parameter's name, so the same seed gives bitwise the same
+/// weights whatever else the graph holds.
+public enum Initializers {
+    /// Caffe's fan-in: elements per output unit (`C·KH·KW` for a conv weight, `K` for a linear one).
+    public static func fanIn(_ shape: [Int]) -> Int {
+        shape.count <= 1 ? max(1, shape.first ?? 1) : max(1, shape.dropFirst().reduce(1, *))
+    }
+
+    public static func seed(_ seed: UInt64, name: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h ^ seed
+    }
+
+    public static func tensor(for p: Param, seed: UInt64) -> Tensor {
+        let shape = p.type.shape ?? []
+        let count = shape.reduce(1, *)
+        var rng = Xoshiro256(seed: Initializers.seed(seed, name: p.name))
+        var data = [Float](repeating: 0, count: count)
+        switch p.initializer {
+        case .zeros:
+            break
+        case .constant(let v):
+            data = [Float](repeating: Float(v), count: count)
+        case .gaussian(let std):
+            for i in 0..<count { data[i] = rng.nextGaussian() * Float(std) }
+        case .uniform(let lo, let hi):
+            for i in 0..<count { data[i] = Float(lo) + rng.nextFloat() * Float(hi - lo) }
+        case .xavier:
+            let a = Float((3.0 / Double(fanIn(shape))).squareRoot())
+            for i in 0..<count { data[i] = (rng.nextFloat() * 2 - 1) * a }
+        case .msra:
+            let std = Float((2.0 / Double(fanIn(shape))).squareRoot())
+            for i in 0..<count { data[i] = rng.nextGaussian() * std }
+        }
+        return Tensor(shape: shape, data: data)
+    }
+}
