@@ -117,3 +117,58 @@ final class WriterRoundTripTests: XCTestCase {
         XCTAssertEqual(parsed.filtered(phase: .train).layers.map(\.name), ["d"])
     }
 }
+
+final class LayerParamsTests: XCTestCase {
+    /// Every modelled parameter kind reads with Caffe's defaults and survives a current-syntax round trip.
+    func testEveryKindReadsAndRoundTrips() throws {
+        let net = try CaffeNet(prototxt: """
+            layer { name: "lrn" type: "LRN" lrn_param { local_size: 3 alpha: 0.0001 beta: 0.75 norm_region: WITHIN_CHANNEL } }
+            layer { name: "lrn0" type: "LRN" }
+            layer { name: "elt" type: "Eltwise" eltwise_param { operation: MAX coeff: [1, -1] } }
+            layer { name: "flat" type: "Flatten" flatten_param { axis: 2 } }
+            layer { name: "rs" type: "Reshape" reshape_param { shape { dim: 0 dim: -1 } axis: 1 } }
+            layer { name: "bn" type: "BatchNorm" batch_norm_param { use_global_stats: true eps: 0.001 } }
+            layer { name: "sc" type: "Scale" scale_param { bias_term: true } }
+            layer { name: "bi" type: "Bias" }
+            layer { name: "sig" type: "Sigmoid" }
+            layer { name: "th" type: "TanH" }
+            layer { name: "sm" type: "Softmax" softmax_param { axis: -1 } }
+            layer { name: "cat" type: "Concat" concat_param { concat_dim: 2 } }
+            layer { name: "sl" type: "Slice" slice_param { slice_dim: 3 slice_point: [1, 2] } }
+            layer { name: "gp" type: "Pooling" pooling_param { pool: AVE global_pooling: true } }
+            layer { name: "dc" type: "Deconvolution" convolution_param { num_output: 2 kernel_h: 4 kernel_w: 2 dilation: 2 group: 2 pad: [1, 2] } }
+            layer { name: "ip" type: "InnerProduct" inner_product_param { num_output: 7 bias_term: false axis: 2 transpose: true } }
+            layer { name: "pr" type: "PReLU" prelu_param { channel_shared: true } }
+            layer { name: "in" type: "Input" top: "a" top: "b" input_param { shape { dim: 2 } shape { dim: 3 dim: 4 } } }
+            """)
+        let p = Dictionary(uniqueKeysWithValues: net.layers.map { ($0.name, $0.typeParams) })
+        XCTAssertEqual(p["lrn"], .lrn(LRNParams(localSize: 3, alpha: 0.0001, beta: 0.75, k: 1, region: .withinChannel)))
+        XCTAssertEqual(p["lrn0"], .lrn(LRNParams()))
+        XCTAssertEqual(p["elt"], .eltwise(op: .max, coeffs: [1, -1]))
+        XCTAssertEqual(p["flat"], .flatten(axis: 2, endAxis: -1))
+        XCTAssertEqual(p["rs"], .reshape(ReshapeParams(shape: [0, -1], axis: 1, numAxes: -1)))
+        XCTAssertEqual(p["bn"], .batchNorm(BatchNormParams(eps: 0.001, useGlobalStats: true)))
+        XCTAssertEqual(p["sc"], .scale(axis: 1, numAxes: 1, biasTerm: true))
+        XCTAssertEqual(p["bi"], .bias(axis: 1, numAxes: 1))
+        XCTAssertEqual(p["sig"], CaffeLayerParams.none)
+        XCTAssertEqual(p["sm"], .softmax(axis: -1))
+        XCTAssertEqual(p["cat"], .concat(axis: 2))
+        XCTAssertEqual(p["sl"], .slice(axis: 3, slicePoints: [1, 2]))
+        XCTAssertEqual(p["gp"], .pooling(PoolingParams(method: .average, kernel: CaffeHW(0, 0), global: true)))
+        XCTAssertEqual(p["dc"], .convolution(ConvolutionParams(numOutput: 2, kernel: CaffeHW(4, 2), pad: CaffeHW(1, 2),
+                                                               dilation: CaffeHW(2, 2), group: 2)))
+        XCTAssertEqual(p["ip"], .innerProduct(InnerProductParams(numOutput: 7, biasTerm: false, axis: 2, transpose: true)))
+        XCTAssertEqual(p["pr"], .prelu(channelShared: true))
+        XCTAssertEqual(net.inputs, [CaffeInput(name: "a", shape: [2]), CaffeInput(name: "b", shape: [3, 4])])
+        for syntax in [CaffeSyntax.current] {
+            let back = try CaffeNet(prototxt: try CaffeWriter(syntax: syntax).prototxt(net))
+            XCTAssertEqual(back.withoutLocations.layers.map(\.typeParams), net.layers.map(\.typeParams))
+            let binary = try CaffeNet(caffemodel: try CaffeWriter(syntax: syntax).caffemodelBytes(net))
+            XCTAssertEqual(binary.layers.map(\.typeParams), net.layers.map(\.typeParams))
+        }
+        // V1 has no PReLU, Input-less BatchNorm and friends: the writer says so instead of dropping them.
+        XCTAssertThrowsError(try CaffeWriter(syntax: .v1).caffemodelBytes(net)) { error in
+            XCTAssertTrue("\(error)".contains("has no V1 equivalent") || "\(error)".contains("cannot be written in V1 syntax"), "\(error)")
+        }
+    }
+}
