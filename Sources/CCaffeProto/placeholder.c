@@ -1,1 +1,0 @@
-/* Placeholder until Tools/caffe/regenerate.sh generates caffe.pb-c.c. */

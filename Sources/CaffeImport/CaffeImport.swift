@@ -1,1 +1,0 @@
-// CaffeImport module.

@@ -1,2 +1,0 @@
-import XCTest
-final class CaffeImportTestsPlaceholder: XCTestCase { func testBuilds() {} }
