@@ -1,0 +1,206 @@
+import Kernels
+import Reference
+import Tensors
+import XCTest
+
+final class ElementwiseTests: XCTestCase {
+    let shape = [3, 4, 5, 3]
+    var count: Int { shape.reduce(1, *) }
+
+    func testReluAndPrelu() {
+        let x = rounded(randomValues(count, seed: 1)), dy = rounded(randomValues(count, seed: 2))
+        for slope in [0.0, 0.1] {
+            var y = [Float](repeating: .nan, count: count)
+            FastOps.relu(x: floats(x), y: &y, count: count, negativeSlope: Float(slope))
+            assertClose(y, RefOps.relu(x, negativeSlope: slope), "relu \(slope)")
+            var dx = [Float](repeating: .nan, count: count)
+            FastOps.reluBackward(dy: floats(dy), x: floats(x), dx: &dx, count: count, negativeSlope: Float(slope))
+            let refDx = RefOps.reluBackward(dy: dy, x: x, negativeSlope: slope)
+            assertClose(dx, refDx, "relu backward \(slope)")
+            checkGradient("relu \(slope)", x: x, analytic: refDx, skip: { abs(x[$0]) < 1e-3 }) {
+                project(RefOps.relu($0, negativeSlope: slope), dy)
+            }
+        }
+        for slopeCount in [shape[1], 1] {
+            let a = rounded(randomValues(slopeCount, seed: 3, scale: 0.3))
+            var y = [Float](repeating: .nan, count: count)
+            FastOps.prelu(x: floats(x), slope: floats(a), y: &y, batch: shape[0], channels: shape[1], spatial: 15, slopeCount: slopeCount)
+            assertClose(y, RefOps.prelu(x: x, shape: shape, slope: a), "prelu \(slopeCount)")
+            var dx = [Float](repeating: .nan, count: count), da = [Float](repeating: .nan, count: slopeCount)
+            FastOps.preluBackward(dy: floats(dy), x: floats(x), slope: floats(a), dx: &dx, dslope: &da,
+                                  batch: shape[0], channels: shape[1], spatial: 15, slopeCount: slopeCount)
+            let r = RefOps.preluBackward(dy: dy, x: x, shape: shape, slope: a)
+            assertClose(dx, r.dx, "prelu dx \(slopeCount)")
+            assertClose(da, r.dslope, "prelu dslope \(slopeCount)")
+            checkGradient("prelu dx", x: x, analytic: r.dx, skip: { abs(x[$0]) < 1e-3 }) { project(RefOps.prelu(x: $0, shape: self.shape, slope: a), dy) }
+            checkGradient("prelu dslope", x: a, analytic: r.dslope) { project(RefOps.prelu(x: x, shape: self.shape, slope: $0), dy) }
+        }
+    }
+
+    func testSigmoidTanh() {
+        let x = rounded(randomValues(count, seed: 4, scale: 3)), dy = rounded(randomValues(count, seed: 5))
+        var y = [Float](repeating: .nan, count: count), dx = [Float](repeating: .nan, count: count)
+        FastOps.sigmoid(x: floats(x), y: &y, count: count)
+        let ys = RefOps.sigmoid(x)
+        assertClose(y, ys, "sigmoid")
+        FastOps.sigmoidBackward(dy: floats(dy), y: floats(ys), dx: &dx, count: count)
+        let rs = RefOps.sigmoidBackward(dy: dy, y: ys)
+        assertClose(dx, rs, "sigmoid backward")
+        checkGradient("sigmoid", x: x, analytic: rs) { project(RefOps.sigmoid($0), dy) }
+        FastOps.tanh(x: floats(x), y: &y, count: count)
+        let yt = RefOps.tanh(x)
+        assertClose(y, yt, "tanh")
+        FastOps.tanhBackward(dy: floats(dy), y: floats(yt), dx: &dx, count: count)
+        let rt = RefOps.tanhBackward(dy: dy, y: yt)
+        assertClose(dx, rt, "tanh backward")
+        checkGradient("tanh", x: x, analytic: rt) { project(RefOps.tanh($0), dy) }
+    }
+
+    func testBroadcastBinaryAndReduceToShape() {
+        let pairs: [([Int], [Int])] = [
+            ([2, 3, 4, 5], [2, 3, 4, 5]), ([2, 3, 4, 5], [1, 3, 1, 1]), ([1, 3, 1, 1], [2, 3, 4, 5]),
+            ([3, 1, 5], [2, 1, 4, 1]), ([4], [2, 3, 4]), ([], [2, 3]), ([2, 3, 1], [1, 1, 4]), ([2, 3, 4, 5], [3, 1, 1]),
+            ([2, 1, 3, 1, 2], [1, 4, 1, 5, 1]),
+        ]
+        for (pi, (sa, sb)) in pairs.enumerated() {
+            let a = rounded(randomValues(sa.reduce(1, *), seed: UInt64(10 + pi)))
+            let b = rounded(randomValues(sb.reduce(1, *), seed: UInt64(20 + pi)))
+            for op in RefOps.BinaryOp.allCases {
+                let ref = RefOps.binary(op, a: a, aShape: sa, b: b, bShape: sb)
+                XCTAssertEqual(FastOps.broadcastShape(sa, sb), ref.shape)
+                var y = [Float](repeating: .nan, count: ref.out.count)
+                FastOps.binary(FastOps.BinaryOp(rawValue: op.rawValue)!, a: floats(a), aShape: sa, b: floats(b), bShape: sb, y: &y)
+                assertClose(y, ref.out, "\(op) \(sa) \(sb)")
+            }
+            // Gradient of a·b with respect to b: reduce (dy · a) back to b's shape.
+            let outShape = RefOps.broadcastShape(sa, sb)!
+            let dy = rounded(randomValues(outShape.reduce(1, *), seed: UInt64(30 + pi)))
+            let dyA = RefOps.binary(.mul, a: dy, aShape: outShape, b: a, bShape: sa).out
+            let db = RefOps.reduceToShape(dyA, gShape: outShape, to: sb)
+            checkGradient("mul broadcast db \(sa) \(sb)", x: b, analytic: db) {
+                project(RefOps.binary(.mul, a: a, aShape: sa, b: $0, bShape: sb).out, dy)
+            }
+            var fastDb = [Float](repeating: .nan, count: b.count)
+            FastOps.reduceToShape(g: floats(dyA), gShape: outShape, out: &fastDb, shape: sb)
+            assertClose(fastDb, db, "reduceToShape \(outShape) -> \(sb)")
+            var fastDa = [Float](repeating: .nan, count: a.count)
+            FastOps.reduceToShape(g: floats(dy), gShape: outShape, out: &fastDa, shape: sa)
+            assertClose(fastDa, RefOps.reduceToShape(dy, gShape: outShape, to: sa), "reduceToShape \(outShape) -> \(sa)")
+        }
+    }
+
+    func testAffineDropoutChannelOps() {
+        let x = rounded(randomValues(count, seed: 6)), dy = rounded(randomValues(count, seed: 7))
+        var y = [Float](repeating: .nan, count: count)
+        FastOps.affine(x: floats(x), y: &y, count: count, scale: 0.5, shift: -2)
+        assertClose(y, RefOps.affine(x, scale: 0.5, shift: -2), "affine")
+
+        var rng = Xoshiro256(seed: 9)
+        let mask = rng.dropoutMask(count: count, ratio: 0.25)
+        XCTAssertTrue(mask.allSatisfy { $0 == 0 || abs($0 - 1 / 0.75) < 1e-6 })
+        let dropped = mask.filter { $0 == 0 }.count
+        XCTAssertTrue(dropped > count / 8 && dropped < count * 3 / 8, "dropped \(dropped) of \(count)")
+        FastOps.dropout(x: floats(x), mask: mask, y: &y, count: count)
+        assertClose(y, RefOps.dropout(x, mask: mask.map(Double.init)), "dropout")
+
+        let (n, c, sp) = (shape[0], shape[1], 15)
+        let g = rounded(randomValues(c, seed: 8)), b = rounded(randomValues(c, seed: 9))
+        FastOps.channelScale(x: floats(x), scale: floats(g), bias: floats(b), y: &y, batch: n, channels: c, spatial: sp)
+        assertClose(y, RefOps.channelScale(x: x, shape: shape, scale: g, bias: b), "channel scale")
+        FastOps.channelScale(x: floats(x), scale: nil, bias: floats(b), y: &y, batch: n, channels: c, spatial: sp)
+        assertClose(y, RefOps.channelBias(x: x, shape: shape, bias: b), "channel bias")
+        var dx = [Float](repeating: .nan, count: count), dg = [Float](repeating: .nan, count: c), dbb = [Float](repeating: .nan, count: c)
+        FastOps.channelScaleBackward(dy: floats(dy), x: floats(x), scale: floats(g), dx: &dx, dscale: &dg, dbias: &dbb,
+                                     batch: n, channels: c, spatial: sp)
+        let r = RefOps.channelScaleBackward(dy: dy, x: x, shape: shape, scale: g)
+        assertClose(dx, r.dx, "scale dx"); assertClose(dg, r.dscale, "scale dg"); assertClose(dbb, r.dbias, "scale db")
+        checkGradient("scale dx", x: x, analytic: r.dx) { project(RefOps.channelScale(x: $0, shape: self.shape, scale: g, bias: b), dy) }
+        checkGradient("scale dg", x: g, analytic: r.dscale) { project(RefOps.channelScale(x: x, shape: self.shape, scale: $0, bias: b), dy) }
+        checkGradient("scale db", x: b, analytic: r.dbias) { project(RefOps.channelScale(x: x, shape: self.shape, scale: g, bias: $0), dy) }
+
+        let mean = rounded(randomValues(c, seed: 10)), variance = rounded(randomValues(c, seed: 11).map { abs($0) + 0.5 })
+        FastOps.batchNorm(x: floats(x), mean: floats(mean), variance: floats(variance), eps: 1e-5, y: &y, batch: n, channels: c, spatial: sp)
+        assertClose(y, RefOps.batchNorm(x: x, shape: shape, mean: mean, variance: variance, eps: Double(Float(1e-5))), "batch norm")
+        var dm = [Float](repeating: .nan, count: c), dv = [Float](repeating: .nan, count: c)
+        FastOps.batchNormBackward(dy: floats(dy), x: floats(x), mean: floats(mean), variance: floats(variance), eps: 1e-5,
+                                  dx: &dx, dmean: &dm, dvariance: &dv, batch: n, channels: c, spatial: sp)
+        let eps = Double(Float(1e-5))
+        let rb = RefOps.batchNormBackward(dy: dy, x: x, shape: shape, mean: mean, variance: variance, eps: eps)
+        assertClose(dx, rb.dx, "bn dx"); assertClose(dm, rb.dmean, "bn dmean"); assertClose(dv, rb.dvariance, "bn dvar")
+        checkGradient("bn dx", x: x, analytic: rb.dx) { project(RefOps.batchNorm(x: $0, shape: self.shape, mean: mean, variance: variance, eps: eps), dy) }
+        checkGradient("bn dmean", x: mean, analytic: rb.dmean) { project(RefOps.batchNorm(x: x, shape: self.shape, mean: $0, variance: variance, eps: eps), dy) }
+        checkGradient("bn dvar", x: variance, analytic: rb.dvariance) { project(RefOps.batchNorm(x: x, shape: self.shape, mean: mean, variance: $0, eps: eps), dy) }
+    }
+
+    func testLRN() {
+        let shape = [2, 7, 3, 4]
+        let count = shape.reduce(1, *)
+        let x = rounded(randomValues(count, seed: 12, scale: 2)), dy = rounded(randomValues(count, seed: 13))
+        for (size, alpha, beta, k) in [(5, 1e-4, 0.75, 1.0), (3, 0.5, 0.75, 2.0), (1, 0.3, 0.5, 1.0)] {
+            var y = [Float](repeating: .nan, count: count)
+            FastOps.lrnAcross(x: floats(x), y: &y, batch: 2, channels: 7, spatial: 12, size: size, alpha: Float(alpha), beta: Float(beta), k: Float(k))
+            let ref = RefOps.lrnAcross(x: x, shape: shape, size: size, alpha: Double(Float(alpha)), beta: Double(Float(beta)), k: k)
+            assertClose(y, ref, "lrn across size \(size)")
+            var dx = [Float](repeating: .nan, count: count)
+            FastOps.lrnAcrossBackward(dy: floats(dy), x: floats(x), y: floats(ref), dx: &dx, batch: 2, channels: 7, spatial: 12,
+                                      size: size, alpha: Float(alpha), beta: Float(beta), k: Float(k))
+            let refDx = RefOps.lrnAcrossBackward(dy: dy, x: x, shape: shape, size: size, alpha: alpha, beta: beta, k: k)
+            assertClose(dx, refDx, "lrn across backward size \(size)")
+            checkGradient("lrn across size \(size)", x: x, analytic: refDx) {
+                project(RefOps.lrnAcross(x: $0, shape: shape, size: size, alpha: alpha, beta: beta, k: k), dy)
+            }
+            FastOps.lrnWithin(x: floats(x), y: &y, batch: 2, channels: 7, height: 3, width: 4, size: size, alpha: Float(alpha), beta: Float(beta))
+            assertClose(y, RefOps.lrnWithin(x: x, shape: shape, size: size, alpha: Double(Float(alpha)), beta: Double(Float(beta))), "lrn within size \(size)")
+        }
+    }
+
+    func testSoftmaxAndLosses() {
+        for shape in [[3, 5], [2, 4, 3, 2], [1, 6, 5]] {
+            let count = shape.reduce(1, *), (n, c) = (shape[0], shape[1]), inner = count / (shape[0] * shape[1])
+            let x = rounded(randomValues(count, seed: 14, scale: 4)), dy = rounded(randomValues(count, seed: 15))
+            var y = [Float](repeating: .nan, count: count), dx = [Float](repeating: .nan, count: count)
+            FastOps.softmax(x: floats(x), y: &y, batch: n, channels: c, inner: inner)
+            let ys = RefOps.softmax(x: x, shape: shape)
+            assertClose(y, ys, "softmax \(shape)")
+            FastOps.softmaxBackward(dy: floats(dy), y: floats(ys), dx: &dx, batch: n, channels: c, inner: inner)
+            let rs = RefOps.softmaxBackward(dy: dy, y: ys, shape: shape)
+            assertClose(dx, rs, "softmax backward \(shape)")
+            checkGradient("softmax \(shape)", x: x, analytic: rs) { project(RefOps.softmax(x: $0, shape: shape), dy) }
+
+            FastOps.softmax(x: floats(x), y: &y, batch: n, channels: c, inner: inner, log: true)
+            let yl = RefOps.logSoftmax(x: x, shape: shape)
+            assertClose(y, yl, "log softmax \(shape)")
+            FastOps.logSoftmaxBackward(dy: floats(dy), y: floats(yl), dx: &dx, batch: n, channels: c, inner: inner)
+            let rl = RefOps.logSoftmaxBackward(dy: dy, y: yl, shape: shape)
+            assertClose(dx, rl, "log softmax backward \(shape)")
+            checkGradient("log softmax \(shape)", x: x, analytic: rl) { project(RefOps.logSoftmax(x: $0, shape: shape), dy) }
+        }
+        // Large logits stay finite (max subtracted).
+        var big = [Float](repeating: .nan, count: 3)
+        FastOps.softmax(x: [1000, 1001, 999], y: &big, batch: 1, channels: 3, inner: 1)
+        XCTAssertTrue(big.allSatisfy(\.isFinite))
+
+        let (n, c) = (4, 5)
+        let logits = rounded(randomValues(n * c, seed: 16, scale: 3))
+        let labels: [Int32] = [0, 4, 2, 2]
+        let ref = RefOps.softmaxCrossEntropy(logits: logits, n: n, c: c, labels: labels)
+        var probs = [Float](repeating: .nan, count: n * c)
+        let loss = FastOps.softmaxCrossEntropy(logits: floats(logits), labels: labels, probs: &probs, batch: n, classes: c)
+        assertClose([loss], [ref.loss], "cross-entropy loss")
+        assertClose(probs, ref.probs, "cross-entropy probs")
+        var dl = [Float](repeating: .nan, count: n * c)
+        FastOps.softmaxCrossEntropyBackward(probs: probs, labels: labels, dlogits: &dl, batch: n, classes: c, upstream: 0.5)
+        let refD = RefOps.softmaxCrossEntropyBackward(probs: ref.probs, n: n, c: c, labels: labels, upstream: 0.5)
+        assertClose(dl, refD, "cross-entropy backward")
+        checkGradient("cross-entropy", x: logits, analytic: refD) { 0.5 * RefOps.softmaxCrossEntropy(logits: $0, n: n, c: c, labels: labels).loss }
+
+        let a = rounded(randomValues(12, seed: 17)), b = rounded(randomValues(12, seed: 18))
+        let el = FastOps.euclideanLoss(a: floats(a), b: floats(b), count: 12, batch: 3)
+        assertClose([el], [RefOps.euclideanLoss(a: a, b: b, batch: 3)], "euclidean loss")
+        var da = [Float](repeating: .nan, count: 12)
+        FastOps.euclideanLossBackward(a: floats(a), b: floats(b), da: &da, count: 12, batch: 3, upstream: 2)
+        let refDa = RefOps.euclideanLossBackward(a: a, b: b, batch: 3, upstream: 2)
+        assertClose(da, refDa, "euclidean backward")
+        checkGradient("euclidean", x: a, analytic: refDa) { 2 * RefOps.euclideanLoss(a: $0, b: b, batch: 3) }
+    }
+}
