@@ -29,6 +29,36 @@ public enum Op: String, CaseIterable, Sendable {
     case mean, sum
     // Another graph, called by name; its parameters are namespaced by the call.
     case call
+
+    // Backward ops: what Autodiff emits. Each is one kernel; `dy` is the gradient of the forward
+    // op's output and the result is the gradient of one forward operand. In their `shape` and
+    // `input_size` attributes a 0 stands for the batch dimension N, so N stays symbolic.
+    case conv2dBackwardData = "conv2d_backward_data"
+    case conv2dBackwardFilter = "conv2d_backward_filter"
+    case maxPoolBackward = "max_pool_backward"
+    case avgPoolBackward = "avg_pool_backward"
+    case reluBackward = "relu_backward"
+    case preluBackwardInput = "prelu_backward_input"
+    case preluBackwardSlope = "prelu_backward_slope"
+    case sigmoidBackward = "sigmoid_backward"
+    case tanhBackward = "tanh_backward"
+    case softmaxBackward = "softmax_backward"
+    case logSoftmaxBackward = "log_softmax_backward"
+    case softmaxCrossEntropyBackward = "softmax_cross_entropy_backward"
+    case euclideanLossBackward = "euclidean_loss_backward"
+    case maximumBackward = "maximum_backward"
+    case lrnBackward = "lrn_backward"
+    case batchNormBackward = "batch_norm_backward"
+    case sliceBackward = "slice_backward"
+    case reduceBackward = "reduce_backward"
+    /// Sums a broadcast gradient back to its source shape.
+    case sumTo = "sum_to"
+    /// `op(a) x op(b)` for rank-2 operands; linear's backward.
+    case matmul
+    /// Training-mode dropout: a random keep mask, so that dropout becomes `mul(x, mask)`.
+    case dropoutMask = "dropout_mask"
+    /// A constant tensor (the seed gradient 1 of the loss, the zero gradient of an unused parameter).
+    case fill
 }
 
 /// The operands and attributes an op accepts.
@@ -124,8 +154,59 @@ extension Op {
                 AttrSpec("prefix", .string, .string("")),
                 AttrSpec("frozen", .bool, .bool(false)),
             ])
+
+        case .conv2dBackwardData:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("input_size", .ints(count: 2))])
+        case .conv2dBackwardFilter:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("kernel", .ints(count: 2))])
+        case .maxPoolBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.maxPool.signature.attrs)
+        case .avgPoolBackward:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.avgPool.signature.attrs + [AttrSpec("input_size", .ints(count: 2))])
+        case .reluBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.relu.signature.attrs)
+        case .preluBackwardInput:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [])
+        case .preluBackwardSlope:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [AttrSpec("channel_shared", .bool, .bool(false))])
+        case .sigmoidBackward, .tanhBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [])
+        case .softmaxBackward, .logSoftmaxBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [AttrSpec("axis", .int, .int(1))])
+        case .softmaxCrossEntropyBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [], intOperands: [1])
+        case .euclideanLossBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [])
+        case .maximumBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [AttrSpec("operand", .int, .int(0))])
+        case .lrnBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: Op.lrn.signature.attrs)
+        case .batchNormBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.batchNorm.signature.attrs)
+        case .sliceBackward:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.slice.signature.attrs + [AttrSpec("size", .int)])
+        case .reduceBackward:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
+                AttrSpec("axes", .ints(count: nil), .ints([])), AttrSpec("shape", .ints(count: nil)),
+                AttrSpec("mean", .bool, .bool(false)),
+            ])
+        case .sumTo:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("shape", .ints(count: nil))])
+        case .matmul:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [
+                AttrSpec("transpose_a", .bool, .bool(false)), AttrSpec("transpose_b", .bool, .bool(false)),
+            ])
+        case .dropoutMask:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.dropout.signature.attrs)
+        case .fill:
+            return OpSignature(minOperands: 0, maxOperands: 0, attrs: [
+                AttrSpec("shape", .ints(count: nil), .ints([])), AttrSpec("value", .float, .float(0)),
+            ])
         }
     }
+
+    /// conv2d's attributes, shared with its backward ops.
+    private var convAttrs: [AttrSpec] { Op.conv2d.signature.attrs }
 
     /// Ops that apply one function to each element of one input.
     public static let elementwiseUnary: Set<Op> = [.relu, .sigmoid, .tanh, .affine, .dropout]
@@ -135,4 +216,14 @@ extension Op {
     public static let losses: Set<Op> = [.softmaxCrossEntropy, .euclideanLoss]
     /// Ops that only move or view data.
     public static let movement: Set<Op> = [.flatten, .reshape, .transpose, .concat, .slice, .channelReplicate]
+    /// The ops of gradient graphs (see the backward section of `Op`); `matmul`, `dropout_mask` and
+    /// `fill` are ordinary ops that gradient graphs also use.
+    public static let backward: Set<Op> = [
+        .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
+        .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
+        .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
+        .lrnBackward, .batchNormBackward, .sliceBackward, .reduceBackward, .sumTo,
+    ]
+    /// Ops whose output carries no gradient to their operands (random masks, constants).
+    public static let constantOutput: Set<Op> = [.dropoutMask, .fill]
 }
