@@ -26,9 +26,12 @@ public enum Stages {
     public struct StageOptions {
         public var batch: Int?
         public var graph: String?
-        public init(batch: Int? = nil, graph: String? = nil) {
+        /// The loss that `grad` differentiates (default: the graph's first loss output).
+        public var loss: String?
+        public init(batch: Int? = nil, graph: String? = nil, loss: String? = nil) {
             self.batch = batch
             self.graph = graph
+            self.loss = loss
         }
     }
 
@@ -43,6 +46,7 @@ public enum Stages {
             let flat = Inliner.inline(g, graphs: program.graphs)
             return Summary(flat, batch: options.batch ?? 1).render(title: "@\(g.name)")
         },
+        "grad": gradStage,
     ]
 
     /// Loads `path` and runs `stage`; diagnostics are rendered with the source line and a caret.
