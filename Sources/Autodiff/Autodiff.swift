@@ -22,12 +22,12 @@ public enum Autodiff {
     /// get no gradient, and nothing is differentiated that lies on no path from a chosen parameter
     /// to the loss.
     public static func gradient(of graph: Graph, loss: String, wrt: [String]? = nil) throws -> Graph {
+        if let call = graph.nodes.first(where: { $0.op == .call }) {
+            throw Diagnostic.error("autodiff needs a flat graph: inline '%\(call.name)' (call @\(call.callee ?? "")) first", at: call.loc)
+        }
         var g = graph
         let problems = Verifier().verify(&g)
         guard problems.isEmpty else { throw DiagnosticList(problems) }
-        if let call = g.nodes.first(where: { $0.op == .call }) {
-            throw Diagnostic.error("autodiff needs a flat graph: inline '%\(call.name)' (call @\(call.callee ?? "")) first", at: call.loc)
-        }
         guard let lossNode = g.node(loss) else {
             throw Diagnostic.error("graph '@\(g.name)' has no node '%\(loss)' to use as the loss", at: g.loc)
         }
