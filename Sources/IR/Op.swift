@@ -33,31 +33,49 @@ public enum Op: String, CaseIterable, Sendable {
     // Backward ops: what Autodiff emits. Each is one kernel; `dy` is the gradient of the forward
     // op's output and the result is the gradient of one forward operand. In their `shape` and
     // `input_size` attributes a 0 stands for the batch dimension N, so N stays symbolic.
+    /// `(dy[N,O,OH,OW], w[O,C/g,KH,KW]) {conv2d attrs, input_size=[H,W]}` -> dx[N,C,H,W], the transposed convolution.
     case conv2dBackwardData = "conv2d_backward_data"
+    /// `(x[N,C,H,W], dy[N,O,OH,OW]) {conv2d attrs, kernel=[KH,KW]}` -> dw[O,C/g,KH,KW], summed over N.
     case conv2dBackwardFilter = "conv2d_backward_filter"
+    /// `(x, dy) {max_pool attrs}` -> dx like x: each window's dy goes to its argmax in x (first maximum in row-major window order), summed where windows overlap.
     case maxPoolBackward = "max_pool_backward"
+    /// `(dy) {avg_pool attrs, input_size=[H,W]}` -> dx[N,C,H,W]: each window's dy divided by the forward divisor, spread over the window.
     case avgPoolBackward = "avg_pool_backward"
+    /// `(s, dy) {negative_slope}` -> dy where s > 0, else negative_slope * dy; s is relu's output (slope >= 0) or input.
     case reluBackward = "relu_backward"
+    /// `(x, slope, dy)` -> dy where x > 0, else slope[c] * dy.
     case preluBackwardInput = "prelu_backward_input"
+    /// `(x, dy) {channel_shared}` -> [C] (or [1]): sum of dy * x where x <= 0, over all but axis 1 (over all when shared).
     case preluBackwardSlope = "prelu_backward_slope"
+    /// `(y, dy)` -> dy * y * (1 - y).
     case sigmoidBackward = "sigmoid_backward"
+    /// `(y, dy)` -> dy * (1 - y^2).
     case tanhBackward = "tanh_backward"
+    /// `(y, dy) {axis}` -> y * (dy - sum(dy * y, axis, keepdims)).
     case softmaxBackward = "softmax_backward"
+    /// `(y, dy) {axis}` -> dy - exp(y) * sum(dy, axis, keepdims).
     case logSoftmaxBackward = "log_softmax_backward"
+    /// `(logits[N,K], labels i32[N], dloss[])` -> dloss * (softmax(logits) - onehot(labels)) / N.
     case softmaxCrossEntropyBackward = "softmax_cross_entropy_backward"
+    /// `(a, b, dloss[])` -> dloss * (a - b) / N, N = a's first dimension (loss = sum((a-b)^2) / 2N); swap a and b for b's gradient.
     case euclideanLossBackward = "euclidean_loss_backward"
+    /// `(a, b, dy) {operand}` -> like dy: dy where a >= b (operand=0) or b > a (operand=1), else 0; a and b broadcast.
     case maximumBackward = "maximum_backward"
+    /// `(x, y, dy) {lrn attrs}` -> dx, Caffe's LRN backward (the scale is recomputed from x).
     case lrnBackward = "lrn_backward"
+    /// `(var[C], dy) {eps}` -> dy / sqrt(var[c] + eps): batch_norm with given statistics.
     case batchNormBackward = "batch_norm_backward"
+    /// `(dy) {axis, start, end, size}` -> dy placed at [start, end) of an axis of `size`, zeros elsewhere.
     case sliceBackward = "slice_backward"
+    /// `(dy) {axes, shape, mean}` -> shape: dy repeated along the reduced axes (all when empty), divided by their element count when mean.
     case reduceBackward = "reduce_backward"
-    /// Sums a broadcast gradient back to its source shape.
+    /// `(dy) {shape}` -> shape: dy summed over its leading extra axes and the axes where shape is 1 (NumPy broadcasting reversed).
     case sumTo = "sum_to"
-    /// `op(a) x op(b)` for rank-2 operands; linear's backward.
+    /// `(a, b) {transpose_a, transpose_b}` -> op(a) op(b) for rank-2 operands; linear's backward.
     case matmul
-    /// Training-mode dropout: a random keep mask, so that dropout becomes `mul(x, mask)`.
+    /// `(x) {ratio}` -> like x: 0 with probability ratio, else 1 / (1 - ratio); training-mode dropout is `mul(x, mask)`.
     case dropoutMask = "dropout_mask"
-    /// A constant tensor (the seed gradient 1 of the loss, the zero gradient of an unused parameter).
+    /// `() {shape, value}` -> a constant (the seed gradient 1 of the loss, the zero gradient of an unused parameter).
     case fill
 }
 
