@@ -1,1 +1,359 @@
-// Autodiff module.
+import IR
+
+/// Reverse-mode differentiation of a flat graph into a training graph in the same IR.
+///
+/// The result computes the forward values the outputs need, then the gradient of the loss with
+/// respect to every chosen parameter. Names:
+/// - `%grad.V` is the gradient of the loss with respect to value `%V` (so `%grad.conv1.weight` for
+///   parameter `%conv1.weight`, `%grad.loss` the seed 1); when `%V` feeds several nodes, each
+///   contribution is `%grad.V.1`, `%grad.V.2`, ... and `%grad.V` is their sum. Temporaries of a
+///   rule are `%grad.V.<what>`. Every node the pass adds is named `grad.*`, so the backward part
+///   of a printed graph is recognisable by name alone.
+/// - Outputs: the forward graph's outputs (the loss included), then `%grad.P` for each parameter
+///   `P`, in parameter order.
+/// - Training mode: `%d = dropout(%x) {ratio}` becomes `%d.mask = dropout_mask(%x) {ratio}` and
+///   `%d = mul(%x, %d.mask)`, so the mask is a saved forward value.
+/// - Forward nodes no output needs are dropped, and with them the parameters only they used.
+public enum Autodiff {
+    public static let prefix = "grad."
+
+    /// The training graph of `graph` (flat: call `Inliner.inline` first), named `NAME.grad`.
+    /// `loss` names an f32[] node; `wrt` defaults to every trainable parameter. Frozen parameters
+    /// get no gradient, and nothing is differentiated that lies on no path from a chosen parameter
+    /// to the loss.
+    public static func gradient(of graph: Graph, loss: String, wrt: [String]? = nil) throws -> Graph {
+        if let call = graph.nodes.first(where: { $0.op == .call }) {
+            throw Diagnostic.error("autodiff needs a flat graph: inline '%\(call.name)' (call @\(call.callee ?? "")) first", at: call.loc)
+        }
+        var g = graph
+        let problems = Verifier().verify(&g)
+        guard problems.isEmpty else { throw DiagnosticList(problems) }
+        guard let lossNode = g.node(loss) else {
+            throw Diagnostic.error("graph '@\(g.name)' has no node '%\(loss)' to use as the loss", at: g.loc)
+        }
+        guard lossNode.type == TensorType(.f32, []) else {
+            throw Diagnostic.error("the loss '%\(loss)' must be a scalar f32[], found \(lossNode.type!)", at: lossNode.loc)
+        }
+        let names = g.inputs.map(\.name) + g.params.map(\.name) + g.nodes.map(\.name)
+        if let clash = names.first(where: { $0.hasPrefix(prefix) }) {
+            throw Diagnostic.error("'%\(clash)' clashes with the gradient names the pass adds (\(prefix)*); rename it", at: g.loc)
+        }
+
+        g = try lowerDropout(g)
+        if !g.outputs.contains(loss) { g.outputs.insert(loss, at: 0) }
+        g = pruned(g)
+
+        let chosen: [String]
+        if let wrt = wrt {
+            for p in wrt {
+                guard let param = graph.param(p) else { throw Diagnostic.error("'%\(p)' is not a parameter of '@\(graph.name)'", at: graph.loc) }
+                guard param.trainable else { throw Diagnostic.error("'%\(p)' is frozen (trainable=false) and gets no gradient", at: param.loc) }
+            }
+            chosen = g.params.map(\.name).filter(wrt.contains)
+        } else {
+            chosen = g.params.filter(\.trainable).map(\.name)
+        }
+
+        var b = Backward(graph: g, loss: loss, wrt: Set(chosen))
+        try b.run()
+        for p in chosen {
+            let name = prefix + p, loc = g.param(p)!.loc
+            if let v = try b.gradient(p) {
+                if v != name { try b.emit(name, .affine, [v], [:], at: loc) } // a plain copy
+            } else {
+                // Used by an output, but on no path to the loss.
+                try b.emit(name, .fill, [], ["shape": .ints(shapeAttr(g.param(p)!.type.dims))], at: loc)
+            }
+        }
+        var out = g
+        out.name = g.name + ".grad"
+        out.nodes = g.nodes + b.nodes
+        out.outputs += chosen.map { prefix + $0 }
+        if let first = out.nodes.firstIndex(where: { $0.name.hasPrefix(prefix) }) {
+            out.nodes[first].trivia = Trivia(comments: ["Backward."], blankLineBefore: true)
+        }
+        let errors = Verifier().verify(&out)
+        guard errors.isEmpty else { throw DiagnosticList(errors) }
+        return out
+    }
+
+    /// Forward values (inputs, parameters, forward nodes) read by the backward nodes of a graph that
+    /// `gradient` produced, in definition order: what a training step keeps alive for backward.
+    public static func savedValues(_ g: Graph) -> [String] {
+        var used: Set<String> = []
+        for n in g.nodes where n.name.hasPrefix(prefix) {
+            for o in n.operands where !o.hasPrefix(prefix) { used.insert(o) }
+        }
+        let order = g.inputs.map(\.name) + g.params.map(\.name) + g.nodes.map(\.name)
+        return order.filter(used.contains)
+    }
+
+    /// Training-mode dropout: a random mask, saved, and a multiplication.
+    static func lowerDropout(_ g: Graph) throws -> Graph {
+        var out = g
+        out.nodes = []
+        let taken = Set(g.nodes.map(\.name) + g.inputs.map(\.name) + g.params.map(\.name))
+        for n in g.nodes {
+            guard n.op == .dropout else {
+                out.nodes.append(n)
+                continue
+            }
+            let maskName = n.name + ".mask"
+            guard !taken.contains(maskName) else { throw Diagnostic.error("'%\(maskName)' is taken; it would hold the dropout mask of '%\(n.name)'", at: n.loc) }
+            var mask = Node(name: maskName, op: .dropoutMask, operands: n.operands, attrs: n.attrs, type: n.type, loc: n.loc)
+            mask.trivia = n.trivia
+            out.nodes.append(mask)
+            out.nodes.append(Node(name: n.name, op: .mul, operands: [n.operands[0], maskName], type: n.type, loc: n.loc))
+        }
+        return out
+    }
+
+    /// Keeps the nodes the outputs depend on and the parameters those nodes read.
+    static func pruned(_ g: Graph) -> Graph {
+        var live = Set(g.outputs)
+        for n in g.nodes.reversed() where live.contains(n.name) { live.formUnion(n.operands) }
+        var out = g
+        out.nodes = g.nodes.filter { live.contains($0.name) }
+        out.params = g.params.filter { live.contains($0.name) }
+        return out
+    }
+}
+
+/// The state of one reverse sweep: which values need gradients, the contributions collected so
+/// far, and the backward nodes emitted.
+struct Backward {
+    let graph: Graph
+    let loss: String
+    /// Values on a path from a chosen parameter to the loss.
+    let needs: Set<String>
+    /// How many contributions each value will receive (one per use by a node in `needs`).
+    let expected: [String: Int]
+    var types: [String: TensorType]
+    var contributions: [String: [String]] = [:]
+    var sums: [String: String] = [:]
+    var nodes: [Node] = []
+
+    init(graph: Graph, loss: String, wrt: Set<String>) {
+        self.graph = graph
+        self.loss = loss
+        var fromParams = wrt
+        for n in graph.nodes where !Op.constantOutput.contains(n.op) {
+            let sig = n.op.signature
+            if n.operands.enumerated().contains(where: { !sig.intOperands.contains($0.offset) && fromParams.contains($0.element) }) {
+                fromParams.insert(n.name)
+            }
+        }
+        var toLoss: Set<String> = [loss]
+        for n in graph.nodes.reversed() where toLoss.contains(n.name) { toLoss.formUnion(n.operands) }
+        let needs = fromParams.intersection(toLoss)
+        var expected: [String: Int] = [:]
+        for n in graph.nodes where needs.contains(n.name) && !Op.constantOutput.contains(n.op) {
+            for o in n.operands where needs.contains(o) { expected[o, default: 0] += 1 }
+        }
+        self.needs = needs
+        self.expected = expected
+        self.types = graph.typeTable
+    }
+
+    mutating func run() throws {
+        guard needs.contains(loss) else { return }
+        let seed = Autodiff.prefix + loss
+        try emit(seed, .fill, [], ["value": .float(1)], at: graph.node(loss)!.loc)
+        contributions[loss] = [seed]
+        for n in graph.nodes.reversed() where needs.contains(n.name) {
+            guard let dy = try gradient(n.name) else { continue }
+            try rule(n, dy)
+        }
+    }
+
+    /// The summed gradient of `v`, once every contribution has arrived; nil if none did.
+    mutating func gradient(_ v: String) throws -> String? {
+        if let s = sums[v] { return s }
+        guard let cs = contributions[v], !cs.isEmpty else { return nil }
+        var acc = cs[0]
+        for (k, c) in cs.enumerated().dropFirst() {
+            let name = k == cs.count - 1 ? Autodiff.prefix + v : Autodiff.prefix + v + ".sum\(k + 1)"
+            acc = try emit(name, .add, [acc, c], [:], at: locOf(v))
+        }
+        sums[v] = acc
+        return acc
+    }
+
+    /// The name the next contribution to `v` gets.
+    func slot(_ v: String) -> String {
+        let base = Autodiff.prefix + v
+        return (expected[v] ?? 1) == 1 ? base : base + ".\((contributions[v]?.count ?? 0) + 1)"
+    }
+
+    func locOf(_ v: String) -> SourceLoc {
+        graph.node(v)?.loc ?? graph.param(v)?.loc ?? graph.input(v)?.loc ?? graph.loc
+    }
+
+    @discardableResult
+    mutating func emit(_ name: String, _ op: Op, _ operands: [String], _ attrs: [String: AttrValue], at loc: SourceLoc) throws -> String {
+        var node = Node(name: name, op: op, operands: operands, attrs: attrs, loc: loc)
+        do {
+            node.type = try op.inferType(operands.map { types[$0]! }, node.fullAttrs)
+        } catch let e as InferenceError {
+            throw Diagnostic.error("autodiff: the rule for this node built an ill-typed '%\(name)': \(e.message)", at: loc)
+        }
+        types[name] = node.type
+        nodes.append(node)
+        return name
+    }
+
+    /// Adds `value` to the gradient of `v`, first summing it to `v`'s shape if it was broadcast.
+    mutating func give(_ v: String, _ value: String, at loc: SourceLoc) throws {
+        var value = value
+        let target = types[v]!.dims
+        if types[value]!.dims != target {
+            value = try emit(slot(v), .sumTo, [value], ["shape": .ints(shapeAttr(target))], at: loc)
+        }
+        contributions[v, default: []].append(value)
+    }
+
+    /// The vector-Jacobian product of one node: one case per op, no default, so a new op without a
+    /// rule does not compile.
+    mutating func rule(_ n: Node, _ dy: String) throws {
+        let x = n.operands, a = n.fullAttrs, loc = n.loc
+        let sig = n.op.signature
+        func wants(_ k: Int) -> Bool { k < x.count && !sig.intOperands.contains(k) && needs.contains(x[k]) }
+        func t(_ k: Int) -> TensorType { types[x[k]]! }
+        // Every axis but the channel axis 1: where per-channel parameters' gradients are summed.
+        func nonChannelAxes() -> AttrValue { .ints([0] + Array(2..<max(2, t(0).rank))) }
+        /// Emits the contribution to operand k under its gradient name (`suffix` for a temporary that
+        /// `give` will still sum down to the operand's shape).
+        func to(_ k: Int, _ op: Op, _ operands: [String], _ attrs: [String: AttrValue], broadcast: Bool = false) throws {
+            let name = slot(x[k]) + (broadcast && types[n.name]!.dims != t(k).dims ? ".full" : "")
+            try give(x[k], try emit(name, op, operands, attrs, at: loc), at: loc)
+        }
+        func notDifferentiable(_ why: String) -> Diagnostic {
+            Diagnostic.error("cannot differentiate '%\(n.name)' (\(n.op.rawValue)): \(why)", at: n.opLoc ?? loc)
+        }
+
+        switch n.op {
+        case .conv2d:
+            let w = t(1).dims
+            if wants(0) {
+                try to(0, .conv2dBackwardData, [dy, x[1]], n.attrs.merging(["input_size": .ints(shapeAttr(Array(t(0).dims[2...])))]) { $1 })
+            }
+            if wants(1) {
+                try to(1, .conv2dBackwardFilter, [x[0], dy], n.attrs.merging(["kernel": .ints(shapeAttr(Array(w[2...])))]) { $1 })
+            }
+            if wants(2) { try to(2, .sum, [dy], ["axes": .ints([0, 2, 3])]) }
+        case .maxPool:
+            if wants(0) { try to(0, .maxPoolBackward, [x[0], dy], n.attrs) }
+        case .avgPool:
+            if wants(0) {
+                try to(0, .avgPoolBackward, [dy], n.attrs.merging(["input_size": .ints(shapeAttr(Array(t(0).dims[2...])))]) { $1 })
+            }
+        case .relu:
+            // With a non-negative slope the output has the input's sign, and is saved anyway by the next layer.
+            let sign = a.float("negative_slope") >= 0 ? n.name : x[0]
+            if wants(0) { try to(0, .reluBackward, [sign, dy], n.attrs) }
+        case .prelu:
+            if wants(0) { try to(0, .preluBackwardInput, [x[0], x[1], dy], [:]) }
+            if wants(1) {
+                let shared = t(1).dims == [.fixed(1)] && t(0).dims[1] != .fixed(1)
+                try to(1, .preluBackwardSlope, [x[0], dy], shared ? ["channel_shared": .bool(true)] : [:])
+            }
+        case .sigmoid:
+            if wants(0) { try to(0, .sigmoidBackward, [n.name, dy], [:]) }
+        case .tanh:
+            if wants(0) { try to(0, .tanhBackward, [n.name, dy], [:]) }
+        case .dropout:
+            throw notDifferentiable("dropout is lowered to dropout_mask + mul before differentiation")
+        case .flatten, .reshape:
+            if wants(0) { try to(0, .reshape, [dy], ["shape": .ints(shapeAttr(t(0).dims))]) }
+        case .transpose:
+            let perm = a.ints("perm")
+            var inverse = perm
+            for (k, p) in perm.enumerated() { inverse[p] = k }
+            if wants(0) { try to(0, .transpose, [dy], ["perm": .ints(inverse)]) }
+        case .concat:
+            let axis = a.int("axis") < 0 ? a.int("axis") + t(0).rank : a.int("axis")
+            var start = 0
+            for k in x.indices {
+                let size = t(k).dims[axis].value!
+                if wants(k) { try to(k, .slice, [dy], ["axis": .int(axis), "start": .int(start), "end": .int(start + size)]) }
+                start += size
+            }
+        case .slice:
+            let axis = a.int("axis") < 0 ? a.int("axis") + t(0).rank : a.int("axis")
+            if wants(0) {
+                try to(0, .sliceBackward, [dy], ["axis": .int(axis), "start": a["start"]!, "end": a["end"]!, "size": .int(t(0).dims[axis].value!)])
+            }
+        case .channelReplicate:
+            if wants(0) { try give(x[0], dy, at: loc) }
+        case .add:
+            for k in 0..<2 where wants(k) { try give(x[k], dy, at: loc) }
+        case .sub:
+            if wants(0) { try give(x[0], dy, at: loc) }
+            if wants(1) { try to(1, .affine, [dy], ["scale": .float(-1)], broadcast: true) }
+        case .mul:
+            for k in 0..<2 where wants(k) { try to(k, .mul, [dy, x[1 - k]], [:], broadcast: true) }
+        case .maximum:
+            for k in 0..<2 where wants(k) { try to(k, .maximumBackward, [x[0], x[1], dy], ["operand": .int(k)], broadcast: true) }
+        case .affine:
+            if wants(0) {
+                if a.float("scale") == 1 { try give(x[0], dy, at: loc) } else { try to(0, .affine, [dy], ["scale": a["scale"]!]) }
+            }
+        case .scale:
+            if wants(0) { try to(0, .scale, [dy, x[1]], [:]) }
+            if wants(1) {
+                let prod = try emit(slot(x[1]) + ".full", .mul, [dy, x[0]], [:], at: loc)
+                try to(1, .sum, [prod], ["axes": nonChannelAxes()])
+            }
+            if wants(2) { try to(2, .sum, [dy], ["axes": nonChannelAxes()]) }
+        case .bias:
+            if wants(0) { try give(x[0], dy, at: loc) }
+            if wants(1) { try to(1, .sum, [dy], ["axes": nonChannelAxes()]) }
+        case .batchNorm:
+            if wants(1) || wants(2) {
+                throw notDifferentiable("batch_norm uses its mean and variance operands as given; they must be frozen (trainable=false)")
+            }
+            if wants(0) { try to(0, .batchNormBackward, [x[2], dy], n.attrs) }
+        case .lrn:
+            if wants(0) { try to(0, .lrnBackward, [x[0], n.name, dy], n.attrs) }
+        case .linear:
+            // y[N,O] = x[N,K] w[O,K]^T + b: dx = dy w, dw = dy^T x, db = sum over N of dy.
+            if wants(0) { try to(0, .matmul, [dy, x[1]], [:]) }
+            if wants(1) { try to(1, .matmul, [dy, x[0]], ["transpose_a": .bool(true)]) }
+            if wants(2) { try to(2, .sum, [dy], ["axes": .ints([0])]) }
+        case .matmul:
+            // y = A B with A = op(a), B = op(b): dA = dy B^T, dB = A^T dy, transposed back where op transposes.
+            let ta = a.bool("transpose_a"), tb = a.bool("transpose_b")
+            if wants(0) {
+                if ta { try to(0, .matmul, [x[1], dy], ["transpose_a": .bool(tb), "transpose_b": .bool(true)]) }
+                else { try to(0, .matmul, [dy, x[1]], ["transpose_b": .bool(!tb)]) }
+            }
+            if wants(1) {
+                if tb { try to(1, .matmul, [dy, x[0]], ["transpose_a": .bool(true), "transpose_b": .bool(ta)]) }
+                else { try to(1, .matmul, [x[0], dy], ["transpose_a": .bool(!ta)]) }
+            }
+        case .softmax:
+            if wants(0) { try to(0, .softmaxBackward, [n.name, dy], n.attrs) }
+        case .logSoftmax:
+            if wants(0) { try to(0, .logSoftmaxBackward, [n.name, dy], n.attrs) }
+        case .softmaxCrossEntropy:
+            if wants(0) { try to(0, .softmaxCrossEntropyBackward, [x[0], x[1], dy], [:]) }
+        case .euclideanLoss:
+            // The loss is symmetric: the gradient for b is the rule for a with the operands swapped.
+            if wants(0) { try to(0, .euclideanLossBackward, [x[0], x[1], dy], [:]) }
+            if wants(1) { try to(1, .euclideanLossBackward, [x[1], x[0], dy], [:]) }
+        case .mean, .sum:
+            if wants(0) {
+                try to(0, .reduceBackward, [dy], ["axes": a["axes"]!, "shape": .ints(shapeAttr(t(0).dims)), "mean": .bool(n.op == .mean)])
+            }
+        case .dropoutMask, .fill:
+            break // constant outputs: `needs` never contains them
+        case .call:
+            throw notDifferentiable("calls must be inlined first (Inliner.inline)")
+        case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
+             .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
+             .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
+             .lrnBackward, .batchNormBackward, .sliceBackward, .reduceBackward, .sumTo:
+            throw notDifferentiable("backward ops have no gradient rule (second-order gradients are not supported)")
+        }
+    }
+}

@@ -27,9 +27,12 @@ public enum Stages {
     public struct StageOptions {
         public var batch: Int?
         public var graph: String?
-        public init(batch: Int? = nil, graph: String? = nil) {
+        /// The loss that `grad` differentiates (default: the graph's first loss output).
+        public var loss: String?
+        public init(batch: Int? = nil, graph: String? = nil, loss: String? = nil) {
             self.batch = batch
             self.graph = graph
+            self.loss = loss
         }
     }
 
@@ -49,6 +52,7 @@ public enum Stages {
             let s = try Scheduler.schedule(g, graphs: program.graphs, options: ScheduleOptions(batch: options.batch ?? 1))
             return s.render(title: "@\(g.name)")
         },
+        "grad": gradStage,
     ]
 
     /// Loads `path` and runs `stage`; diagnostics are rendered with the source line and a caret.

@@ -35,7 +35,7 @@ public func compile(path: String, graph name: String? = nil, batch: Int, seed: U
     guard let g = program.graph(name) else { throw StageError("no graph '@\(name ?? "")' in \(path)") }
     let schedule = try Scheduler.schedule(g, graphs: program.graphs,
                                           options: ScheduleOptions(batch: batch, planMemory: !memoryPlannerDisabled))
-    return Compiled(program: program, graph: g, schedule: schedule, executor: Executor(schedule: schedule, seed: seed))
+    return Compiled(program: program, graph: g, schedule: schedule, executor: try Executor(schedule: schedule, seed: seed))
 }
 
 /// Which parameters a weights file filled and which kept their initializers.

@@ -29,6 +29,54 @@ public enum Op: String, CaseIterable, Sendable {
     case mean, sum
     // Another graph, called by name; its parameters are namespaced by the call.
     case call
+
+    // Backward ops: what Autodiff emits. Each is one kernel; `dy` is the gradient of the forward
+    // op's output and the result is the gradient of one forward operand. In their `shape` and
+    // `input_size` attributes a 0 stands for the batch dimension N, so N stays symbolic.
+    /// `(dy[N,O,OH,OW], w[O,C/g,KH,KW]) {conv2d attrs, input_size=[H,W]}` -> dx[N,C,H,W], the transposed convolution.
+    case conv2dBackwardData = "conv2d_backward_data"
+    /// `(x[N,C,H,W], dy[N,O,OH,OW]) {conv2d attrs, kernel=[KH,KW]}` -> dw[O,C/g,KH,KW], summed over N.
+    case conv2dBackwardFilter = "conv2d_backward_filter"
+    /// `(x, dy) {max_pool attrs}` -> dx like x: each window's dy goes to its argmax in x (first maximum in row-major window order), summed where windows overlap.
+    case maxPoolBackward = "max_pool_backward"
+    /// `(dy) {avg_pool attrs, input_size=[H,W]}` -> dx[N,C,H,W]: each window's dy divided by the forward divisor, spread over the window.
+    case avgPoolBackward = "avg_pool_backward"
+    /// `(s, dy) {negative_slope}` -> dy where s > 0, else negative_slope * dy; s is relu's output (slope >= 0) or input.
+    case reluBackward = "relu_backward"
+    /// `(x, slope, dy)` -> dy where x > 0, else slope[c] * dy.
+    case preluBackwardInput = "prelu_backward_input"
+    /// `(x, dy) {channel_shared}` -> [C] (or [1]): sum of dy * x where x <= 0, over all but axis 1 (over all when shared).
+    case preluBackwardSlope = "prelu_backward_slope"
+    /// `(y, dy)` -> dy * y * (1 - y).
+    case sigmoidBackward = "sigmoid_backward"
+    /// `(y, dy)` -> dy * (1 - y^2).
+    case tanhBackward = "tanh_backward"
+    /// `(y, dy) {axis}` -> y * (dy - sum(dy * y, axis, keepdims)).
+    case softmaxBackward = "softmax_backward"
+    /// `(y, dy) {axis}` -> dy - exp(y) * sum(dy, axis, keepdims).
+    case logSoftmaxBackward = "log_softmax_backward"
+    /// `(logits[N,K], labels i32[N], dloss[])` -> dloss * (softmax(logits) - onehot(labels)) / N.
+    case softmaxCrossEntropyBackward = "softmax_cross_entropy_backward"
+    /// `(a, b, dloss[])` -> dloss * (a - b) / N, N = a's first dimension (loss = sum((a-b)^2) / 2N); swap a and b for b's gradient.
+    case euclideanLossBackward = "euclidean_loss_backward"
+    /// `(a, b, dy) {operand}` -> like dy: dy where a >= b (operand=0) or b > a (operand=1), else 0; a and b broadcast.
+    case maximumBackward = "maximum_backward"
+    /// `(x, y, dy) {lrn attrs}` -> dx, Caffe's LRN backward (the scale is recomputed from x).
+    case lrnBackward = "lrn_backward"
+    /// `(var[C], dy) {eps}` -> dy / sqrt(var[c] + eps): batch_norm with given statistics.
+    case batchNormBackward = "batch_norm_backward"
+    /// `(dy) {axis, start, end, size}` -> dy placed at [start, end) of an axis of `size`, zeros elsewhere.
+    case sliceBackward = "slice_backward"
+    /// `(dy) {axes, shape, mean}` -> shape: dy repeated along the reduced axes (all when empty), divided by their element count when mean.
+    case reduceBackward = "reduce_backward"
+    /// `(dy) {shape}` -> shape: dy summed over its leading extra axes and the axes where shape is 1 (NumPy broadcasting reversed).
+    case sumTo = "sum_to"
+    /// `(a, b) {transpose_a, transpose_b}` -> op(a) op(b) for rank-2 operands; linear's backward.
+    case matmul
+    /// `(x) {ratio}` -> like x: 0 with probability ratio, else 1 / (1 - ratio); training-mode dropout is `mul(x, mask)`.
+    case dropoutMask = "dropout_mask"
+    /// `() {shape, value}` -> a constant (the seed gradient 1 of the loss, the zero gradient of an unused parameter).
+    case fill
 }
 
 /// The operands and attributes an op accepts.
@@ -129,12 +177,63 @@ extension Op {
                 AttrSpec("prefix", .string, .string("")),
                 AttrSpec("frozen", .bool, .bool(false)),
             ])
+
+        case .conv2dBackwardData:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("input_size", .ints(count: 2))])
+        case .conv2dBackwardFilter:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("kernel", .ints(count: 2))])
+        case .maxPoolBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.maxPool.signature.attrs)
+        case .avgPoolBackward:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.avgPool.signature.attrs + [AttrSpec("input_size", .ints(count: 2))])
+        case .reluBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.relu.signature.attrs)
+        case .preluBackwardInput:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [])
+        case .preluBackwardSlope:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [AttrSpec("channel_shared", .bool, .bool(false))])
+        case .sigmoidBackward, .tanhBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [])
+        case .softmaxBackward, .logSoftmaxBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [AttrSpec("axis", .int, .int(1))])
+        case .softmaxCrossEntropyBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [], intOperands: [1])
+        case .euclideanLossBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [])
+        case .maximumBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [AttrSpec("operand", .int, .int(0))])
+        case .lrnBackward:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: Op.lrn.signature.attrs)
+        case .batchNormBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.batchNorm.signature.attrs)
+        case .sliceBackward:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.slice.signature.attrs + [AttrSpec("size", .int)])
+        case .reduceBackward:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
+                AttrSpec("axes", .ints(count: nil), .ints([])), AttrSpec("shape", .ints(count: nil)),
+                AttrSpec("mean", .bool, .bool(false)),
+            ])
+        case .sumTo:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("shape", .ints(count: nil))])
+        case .matmul:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [
+                AttrSpec("transpose_a", .bool, .bool(false)), AttrSpec("transpose_b", .bool, .bool(false)),
+            ])
+        case .dropoutMask:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.dropout.signature.attrs)
+        case .fill:
+            return OpSignature(minOperands: 0, maxOperands: 0, attrs: [
+                AttrSpec("shape", .ints(count: nil), .ints([])), AttrSpec("value", .float, .float(0)),
+            ])
         }
     }
 
     /// Ops that can apply an activation to their output (`activation=relu`); the scheduler's
     /// fusion pass sets it, and every kernel and the reference interpreter honour it.
     public static let fusableProducers: Set<Op> = [.conv2d, .linear]
+
+    /// conv2d's attributes, shared with its backward ops.
+    private var convAttrs: [AttrSpec] { Op.conv2d.signature.attrs.filter { $0.name != "activation" && $0.name != "negative_slope" } }
 
     /// Ops that apply one function to each element of one input.
     public static let elementwiseUnary: Set<Op> = [.relu, .sigmoid, .tanh, .affine, .dropout]
@@ -144,4 +243,14 @@ extension Op {
     public static let losses: Set<Op> = [.softmaxCrossEntropy, .euclideanLoss]
     /// Ops that only move or view data.
     public static let movement: Set<Op> = [.flatten, .reshape, .transpose, .concat, .slice, .channelReplicate]
+    /// The ops of gradient graphs (see the backward section of `Op`); `matmul`, `dropout_mask` and
+    /// `fill` are ordinary ops that gradient graphs also use.
+    public static let backward: Set<Op> = [
+        .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
+        .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
+        .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
+        .lrnBackward, .batchNormBackward, .sliceBackward, .reduceBackward, .sumTo,
+    ]
+    /// Ops whose output carries no gradient to their operands (random masks, constants).
+    public static let constantOutput: Set<Op> = [.dropoutMask, .fill]
 }

@@ -179,6 +179,131 @@ extension Op {
 
         case .call:
             preconditionFailure("calls are typed by the verifier")
+
+        case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
+             .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
+             .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
+             .lrnBackward, .batchNormBackward, .sliceBackward, .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
+            return try inferBackwardType(xs, a)
+        }
+    }
+}
+
+// MARK: Backward ops
+
+/// A shape attribute of a backward op, where 0 stands for the batch dimension N.
+public func dimsFromShapeAttr(_ shape: [Int]) -> [Dim] { shape.map { $0 == 0 ? .batch : .fixed($0) } }
+
+/// The inverse of `dimsFromShapeAttr`.
+public func shapeAttr(_ dims: [Dim]) -> [Int] { dims.map { $0.value ?? 0 } }
+
+extension Op {
+    /// Types of the backward section of the table: each result is checked against the forward
+    /// shapes its attributes describe, so a wrong `input_size` or `shape` is caught here.
+    fileprivate func inferBackwardType(_ xs: [TensorType], _ a: Attrs) throws -> TensorType {
+        func same(_ k: Int, _ j: Int) throws {
+            guard xs[k].dims == xs[j].dims else {
+                throw InferenceError("\(rawValue): operand \(j) is \(xs[j]) but operand \(k) is \(xs[k])", operand: j)
+            }
+        }
+        switch self {
+        case .conv2dBackwardData:
+            let dy = try rank(xs[0], 4, 0), w = try rank(xs[1], 4, 1)
+            let (h, wd) = a.pair("input_size"), (kh, kw) = (try fixed(w.dims[2], "", 1), try fixed(w.dims[3], "", 1))
+            let x = TensorType(.f32, [dy.dims[0], .fixed(try fixed(w.dims[1], "", 1) * a.int("groups")), .fixed(h), .fixed(wd)])
+            let y = try Op.conv2d.inferType([x, w], a)
+            guard y == dy else { throw InferenceError("conv2d_backward_data: conv2d of \(x) by \(w) (kernel \(kh)x\(kw)) gives \(y), not \(dy)", operand: 0) }
+            return x
+        case .conv2dBackwardFilter:
+            let x = try rank(xs[0], 4, 0), dy = try rank(xs[1], 4, 1)
+            let (kh, kw) = a.pair("kernel"), groups = a.int("groups")
+            let c = try fixed(x.dims[1], "input channels", 0)
+            guard c % groups == 0 else { throw InferenceError("conv2d_backward_filter: \(c) channels of \(x) are not divisible by groups=\(groups)", operand: 0) }
+            let w = TensorType(.f32, [dy.dims[1], .fixed(c / groups), .fixed(kh), .fixed(kw)])
+            let y = try Op.conv2d.inferType([x, w], a)
+            guard y == dy else { throw InferenceError("conv2d_backward_filter: conv2d of \(x) by \(w) gives \(y), not \(dy)", operand: 1) }
+            return w
+        case .maxPoolBackward:
+            let y = try Op.maxPool.inferType([xs[0]], a)
+            guard y == xs[1] else { throw InferenceError("max_pool_backward: max_pool of \(xs[0]) gives \(y), not \(xs[1])", operand: 1) }
+            return xs[0]
+        case .avgPoolBackward:
+            let dy = try rank(xs[0], 4, 0)
+            let (h, w) = a.pair("input_size")
+            let x = TensorType(.f32, [dy.dims[0], dy.dims[1], .fixed(h), .fixed(w)])
+            let y = try Op.avgPool.inferType([x], a)
+            guard y == dy else { throw InferenceError("avg_pool_backward: avg_pool of \(x) gives \(y), not \(dy)", operand: 0) }
+            return x
+        case .reluBackward, .sigmoidBackward, .tanhBackward, .softmaxBackward, .logSoftmaxBackward:
+            try same(0, 1)
+            if self == .softmaxBackward || self == .logSoftmaxBackward { _ = try normAxis(a.int("axis"), xs[0].rank, "axis") }
+            return xs[0]
+        case .preluBackwardInput:
+            _ = try Op.prelu.inferType([xs[0], xs[1]], a)
+            try same(0, 2)
+            return xs[0]
+        case .preluBackwardSlope:
+            let x = try atLeastRank(xs[0], 2, 0)
+            try same(0, 1)
+            return TensorType(.f32, [a.bool("channel_shared") ? .fixed(1) : x.dims[1]])
+        case .softmaxCrossEntropyBackward:
+            _ = try Op.softmaxCrossEntropy.inferType([xs[0], xs[1]], a)
+            try expectShape(xs[2], [], "softmax_cross_entropy_backward dloss", 2)
+            return xs[0]
+        case .euclideanLossBackward:
+            _ = try Op.euclideanLoss.inferType([xs[0], xs[1]], a)
+            try expectShape(xs[2], [], "euclidean_loss_backward dloss", 2)
+            return xs[0]
+        case .maximumBackward:
+            let y = try broadcast(xs[0], xs[1], rawValue)
+            guard y.dims == xs[2].dims else { throw InferenceError("maximum_backward: maximum gives \(y), not \(xs[2])", operand: 2) }
+            guard a.int("operand") == 0 || a.int("operand") == 1 else { throw InferenceError("maximum_backward: operand must be 0 or 1") }
+            return y
+        case .lrnBackward:
+            _ = try Op.lrn.inferType([xs[0]], a)
+            try same(0, 1)
+            try same(0, 2)
+            return xs[0]
+        case .batchNormBackward:
+            let dy = try atLeastRank(xs[1], 2, 1)
+            try expectShape(xs[0], [dy.dims[1]], "batch_norm_backward variance", 0)
+            return dy
+        case .sliceBackward:
+            let dy = xs[0]
+            let axis = try normAxis(a.int("axis"), dy.rank, "axis")
+            let size = a.int("size"), start = a.int("start"), end = a.int("end")
+            guard start >= 0, start < end, end <= size, dy.dims[axis] == .fixed(end - start) else {
+                throw InferenceError("slice_backward: range [\(start), \(end)) of an axis of size \(size) does not give \(dy)", operand: 0)
+            }
+            var dims = dy.dims
+            dims[axis] = .fixed(size)
+            return TensorType(.f32, dims)
+        case .reduceBackward:
+            let x = TensorType(.f32, dimsFromShapeAttr(a.ints("shape")))
+            let y = try Op.sum.inferType([x], a)
+            guard y == xs[0] else { throw InferenceError("reduce_backward: reducing \(x) over axes \(a.ints("axes")) gives \(y), not \(xs[0])", operand: 0) }
+            return x
+        case .sumTo:
+            let dy = xs[0], target = dimsFromShapeAttr(a.ints("shape"))
+            guard target.count <= dy.rank,
+                  zip(target, dy.dims.suffix(target.count)).allSatisfy({ $0 == $1 || $0 == .fixed(1) }) else {
+                throw InferenceError("sum_to: \(dy) cannot be summed to \(TensorType(.f32, target)) (it must broadcast to it)", operand: 0)
+            }
+            return TensorType(.f32, target)
+        case .matmul:
+            let x = try rank(xs[0], 2, 0), y = try rank(xs[1], 2, 1)
+            let (m, k1) = a.bool("transpose_a") ? (x.dims[1], x.dims[0]) : (x.dims[0], x.dims[1])
+            let (k2, n) = a.bool("transpose_b") ? (y.dims[1], y.dims[0]) : (y.dims[0], y.dims[1])
+            guard k1 == k2 else { throw InferenceError("matmul: contracted dimensions of \(x) and \(y) differ (\(k1) and \(k2))", operand: 1) }
+            return TensorType(.f32, [m, n])
+        case .dropoutMask:
+            return xs[0]
+        case .fill:
+            return TensorType(.f32, dimsFromShapeAttr(a.ints("shape")))
+        case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
+             .concat, .slice, .channelReplicate, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm, .lrn,
+             .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call:
+            preconditionFailure("\(rawValue) is typed by inferType")
         }
     }
 }

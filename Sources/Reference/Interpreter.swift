@@ -3,7 +3,8 @@ import IR
 /// Runs any verified, flat graph with naive Double loops (`RefOps`): the oracle for every numeric
 /// test. Values are flat row-major arrays; i32 values (labels) are stored as whole numbers.
 public enum Interpreter {
-    /// `values` holds every input and parameter; returns every value of the graph by name.
+    /// `values` holds every input and parameter (and may preset node values, such as dropout masks);
+    /// returns every value of the graph by name.
     /// N must be bound (see `Scheduler.bind` or bind the inputs' types before verifying).
     public static func run(_ graph: Graph, _ values: [String: [Double]]) throws -> [String: [Double]] {
         var env = values
@@ -14,7 +15,7 @@ public enum Interpreter {
         }
         for i in graph.inputs where env[i.name] == nil { throw InterpreterError("missing input '%\(i.name)'") }
         for p in graph.params where env[p.name] == nil { throw InterpreterError("missing parameter '%\(p.name)'") }
-        for n in graph.nodes {
+        for n in graph.nodes where env[n.name] == nil {
             let xs = try n.operands.map { o -> [Double] in
                 guard let v = env[o] else { throw InterpreterError("'%\(o)' has no value") }
                 return v
@@ -82,6 +83,92 @@ public enum Interpreter {
             return n.op == .sum ? RefOps.sum(x: xs[0], shape: ss[0], axes: all).out : RefOps.mean(x: xs[0], shape: ss[0], axes: all).out
         case .call:
             throw InterpreterError("inline calls before interpreting (node '%\(n.name)')")
+        default:
+            return try evaluateBackward(n, a, xs, ss, out)
+        }
+    }
+
+    /// The backward ops that Autodiff emits, naively.
+    static func evaluateBackward(_ n: Node, _ a: Attrs, _ xs: [[Double]], _ ss: [[Int]], _ out: [Int]) throws -> [Double] {
+        let count = out.reduce(1, *)
+        func axis(_ rank: Int) -> Int { a.int("axis") < 0 ? a.int("axis") + rank : a.int("axis") }
+        func pool(_ input: [Int]) -> ((Int, Int), (Int, Int), (Int, Int), Bool) {
+            if a.bool("global") { return ((input[2], input[3]), (1, 1), (0, 0), false) }
+            return (a.pair("kernel"), a.pair("stride"), a.pair("pad"), a.string("round") == "ceil")
+        }
+        /// x broadcast to `shape` (NumPy rules).
+        func expand(_ x: [Double], _ xShape: [Int], _ shape: [Int]) -> [Double] {
+            RefOps.binary(.add, a: x, aShape: xShape, b: [Double](repeating: 0, count: shape.reduce(1, *)), bShape: shape).out
+        }
+        switch n.op {
+        case .conv2dBackwardData:
+            return RefOps.conv2dBackwardData(dy: xs[0], w: xs[1], wShape: ss[1], xShape: out, stride: a.pair("stride"),
+                                             pad: a.pair("pad"), dilation: a.pair("dilation"), groups: a.int("groups"))
+        case .conv2dBackwardFilter:
+            return RefOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], xShape: ss[0], wShape: out, stride: a.pair("stride"),
+                                               pad: a.pair("pad"), dilation: a.pair("dilation"), groups: a.int("groups"))
+        case .maxPoolBackward:
+            let (k, s, p, c) = pool(ss[0])
+            return RefOps.maxPoolBackward(dy: xs[1], x: xs[0], xShape: ss[0], kernel: k, stride: s, pad: p, ceil: c)
+        case .avgPoolBackward:
+            let (k, s, p, c) = pool(out)
+            return RefOps.avgPoolBackward(dy: xs[0], xShape: out, kernel: k, stride: s, pad: p, ceil: c)
+        case .reluBackward: return RefOps.reluBackward(dy: xs[1], x: xs[0], negativeSlope: a.float("negative_slope"))
+        case .preluBackwardInput: return RefOps.preluBackward(dy: xs[2], x: xs[0], shape: ss[0], slope: xs[1]).dx
+        case .preluBackwardSlope:
+            return RefOps.preluBackward(dy: xs[1], x: xs[0], shape: ss[0], slope: [Double](repeating: 1, count: count)).dslope
+        case .sigmoidBackward: return RefOps.sigmoidBackward(dy: xs[1], y: xs[0])
+        case .tanhBackward: return RefOps.tanhBackward(dy: xs[1], y: xs[0])
+        case .softmaxBackward, .logSoftmaxBackward:
+            let ax = axis(out.count)
+            let view = [out[..<ax].reduce(1, *), out[ax], out[(ax + 1)...].reduce(1, *)]
+            return n.op == .softmaxBackward ? RefOps.softmaxBackward(dy: xs[1], y: xs[0], shape: view)
+                : RefOps.logSoftmaxBackward(dy: xs[1], y: xs[0], shape: view)
+        case .softmaxCrossEntropyBackward:
+            let (b, c) = (ss[0][0], ss[0][1]), labels = xs[1].map { Int32($0) }
+            let probs = RefOps.softmaxCrossEntropy(logits: xs[0], n: b, c: c, labels: labels).probs
+            return RefOps.softmaxCrossEntropyBackward(probs: probs, n: b, c: c, labels: labels, upstream: xs[2][0])
+        case .euclideanLossBackward:
+            return RefOps.euclideanLossBackward(a: xs[0], b: xs[1], batch: ss[0][0], upstream: xs[2][0])
+        case .maximumBackward:
+            let (ea, eb) = (expand(xs[0], ss[0], out), expand(xs[1], ss[1], out))
+            let first = a.int("operand") == 0
+            return (0..<count).map { (first ? ea[$0] >= eb[$0] : eb[$0] > ea[$0]) ? xs[2][$0] : 0 }
+        case .lrnBackward:
+            guard a.string("region") == "across_channels" else { throw InterpreterError("lrn_backward supports across_channels only") }
+            return RefOps.lrnAcrossBackward(dy: xs[2], x: xs[0], shape: out, size: a.int("size"), alpha: a.float("alpha"),
+                                            beta: a.float("beta"), k: a.float("k"))
+        case .batchNormBackward:
+            let inv = xs[0].map { 1 / ($0 + a.float("eps")).squareRoot() }
+            return RefOps.channelScale(x: xs[1], shape: out, scale: inv, bias: nil)
+        case .sliceBackward:
+            return RefOps.sliceBackward(dy: xs[0], xShape: out, axis: axis(out.count), start: a.int("start"), length: a.int("end") - a.int("start"))
+        case .reduceBackward:
+            let axes = a.ints("axes").map { $0 < 0 ? $0 + out.count : $0 }
+            let all = axes.isEmpty ? Array(out.indices) : axes
+            let kept = out.enumerated().map { all.contains($0.offset) ? 1 : $0.element }
+            let factor = a.bool("mean") ? 1 / Double(all.reduce(1) { $0 * out[$1] }) : 1
+            return expand(xs[0], kept, out).map { $0 * factor }
+        case .sumTo:
+            return RefOps.reduceToShape(xs[0], gShape: ss[0], to: out)
+        case .matmul:
+            let (ta, tb) = (a.bool("transpose_a"), a.bool("transpose_b"))
+            let (m, nn) = (out[0], out[1]), k = ta ? ss[0][0] : ss[0][1]
+            var c = [Double](repeating: 0, count: m * nn)
+            for i in 0..<m { for j in 0..<nn {
+                var acc = 0.0
+                for p in 0..<k {
+                    acc += xs[0][ta ? p * m + i : i * k + p] * xs[1][tb ? j * k + p : p * nn + j]
+                }
+                c[i * nn + j] = acc
+            } }
+            return c
+        case .dropoutMask:
+            throw InterpreterError("'%\(n.name)': dropout masks are random; give the interpreter the mask as a value")
+        case .fill:
+            return [Double](repeating: a.float("value"), count: count)
+        default:
+            throw InterpreterError("no reference for \(n.op.rawValue)")
         }
     }
 }

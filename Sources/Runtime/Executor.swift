@@ -19,7 +19,7 @@ public final class Executor {
     public var rng: Xoshiro256
 
     /// Builds the executor; parameters start from their initializers (seeded), then `weights` override.
-    public init(schedule: Schedule, seed: UInt64 = 0) {
+    public init(schedule: Schedule, seed: UInt64 = 0) throws {
         self.schedule = schedule
         self.rng = Xoshiro256(seed: seed ^ 0x5EED)
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(schedule.arenaBytes, 64), alignment: 64)
@@ -41,8 +41,8 @@ public final class Executor {
         for p in schedule.graph.params {
             setParam(p.name, Initializers.tensor(for: p, seed: seed))
         }
-        prologue = schedule.prologue.map(bind)
-        steps = schedule.kernels.map(bind)
+        prologue = try schedule.prologue.map(bind)
+        steps = try schedule.kernels.map(bind)
         refold()
     }
 
@@ -140,7 +140,7 @@ public final class Executor {
         (s[0], s.count > 1 ? s[1] : 1, s.count > 2 ? s[2...].reduce(1, *) : 1)
     }
 
-    private func bind(_ k: Kernel) -> () -> Void {
+    private func bind(_ k: Kernel) throws -> () -> Void {
         let n = k.node, a = n.fullAttrs, s = schedule
         let xs = n.operands.map { UnsafePointer(pointer($0)!) }
         let shapes = n.operands.map { Executor.shape($0, s) }
@@ -237,7 +237,135 @@ public final class Executor {
                 if isMean { FastOps.mean(x: xs[0], shape: shapes[0], axes: all, y: y) } else { FastOps.sum(x: xs[0], shape: shapes[0], axes: all, y: y) }
             }
         case .call:
-            preconditionFailure("calls are inlined before scheduling")
+            throw RuntimeError("'%\(n.name)': calls are inlined before scheduling")
+        default:
+            return try bindBackward(n, a, xs, shapes, y, outShape)
+        }
+    }
+
+    /// Scratch memory owned by the executor for the kernel being bound.
+    private func scratch(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        p.initialize(repeating: 0, count: max(count, 1))
+        owned.append(UnsafeMutableRawPointer(p))
+        return p
+    }
+
+    /// The backward ops that Autodiff emits.
+    private func bindBackward(_ n: Node, _ a: Attrs, _ xs: [UnsafePointer<Float>], _ shapes: [[Int]],
+                              _ y: UnsafeMutablePointer<Float>, _ outShape: [Int]) throws -> () -> Void {
+        let count = outShape.reduce(1, *)
+        switch n.op {
+        case .conv2dBackwardData:
+            let (dy, w) = (shapes[0], shapes[1])
+            let g = ConvGeometry(batch: outShape[0], inChannels: outShape[1], height: outShape[2], width: outShape[3],
+                                 outChannels: w[0], kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
+                                 dilation: a.pair("dilation"), groups: a.int("groups"))
+            precondition(dy == [g.batch, g.outChannels, g.outH, g.outW])
+            let ws = g.isPointwise ? nil : scratch(g.workspaceCount)
+            return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
+        case .conv2dBackwardFilter:
+            let x = shapes[0]
+            let g = ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: outShape[0],
+                                 kernel: (outShape[2], outShape[3]), stride: a.pair("stride"), pad: a.pair("pad"),
+                                 dilation: a.pair("dilation"), groups: a.int("groups"))
+            let ws = g.isPointwise ? nil : scratch(g.workspaceCount)
+            return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
+        case .maxPoolBackward:
+            let g = Executor.poolGeometry(a, input: shapes[0])
+            return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g) }
+        case .avgPoolBackward:
+            let g = Executor.poolGeometry(a, input: outShape)
+            return { FastOps.avgPoolBackward(dy: xs[0], dx: y, geometry: g) }
+        case .reluBackward:
+            let slope = Float(a.float("negative_slope"))
+            return { FastOps.reluBackward(dy: xs[1], x: xs[0], dx: y, count: count, negativeSlope: slope) }
+        case .preluBackwardInput:
+            let (b, c, sp) = Executor.ncs(shapes[0]), sc = shapes[1].reduce(1, *)
+            return { FastOps.preluBackward(dy: xs[2], x: xs[0], slope: xs[1], dx: y, dslope: nil, batch: b, channels: c, spatial: sp, slopeCount: sc) }
+        case .preluBackwardSlope:
+            let (b, c, sp) = Executor.ncs(shapes[0]), sc = count
+            let dx = scratch(shapes[0].reduce(1, *)), ones = scratch(sc)
+            ones.update(repeating: 1, count: sc)
+            return { FastOps.preluBackward(dy: xs[1], x: xs[0], slope: ones, dx: dx, dslope: y, batch: b, channels: c, spatial: sp, slopeCount: sc) }
+        case .sigmoidBackward:
+            return { FastOps.sigmoidBackward(dy: xs[1], y: xs[0], dx: y, count: count) }
+        case .tanhBackward:
+            return { FastOps.tanhBackward(dy: xs[1], y: xs[0], dx: y, count: count) }
+        case .softmaxBackward, .logSoftmaxBackward:
+            let ax = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
+            let (outer, ch, inner) = (outShape[..<ax].reduce(1, *), outShape[ax], outShape[(ax + 1)...].reduce(1, *))
+            if n.op == .softmaxBackward {
+                return { FastOps.softmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) }
+            }
+            return { FastOps.logSoftmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) }
+        case .softmaxCrossEntropyBackward:
+            let (b, c) = (shapes[0][0], shapes[0][1])
+            let probs = scratch(b * c)
+            let labels = UnsafeRawPointer(xs[1]).assumingMemoryBound(to: Int32.self)
+            return {
+                FastOps.softmax(x: xs[0], y: probs, batch: b, channels: c, inner: 1)
+                FastOps.softmaxCrossEntropyBackward(probs: probs, labels: labels, dlogits: y, batch: b, classes: c, upstream: xs[2][0])
+            }
+        case .euclideanLossBackward:
+            let b = shapes[0][0]
+            return { FastOps.euclideanLossBackward(a: xs[0], b: xs[1], da: y, count: count, batch: b, upstream: xs[2][0]) }
+        case .maximumBackward:
+            // Expand both operands to the gradient's shape, then route dy to the larger one.
+            let zeros = scratch(count), ea = scratch(count), eb = scratch(count)
+            let first = a.int("operand") == 0
+            return {
+                FastOps.binary(.add, a: xs[0], aShape: shapes[0], b: zeros, bShape: outShape, y: ea)
+                FastOps.binary(.add, a: xs[1], aShape: shapes[1], b: zeros, bShape: outShape, y: eb)
+                let dy = xs[2]
+                for i in 0..<count { y[i] = (first ? ea[i] >= eb[i] : eb[i] > ea[i]) ? dy[i] : 0 }
+            }
+        case .lrnBackward:
+            guard a.string("region") == "across_channels" else {
+                throw RuntimeError("'%\(n.name)': lrn_backward supports region=across_channels only")
+            }
+            let (b, c, sp) = Executor.ncs(outShape)
+            let (size, alpha, beta, kk) = (a.int("size"), Float(a.float("alpha")), Float(a.float("beta")), Float(a.float("k")))
+            return { FastOps.lrnAcrossBackward(dy: xs[2], x: xs[0], y: xs[1], dx: y, batch: b, channels: c, spatial: sp, size: size, alpha: alpha, beta: beta, k: kk) }
+        case .batchNormBackward:
+            let (b, c, sp) = Executor.ncs(outShape), eps = Float(a.float("eps"))
+            let inv = scratch(c)
+            return {
+                for i in 0..<c { inv[i] = 1 / (xs[0][i] + eps).squareRoot() }
+                FastOps.channelScale(x: xs[1], scale: inv, bias: nil, y: y, batch: b, channels: c, spatial: sp)
+            }
+        case .sliceBackward:
+            let ax = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
+            let (st, len) = (a.int("start"), a.int("end") - a.int("start"))
+            return { FastOps.sliceBackward(dy: xs[0], xShape: outShape, axis: ax, start: st, length: len, dx: y) }
+        case .reduceBackward:
+            let axes = a.ints("axes").map { $0 < 0 ? $0 + outShape.count : $0 }
+            let all = axes.isEmpty ? Array(outShape.indices) : axes
+            let kept = outShape.enumerated().map { all.contains($0.offset) ? 1 : $0.element }
+            let zeros = scratch(count)
+            let factor: Float = a.bool("mean") ? 1 / Float(all.reduce(1) { $0 * outShape[$1] }) : 1
+            return {
+                FastOps.binary(.add, a: xs[0], aShape: kept, b: zeros, bShape: outShape, y: y)
+                if factor != 1 { FastOps.affine(x: y, y: y, count: count, scale: factor, shift: 0) }
+            }
+        case .sumTo:
+            let g = shapes[0]
+            return { FastOps.reduceToShape(g: xs[0], gShape: g, out: y, shape: outShape) }
+        case .matmul:
+            let (ta, tb) = (a.bool("transpose_a"), a.bool("transpose_b"))
+            let k = ta ? shapes[0][0] : shapes[0][1]
+            let (m, nn) = (outShape[0], outShape[1])
+            return { FastOps.matmul(a: xs[0], b: xs[1], c: y, m: m, n: nn, k: k, transposeA: ta, transposeB: tb) }
+        case .dropoutMask:
+            let ratio = Float(a.float("ratio")), keep = 1 / (1 - ratio)
+            return { [unowned self] in
+                for i in 0..<count { y[i] = self.rng.nextFloat() < ratio ? 0 : keep }
+            }
+        case .fill:
+            let v = Float(a.float("value"))
+            return { y.update(repeating: v, count: count) }
+        default:
+            throw RuntimeError("'%\(n.name)': no kernel for \(n.op.rawValue)")
         }
     }
 }

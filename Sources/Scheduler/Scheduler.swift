@@ -23,7 +23,7 @@ public enum Scheduler {
         let types = g.typeTable
         for n in g.nodes {
             let k = Kernel(node: n, inPlace: false, flops: flops(n, types, batch: options.batch))
-            if !n.operands.isEmpty, n.operands.allSatisfy(constant.contains), Op.deterministic(n.op) {
+            if !n.operands.isEmpty || n.op == .fill, n.operands.allSatisfy(constant.contains), Op.deterministic(n.op) {
                 constant.insert(n.name)
                 prologue.append(k)
             } else {
@@ -151,5 +151,5 @@ extension Op {
                                                .batchNorm, .add, .sub, .mul, .maximum, .flatten, .reshape]
 
     /// Whether the op gives the same result every time (dropout draws a mask).
-    public static func deterministic(_ op: Op) -> Bool { op != .dropout }
+    public static func deterministic(_ op: Op) -> Bool { op != .dropout && op != .dropoutMask }
 }

@@ -1,2 +1,0 @@
-import XCTest
-final class AutodiffTestsPlaceholder: XCTestCase { func testBuilds() {} }
