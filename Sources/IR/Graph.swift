@@ -6,6 +6,8 @@ public struct Trivia: Hashable, Sendable {
     public var trailing: String? = nil
     /// Whether an empty line separated this statement from the one before.
     public var blankLineBefore = false
+    /// Indices of `comments` followed by an empty line, so a comment block split by blank lines prints back as written.
+    public var blankLineAfter: Set<Int> = []
 
     public init(comments: [String] = [], trailing: String? = nil, blankLineBefore: Bool = false) {
         self.comments = comments
@@ -133,6 +135,8 @@ public struct Graph: Hashable, Sendable {
     public var returnLoc: SourceLoc?
     /// Comments before the closing brace.
     public var closingComments: [String] = []
+    /// A comment on the line of the closing brace.
+    public var closingTrailing: String?
 
     public init(name: String, inputs: [Input] = [], params: [Param] = [], nodes: [Node] = [], outputs: [String] = [],
                 loc: SourceLoc) {

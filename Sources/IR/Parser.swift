@@ -87,13 +87,22 @@ public struct Parser {
     private mutating func collectTrivia() -> Trivia {
         var trivia = Trivia()
         var newlinesBeforeContent = 0
+        // After a comment the first newline ends its line; any further one is an empty line.
+        var commentLineEnded = false
         while true {
             switch tok.kind {
             case .newline:
-                if trivia.comments.isEmpty { newlinesBeforeContent += 1 }
+                if trivia.comments.isEmpty {
+                    newlinesBeforeContent += 1
+                } else if commentLineEnded {
+                    trivia.blankLineAfter.insert(trivia.comments.count - 1)
+                } else {
+                    commentLineEnded = true
+                }
                 _ = advance()
             case .comment(let c):
                 trivia.comments.append(c)
+                commentLineEnded = false
                 _ = advance()
             default:
                 trivia.blankLineBefore = newlinesBeforeContent > 0
@@ -146,8 +155,12 @@ public struct Parser {
                 module.imports.append(imp)
             case .word("graph"):
                 var g = try parseGraph()
+                let braceComment = g.trivia.trailing
                 g.trivia = trivia
-                try finishStatement(&g.trivia)
+                g.trivia.trailing = braceComment
+                var closing = Trivia()
+                try finishStatement(&closing)
+                g.closingTrailing = closing.trailing
                 module.graphs.append(g)
             default:
                 throw unexpected("'graph' or 'import'")
@@ -175,7 +188,10 @@ public struct Parser {
         }
         try expect("{")
         guard tok.kind == .newline || isComment else { throw unexpected("end of line after '{'") }
-        if case .comment = tok.kind { _ = advance() }
+        if case .comment(let c) = tok.kind {
+            g.trivia.trailing = c
+            _ = advance()
+        }
         while true {
             var trivia = collectTrivia()
             switch tok.kind {
