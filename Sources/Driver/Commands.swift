@@ -67,5 +67,5 @@ public enum Stages {
 /// An error a stage reports without a source location.
 public struct StageError: Error, CustomStringConvertible {
     public var description: String
-    public init(_ message: String) { description = "error: " + message }
+    public init(_ message: String) { description = message }
 }

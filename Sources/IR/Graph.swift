@@ -133,6 +133,8 @@ public struct Graph: Hashable, Sendable {
     public var returnTrivia = Trivia()
     /// Where `return` was written.
     public var returnLoc: SourceLoc?
+    /// Where each returned value was written.
+    public var outputLocs: [SourceLoc] = []
     /// Comments before the closing brace.
     public var closingComments: [String] = []
     /// A comment on the line of the closing brace.
@@ -173,6 +175,7 @@ public struct Graph: Hashable, Sendable {
 public struct Module: Hashable, Sendable {
     public struct Import: Hashable, Sendable {
         public var path: String
+        /// Where the quoted file name was written.
         public var loc: SourceLoc
         public var trivia = Trivia()
     }
