@@ -41,8 +41,13 @@ public struct Loader {
 
     /// Loads text as if it were the file `file` (imports resolve relative to its folder).
     public static func load(text: String, file: String, sources: SourceManager = SourceManager()) throws -> Program {
+        try load(bytes: Array(text.utf8), file: file, sources: sources)
+    }
+
+    /// Loads raw bytes as if they were the file `file`; invalid UTF-8 is a diagnostic.
+    public static func load(bytes: [UInt8], file: String, sources: SourceManager = SourceManager()) throws -> Program {
         var l = Loader(sources: sources)
-        guard let root = l.parse(file: file, bytes: Array(text.utf8), stack: []) else { throw DiagnosticList(l.diags) }
+        guard let root = l.parse(file: file, bytes: bytes, stack: []) else { throw DiagnosticList(l.diags) }
         return try l.finish(root)
     }
 
