@@ -77,5 +77,5 @@ public enum Stages {
 /// An error a stage reports without a source location.
 public struct StageError: Error, CustomStringConvertible {
     public var description: String
-    public init(_ message: String) { description = message.isEmpty ? "" : "error: " + message }
+    public init(_ message: String) { description = message }
 }

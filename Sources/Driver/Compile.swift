@@ -18,13 +18,18 @@ public func loadProgram(_ path: String) throws -> Program {
     do {
         return try Loader.load(path: path, sources: sources)
     } catch let list as DiagnosticList {
-        throw StageError(rendered: sources.render(list.diagnostics))
+        throw RenderedDiagnostics(description: sources.render(list.diagnostics))
     }
 }
 
-extension StageError {
-    /// Diagnostics already rendered with their source lines.
-    public init(rendered: String) { self.init(""); description = rendered }
+/// Diagnostics already rendered as `file:line:col: error: ...` with their source lines.
+public struct RenderedDiagnostics: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The text a command prints for an error: rendered diagnostics as they are, anything else after `error: `.
+public func errorText(_ error: Error) -> String {
+    error is RenderedDiagnostics ? "\(error)" : "error: \(error)"
 }
 
 /// Whether `FN2E_NO_MEMORY_PLANNER=1` asks for every temporary in its own range (for bisecting).

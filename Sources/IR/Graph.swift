@@ -6,6 +6,8 @@ public struct Trivia: Hashable, Sendable {
     public var trailing: String? = nil
     /// Whether an empty line separated this statement from the one before.
     public var blankLineBefore = false
+    /// Indices of `comments` followed by an empty line, so a comment block split by blank lines prints back as written.
+    public var blankLineAfter: Set<Int> = []
 
     public init(comments: [String] = [], trailing: String? = nil, blankLineBefore: Bool = false) {
         self.comments = comments
@@ -133,8 +135,12 @@ public struct Graph: Hashable, Sendable {
     public var returnTrivia = Trivia()
     /// Where `return` was written.
     public var returnLoc: SourceLoc?
+    /// Where each returned value was written.
+    public var outputLocs: [SourceLoc] = []
     /// Comments before the closing brace.
     public var closingComments: [String] = []
+    /// A comment on the line of the closing brace.
+    public var closingTrailing: String?
 
     public init(name: String, inputs: [Input] = [], params: [Param] = [], nodes: [Node] = [], outputs: [String] = [],
                 loc: SourceLoc) {
@@ -171,6 +177,7 @@ public struct Graph: Hashable, Sendable {
 public struct Module: Hashable, Sendable {
     public struct Import: Hashable, Sendable {
         public var path: String
+        /// Where the quoted file name was written.
         public var loc: SourceLoc
         public var trivia = Trivia()
     }

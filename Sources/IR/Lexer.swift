@@ -131,6 +131,18 @@ struct Lexer {
                 case UInt8(ascii: "n"): out.append(0x0A)
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(e)
+                case UInt8(ascii: "u") where peek() == UInt8(ascii: "{"):
+                    // \u{HEX}: how the printer writes other control characters.
+                    let s = pos + 1
+                    var end = s
+                    while end < bytes.count, end - s < 8, bytes[end] != UInt8(ascii: "}") { end += 1 }
+                    guard end < bytes.count, bytes[end] == UInt8(ascii: "}"),
+                          let v = UInt32(String(decoding: bytes[s..<end], as: UTF8.self), radix: 16),
+                          let scalar = Unicode.Scalar(v) else {
+                        throw Diagnostic.error("malformed escape '\\u{...}' in string", at: SourceLoc(file: file, line: line, column: pos - lineStart - 1))
+                    }
+                    out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                    pos = end + 1
                 default:
                     throw Diagnostic.error("unknown escape '\\\(Character(UnicodeScalar(e)))' in string", at: SourceLoc(file: file, line: line, column: pos - lineStart - 1))
                 }

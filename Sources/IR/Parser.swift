@@ -3,6 +3,10 @@ import Foundation
 /// The format version this build reads and writes (`fn2e 1` on the first line of every file).
 public let irFormatVersion = 1
 
+/// The largest dimension and the most elements (per batch item) a type may have.
+public let maxDimension = (1 << 31) - 1
+public let maxElements = 1 << 40
+
 /// Recursive-descent parser for the graph text format (grammar: docs/IR.md).
 public struct Parser {
     private var tokens: [Token]
@@ -87,13 +91,22 @@ public struct Parser {
     private mutating func collectTrivia() -> Trivia {
         var trivia = Trivia()
         var newlinesBeforeContent = 0
+        // After a comment the first newline ends its line; any further one is an empty line.
+        var commentLineEnded = false
         while true {
             switch tok.kind {
             case .newline:
-                if trivia.comments.isEmpty { newlinesBeforeContent += 1 }
+                if trivia.comments.isEmpty {
+                    newlinesBeforeContent += 1
+                } else if commentLineEnded {
+                    trivia.blankLineAfter.insert(trivia.comments.count - 1)
+                } else {
+                    commentLineEnded = true
+                }
                 _ = advance()
             case .comment(let c):
                 trivia.comments.append(c)
+                commentLineEnded = false
                 _ = advance()
             default:
                 trivia.blankLineBefore = newlinesBeforeContent > 0
@@ -138,16 +151,20 @@ public struct Parser {
                 module.trailingComments = trivia.comments
                 return module
             case .word("import"):
-                let loc = advance().loc
-                guard case .string(let path) = tok.kind else { throw unexpected("a file name in quotes") }
                 _ = advance()
+                guard case .string(let path) = tok.kind else { throw unexpected("a file name in quotes") }
+                let loc = advance().loc
                 var imp = Module.Import(path: path, loc: loc, trivia: trivia)
                 try finishStatement(&imp.trivia)
                 module.imports.append(imp)
             case .word("graph"):
                 var g = try parseGraph()
+                let braceComment = g.trivia.trailing
                 g.trivia = trivia
-                try finishStatement(&g.trivia)
+                g.trivia.trailing = braceComment
+                var closing = Trivia()
+                try finishStatement(&closing)
+                g.closingTrailing = closing.trailing
                 module.graphs.append(g)
             default:
                 throw unexpected("'graph' or 'import'")
@@ -175,7 +192,10 @@ public struct Parser {
         }
         try expect("{")
         guard tok.kind == .newline || isComment else { throw unexpected("end of line after '{'") }
-        if case .comment = tok.kind { _ = advance() }
+        if case .comment(let c) = tok.kind {
+            g.trivia.trailing = c
+            _ = advance()
+        }
         while true {
             var trivia = collectTrivia()
             switch tok.kind {
@@ -184,7 +204,8 @@ public struct Parser {
                 _ = advance()
                 return g
             case .eof:
-                throw error("missing '}' at the end of graph '@\(name)'", tok.loc)
+                throw Diagnostic.error("missing '}' at the end of graph '@\(name)'", at: tok.loc,
+                                       notes: [Diagnostic(.note, "graph '@\(name)' starts here", at: loc)])
             case .word("param"):
                 var p = try parseParam()
                 try finishStatement(&trivia)
@@ -193,14 +214,16 @@ public struct Parser {
             case .word("return"):
                 let rloc = advance().loc
                 var outs: [String] = []
+                var outLocs: [SourceLoc] = []
                 repeat {
                     guard case .value(let n) = tok.kind else { throw unexpected("a value such as '%y' to return") }
-                    _ = advance()
+                    outLocs.append(advance().loc)
                     outs.append(n)
                 } while accept(",")
                 try finishStatement(&trivia)
                 if !g.outputs.isEmpty { throw error("graph '@\(name)' has a second 'return'", tokens[i - 1].loc) }
                 g.outputs = outs
+                g.outputLocs = outLocs
                 g.returnTrivia = trivia
                 g.returnLoc = rloc
             case .value:
@@ -224,7 +247,7 @@ public struct Parser {
         guard let dtype = DType(rawValue: w) else {
             throw error("unknown element type '\(w)' (expected \(DType.allCases.map(\.rawValue).joined(separator: " or ")))")
         }
-        _ = advance()
+        let loc = advance().loc
         try expect("[", "'[' after the element type")
         var dims: [Dim] = []
         if !accept("]") {
@@ -232,6 +255,8 @@ public struct Parser {
                 switch tok.kind {
                 case .int(let v):
                     guard v > 0 else { throw error("dimension must be positive, found \(v)") }
+                    // Bounded so that shape arithmetic (products, padding) cannot overflow.
+                    guard v <= maxDimension else { throw error("dimension \(v) is larger than \(maxDimension)") }
                     dims.append(.fixed(v))
                 case .word("N"):
                     dims.append(.batch)
@@ -242,7 +267,16 @@ public struct Parser {
             } while accept(",")
             try expect("]", "',' or ']'")
         }
-        return TensorType(dtype, dims)
+        let type = TensorType(dtype, dims)
+        var elements = 1
+        for d in dims {
+            let (p, overflow) = elements.multipliedReportingOverflow(by: d.value ?? 1)
+            guard !overflow, p <= maxElements else {
+                throw error("\(type) has more than \(maxElements) elements per batch item", loc)
+            }
+            elements = p
+        }
+        return type
     }
 
     private mutating func parseParam() throws -> Param {

@@ -10,7 +10,8 @@ public enum Printer {
             out += "import \(quoteString(imp.path))" + trailing(imp.trivia) + "\n"
         }
         for g in module.graphs {
-            out += "\n" + print(g)
+            // Graphs are set apart by an empty line unless a comment block is written right above one.
+            out += (g.trivia.blankLineBefore || g.trivia.comments.isEmpty ? "\n" : "") + print(g)
         }
         if !module.trailingComments.isEmpty {
             out += "\n" + module.trailingComments.map { comment($0, "") }.joined()
@@ -34,7 +35,7 @@ public enum Printer {
             stmt(g.returnTrivia, "return " + g.outputs.map { "%" + name($0) }.joined(separator: ", "))
         }
         out += g.closingComments.map { comment($0, "  ") }.joined()
-        return out + "}\n"
+        return out + "}" + (g.closingTrailing.map { " # \($0)" } ?? "") + "\n"
     }
 
     public static func print(_ p: Param) -> String {
@@ -86,7 +87,9 @@ public enum Printer {
     }
 
     private static func leading(_ t: Trivia, indent: String, blankLine: Bool) -> String {
-        (blankLine ? "\n" : "") + t.comments.map { comment($0, indent) }.joined()
+        (blankLine ? "\n" : "") + t.comments.enumerated().map {
+            comment($0.element, indent) + (t.blankLineAfter.contains($0.offset) ? "\n" : "")
+        }.joined()
     }
 
     private static func trailing(_ t: Trivia) -> String {

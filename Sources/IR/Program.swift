@@ -41,8 +41,13 @@ public struct Loader {
 
     /// Loads text as if it were the file `file` (imports resolve relative to its folder).
     public static func load(text: String, file: String, sources: SourceManager = SourceManager()) throws -> Program {
+        try load(bytes: Array(text.utf8), file: file, sources: sources)
+    }
+
+    /// Loads raw bytes as if they were the file `file`; invalid UTF-8 is a diagnostic.
+    public static func load(bytes: [UInt8], file: String, sources: SourceManager = SourceManager()) throws -> Program {
         var l = Loader(sources: sources)
-        guard let root = l.parse(file: file, bytes: Array(text.utf8), stack: []) else { throw DiagnosticList(l.diags) }
+        guard let root = l.parse(file: file, bytes: bytes, stack: []) else { throw DiagnosticList(l.diags) }
         return try l.finish(root)
     }
 
@@ -68,7 +73,8 @@ public struct Loader {
         if let m = loaded[key] { return m }
         guard let data = FileManager.default.contents(atPath: path) else {
             let why = FileManager.default.fileExists(atPath: path) ? "cannot read" : "no such file"
-            diags.append(.error("\(why): '\(path)'", at: from?.loc))
+            let what = from.map { "cannot import '\($0.path)': \(why) (looked for '\(path)')" } ?? "\(why): '\(path)'"
+            diags.append(.error(what, at: from?.loc))
             return nil
         }
         return parse(file: path, bytes: [UInt8](data), stack: stack + [key], key: key)
@@ -86,10 +92,12 @@ public struct Loader {
             diags.append(.error("\(error)", at: SourceLoc(file: file, line: 1, column: 1)))
             return nil
         }
-        let dir = URL(fileURLWithPath: file).deletingLastPathComponent()
+        // Relative imports resolve against the importing file's folder, kept relative when it is,
+        // so that diagnostics name files the way the user did.
+        let dir = (file as NSString).deletingLastPathComponent
         let key = key ?? URL(fileURLWithPath: file).standardizedFileURL.path
         for imp in module.imports {
-            let path = imp.path.hasPrefix("/") ? imp.path : dir.appendingPathComponent(imp.path).path
+            let path = imp.path.hasPrefix("/") || dir.isEmpty ? imp.path : (dir as NSString).appendingPathComponent(imp.path)
             _ = read(path, from: imp, stack: stack.isEmpty ? [key] : stack)
         }
         loaded[key] = module
@@ -119,8 +127,12 @@ public struct Loader {
         func visit(_ name: String) {
             if done[name] != nil || failed.contains(name) { return }
             guard var g = all[name] else { return }
-            if visiting.contains(name) {
-                diags.append(.error("graph '@\(name)' calls itself through \(visiting.map { "'@\($0)'" }.joined(separator: " -> "))", at: g.loc))
+            if let start = visiting.firstIndex(of: name) {
+                // Report at the call that closes the cycle.
+                let caller = visiting.last.flatMap { all[$0] }
+                let call = caller?.nodes.first { $0.op == .call && $0.callee == name }
+                let chain = (visiting[start...] + [name]).map { "'@\($0)'" }.joined(separator: " -> ")
+                diags.append(.error("recursive call: \(chain)", at: call?.opLoc ?? call?.loc ?? g.loc))
                 failed.insert(name)
                 return
             }

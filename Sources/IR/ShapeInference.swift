@@ -1,10 +1,12 @@
-/// Why a node's type could not be inferred; `operand` points at the offending operand when known.
+/// Why a node's type could not be inferred; `operand` or `attribute` points at the culprit when known.
 public struct InferenceError: Error {
     public var message: String
     public var operand: Int?
-    public init(_ message: String, operand: Int? = nil) {
+    public var attribute: String?
+    public init(_ message: String, operand: Int? = nil, attribute: String? = nil) {
         self.message = message
         self.operand = operand
+        self.attribute = attribute
     }
 }
 
@@ -54,7 +56,7 @@ extension Op {
             let (kh, kw) = a.pair("kernel"), (sh, sw) = a.pair("stride"), (ph, pw) = a.pair("pad")
             let ceil = a.string("round") == "ceil"
             guard kh > 0, kw > 0 else { throw InferenceError("\(rawValue) needs attribute 'kernel' (or global=true)") }
-            guard ph < kh, pw < kw else { throw InferenceError("\(rawValue): padding \(ph),\(pw) must be smaller than the kernel \(kh)x\(kw)") }
+            guard ph < kh, pw < kw else { throw InferenceError("\(rawValue): padding \(ph),\(pw) must be smaller than the kernel \(kh)x\(kw)", attribute: "pad") }
             let h = try fixed(x.dims[2], "height", 0), w = try fixed(x.dims[3], "width", 0)
             guard h + 2 * ph >= kh, w + 2 * pw >= kw else {
                 throw InferenceError("\(rawValue): kernel \(kh)x\(kw) is larger than the padded input \(x)", operand: 0)
@@ -78,7 +80,7 @@ extension Op {
             let x = xs[0]
             let axis = try normAxis(a.int("axis"), x.rank, "axis")
             let end = try normAxis(a.int("end_axis"), x.rank, "end_axis")
-            guard end >= axis else { throw InferenceError("flatten: end_axis \(end) is before axis \(axis)") }
+            guard end >= axis else { throw InferenceError("flatten: end_axis \(end) is before axis \(axis)", attribute: "end_axis") }
             var n = 1
             for d in x.dims[axis...end] { n *= try fixed(d, "flattened dimension", 0) }
             return TensorType(x.dtype, Array(x.dims[..<axis]) + [.fixed(n)] + Array(x.dims[(end + 1)...]))
@@ -89,7 +91,7 @@ extension Op {
         case .transpose:
             let x = xs[0], perm = a.ints("perm")
             guard perm.sorted() == Array(0..<x.rank) else {
-                throw InferenceError("transpose: perm \(perm) is not a permutation of the \(x.rank) axes of \(x)")
+                throw InferenceError("transpose: perm \(perm) is not a permutation of the \(x.rank) axes of \(x)", attribute: "perm")
             }
             return TensorType(x.dtype, perm.map { x.dims[$0] })
 
@@ -141,7 +143,7 @@ extension Op {
         case .lrn:
             let x = try rank(xs[0], 4, 0)
             let size = a.int("size")
-            guard size > 0, size % 2 == 1 else { throw InferenceError("lrn: size must be a positive odd number, found \(size)") }
+            guard size > 0, size % 2 == 1 else { throw InferenceError("lrn: size must be a positive odd number, found \(size)", attribute: "size") }
             return x
 
         case .linear:
@@ -173,7 +175,7 @@ extension Op {
         case .mean, .sum:
             let x = xs[0]
             let axes = try a.ints("axes").map { try normAxis($0, x.rank, "axes") }
-            guard Set(axes).count == axes.count else { throw InferenceError("\(rawValue): axes \(a.ints("axes")) repeat an axis") }
+            guard Set(axes).count == axes.count else { throw InferenceError("\(rawValue): axes \(a.ints("axes")) repeat an axis", attribute: "axes") }
             if axes.isEmpty { return TensorType(.f32, []) }
             return TensorType(.f32, x.dims.enumerated().filter { !axes.contains($0.offset) }.map(\.element))
 
@@ -335,7 +337,7 @@ private func expectShape(_ t: TensorType, _ dims: [Dim], _ what: String, _ opera
 
 private func normAxis(_ axis: Int, _ rank: Int, _ name: String) throws -> Int {
     let a = axis < 0 ? axis + rank : axis
-    guard a >= 0, a < rank else { throw InferenceError("\(name) \(axis) is out of range for rank \(rank)") }
+    guard a >= 0, a < rank else { throw InferenceError("\(name) \(axis) is out of range for rank \(rank)", attribute: name) }
     return a
 }
 
@@ -365,25 +367,34 @@ private func reshapeType(_ x: TensorType, _ spec: [Int]) throws -> TensorType {
     for (k, s) in spec.enumerated() {
         switch s {
         case 0:
-            guard k < x.rank else { throw InferenceError("reshape: 0 at position \(k) copies a dimension \(x) does not have") }
+            guard k < x.rank else { throw InferenceError("reshape: 0 at position \(k) copies a dimension \(x) does not have", attribute: "shape") }
             dims.append(x.dims[k])
         case -1:
-            guard inferAt == nil else { throw InferenceError("reshape: only one -1 may be inferred in \(spec)") }
+            guard inferAt == nil else { throw InferenceError("reshape: only one -1 may be inferred in \(AttrValue.ints(spec))", attribute: "shape") }
             inferAt = k
             dims.append(.fixed(1))
         case let v where v > 0: dims.append(.fixed(v))
-        default: throw InferenceError("reshape: invalid size \(s) in \(spec)")
+        default: throw InferenceError("reshape: invalid size \(s) in \(AttrValue.ints(spec))", attribute: "shape")
         }
     }
     // Element counts as N^k * c; N must appear as often on both sides.
-    func count(_ ds: [Dim]) -> (Int, Int) { ds.reduce((0, 1)) { $1 == .batch ? ($0.0 + 1, $0.1) : ($0.0, $0.1 * $1.value!) } }
-    let (nIn, cIn) = count(x.dims), (nOut, cOut) = count(dims)
-    guard nIn == nOut else { throw InferenceError("reshape: \(spec) must keep the batch dimension N of \(x) (use 0 to copy it)") }
+    func count(_ ds: [Dim]) throws -> (Int, Int) {
+        var (n, c) = (0, 1)
+        for d in ds {
+            guard let v = d.value else { n += 1; continue }
+            let (p, overflow) = c.multipliedReportingOverflow(by: v)
+            if overflow { throw InferenceError("reshape: \(AttrValue.ints(spec)) is too large", attribute: "shape") }
+            c = p
+        }
+        return (n, c)
+    }
+    let (nIn, cIn) = try count(x.dims), (nOut, cOut) = try count(dims)
+    guard nIn == nOut else { throw InferenceError("reshape: \(AttrValue.ints(spec)) must keep the batch dimension N of \(x) (use 0 to copy it)", attribute: "shape") }
     if let k = inferAt {
-        guard cOut > 0, cIn % cOut == 0 else { throw InferenceError("reshape: cannot infer -1 in \(spec) for \(x)") }
+        guard cOut > 0, cIn % cOut == 0 else { throw InferenceError("reshape: cannot infer -1 in \(AttrValue.ints(spec)) for \(x)", attribute: "shape") }
         dims[k] = .fixed(cIn / cOut)
     } else if cIn != cOut {
-        throw InferenceError("reshape: \(x) has \(cIn) elements per batch item but \(spec) has \(cOut)")
+        throw InferenceError("reshape: \(x) has \(cIn) elements per batch item but \(AttrValue.ints(spec)) has \(cOut)", attribute: "shape")
     }
     return TensorType(x.dtype, dims)
 }

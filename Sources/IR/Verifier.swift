@@ -92,7 +92,8 @@ public struct Verifier {
                 do {
                     node.type = node.op == .call ? try callType(node, operandTypes) : try node.op.inferType(operandTypes, node.fullAttrs)
                 } catch let e as InferenceError {
-                    let at = e.operand.flatMap { $0 < node.operandLocs.count ? node.operandLocs[$0] : nil } ?? node.opLoc ?? node.loc
+                    let at = e.operand.flatMap { $0 < node.operandLocs.count ? node.operandLocs[$0] : nil }
+                        ?? e.attribute.flatMap { node.attrLocs[$0] } ?? node.opLoc ?? node.loc
                     diags.append(.error(e.message, at: at))
                     ok = false
                 } catch let d as Diagnostic {
@@ -119,11 +120,12 @@ public struct Verifier {
             diags.append(.error("graph '@\(graph.name)' has no 'return'", at: graph.loc))
         }
         var seenOutputs: Set<String> = []
-        for out in graph.outputs {
+        for (k, out) in graph.outputs.enumerated() {
+            let at = k < graph.outputLocs.count ? graph.outputLocs[k] : graph.returnLoc ?? graph.loc
             if !seenOutputs.insert(out).inserted {
-                diags.append(.error("'%\(out)' is returned twice", at: graph.returnLoc ?? graph.loc))
+                diags.append(.error("'%\(out)' is returned twice", at: at))
             } else if defs[out] == nil {
-                diags.append(.error("graph '@\(graph.name)' returns undefined value '%\(out)'", at: graph.returnLoc ?? graph.loc))
+                diags.append(.error("graph '@\(graph.name)' returns undefined value '%\(out)'", at: at))
             }
         }
         return diags
@@ -157,14 +159,15 @@ public struct Verifier {
                 ok = false
                 continue
             }
-            guard let v = coerce(node.attrs[key]!, spec.kind) else {
-                diags.append(.error("attribute '\(key)' of \(node.op.rawValue) expects \(spec.kind), found \(node.attrs[key]!)", at: at))
+            let written = node.attrs[key]!
+            guard let v = coerce(written, spec.kind) else {
+                diags.append(.error("attribute '\(key)' of \(node.op.rawValue) expects \(spec.kind), found \(written)", at: at))
                 ok = false
                 continue
             }
             node.attrs[key] = v
             if let problem = rangeProblem(node.op, key, v) {
-                diags.append(.error("attribute '\(key)' of \(node.op.rawValue) \(problem)", at: at))
+                diags.append(.error("attribute '\(key)' of \(node.op.rawValue) \(problem), found \(written)", at: at))
                 ok = false
             }
         }
@@ -195,15 +198,20 @@ public struct Verifier {
     private func rangeProblem(_ op: Op, _ key: String, _ v: AttrValue) -> String? {
         switch (key, v) {
         case ("stride", .ints(let s)), ("dilation", .ints(let s)):
-            return s.allSatisfy { $0 > 0 } ? nil : "must be positive, found \(v)"
+            return s.allSatisfy { $0 > 0 } ? nil : "must be positive"
         case ("pad", .ints(let s)), ("kernel", .ints(let s)):
-            return s.allSatisfy { $0 >= 0 } ? nil : "must not be negative, found \(v)"
+            return s.allSatisfy { $0 >= 0 } ? nil : "must not be negative"
         case ("groups", .int(let g)), ("size", .int(let g)):
-            return g > 0 ? nil : "must be positive, found \(g)"
+            return g > 0 ? nil : "must be positive"
         case ("ratio", .float(let r)):
-            return r >= 0 && r < 1 ? nil : "must be in [0, 1), found \(v)"
+            return r >= 0 && r < 1 ? nil : "must be in [0, 1)"
         case (_, .float(let f)):
-            return f.isFinite ? nil : "must be finite, found \(v)"
+            return f.isFinite ? nil : "must be finite"
+        // Bounded so that shape arithmetic cannot overflow.
+        case (_, .int(let i)):
+            return i.magnitude <= UInt(maxDimension) ? nil : "is out of range"
+        case (_, .ints(let s)):
+            return s.allSatisfy { $0.magnitude <= UInt(maxDimension) } ? nil : "is out of range"
         default:
             return nil
         }

@@ -12,7 +12,7 @@ func startBLAS(verbose: Bool) {
 }
 
 func fail(_ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    FileHandle.standardError.write(Data((errorText(error) + "\n").utf8))
     return ExitCode(1)
 }
 
