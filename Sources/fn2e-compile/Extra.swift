@@ -1,4 +1,4 @@
 import ArgumentParser
 
 /// Subcommands that later pipeline stages add (gradients, schedules).
-let extraCompileCommands: [ParsableCommand.Type] = []
+let extraCompileCommands: [ParsableCommand.Type] = [ImportCommand.self]
