@@ -19,6 +19,13 @@ public struct CaffeImported: Sendable {
     public var weights: [(String, Tensor)]
     public var log: [String]
 
+    public init(module: Module, graph: Graph, weights: [(String, Tensor)], log: [String]) {
+        self.module = module
+        self.graph = graph
+        self.weights = weights
+        self.log = log
+    }
+
     /// The canonical text of the module.
     public var text: String { Printer.print(module) }
 }
@@ -217,7 +224,7 @@ struct GraphBuilder {
         let name = fresh("\(layer.name).\(suffix)")
         let spec = index < layer.params.count ? layer.params[index] : CaffeParamSpec()
         graph.params.append(Param(name: name, type: TensorType(.f32, fixed: shape), initializer: initializer,
-                                  trainable: trainable, lrMult: Double(spec.lrMult), decayMult: Double(spec.decayMult), loc: loc(layer)))
+                                  trainable: trainable, lrMult: decimal(spec.lrMult), decayMult: decimal(spec.decayMult), loc: loc(layer)))
         used.insert(name)
         types[name] = TensorType(.f32, fixed: shape)
         if slots[layer.name] == nil { weightedLayers.append(layer.name) }
@@ -301,7 +308,7 @@ struct GraphBuilder {
 
         case ("ReLU", .relu(let slope)):
             let (x, _) = try one()
-            try top(layer, 0, try node(layer, layer.name, .relu, [x], ["negative_slope": .float(Double(slope))]))
+            try top(layer, 0, try node(layer, layer.name, .relu, [x], ["negative_slope": .float(decimal(slope))]))
 
         case ("PReLU", .prelu(let shared)):
             let (x, t) = try one()
@@ -315,7 +322,7 @@ struct GraphBuilder {
 
         case ("Dropout", .dropout(let ratio)):
             let (x, _) = try one()
-            try top(layer, 0, try node(layer, layer.name, .dropout, [x], ["ratio": .float(Double(ratio))]))
+            try top(layer, 0, try node(layer, layer.name, .dropout, [x], ["ratio": .float(decimal(ratio))]))
 
         case ("Softmax", .softmax(let axis)):
             let (x, _) = try one()
@@ -324,8 +331,8 @@ struct GraphBuilder {
         case ("LRN", .lrn(let p)):
             let (x, _) = try one()
             try top(layer, 0, try node(layer, layer.name, .lrn, [x], [
-                "size": .int(p.localSize), "alpha": .float(Double(p.alpha)), "beta": .float(Double(p.beta)),
-                "k": .float(Double(p.k)), "region": .word(p.region == .acrossChannels ? "across_channels" : "within_channel"),
+                "size": .int(p.localSize), "alpha": .float(decimal(p.alpha)), "beta": .float(decimal(p.beta)),
+                "k": .float(decimal(p.k)), "region": .word(p.region == .acrossChannels ? "across_channels" : "within_channel"),
             ]))
 
         case ("Eltwise", .eltwise(let op, let coeffs)):
@@ -337,7 +344,7 @@ struct GraphBuilder {
             for k in layer.bottoms.indices {
                 var (x, _) = try bottom(layer, k)
                 if !coeffs.isEmpty, coeffs[k] != 1 {
-                    x = try node(layer, "\(layer.name).coeff\(k)", .affine, [x], ["scale": .float(Double(coeffs[k]))])
+                    x = try node(layer, "\(layer.name).coeff\(k)", .affine, [x], ["scale": .float(decimal(coeffs[k]))])
                 }
                 xs.append(x)
             }
@@ -404,7 +411,7 @@ struct GraphBuilder {
             let c = try channels(t)
             let mean = param(layer, "mean", [c], .zeros, index: 0, trainable: false, transform: .batchNormStat)
             let variance = param(layer, "variance", [c], .constant(1), index: 1, trainable: false, transform: .batchNormStat)
-            try top(layer, 0, try node(layer, layer.name, .batchNorm, [x, mean, variance], ["eps": .float(Double(p.eps))]))
+            try top(layer, 0, try node(layer, layer.name, .batchNorm, [x, mean, variance], ["eps": .float(decimal(p.eps))]))
 
         case ("Scale", .scale(let axis, let numAxes, let biasTerm)):
             let (x, t) = try one()
@@ -491,3 +498,6 @@ struct GraphBuilder {
         return graph.params.compactMap { p in byName[p.name].map { (p.name, $0) } }
     }
 }
+
+/// The shortest decimal that reads back as `f`, as a Double: 0.0001, not 9.999999747378752e-05.
+func decimal(_ f: Float) -> Double { Double(f.description) ?? Double(f) }
