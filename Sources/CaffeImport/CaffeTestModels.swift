@@ -60,7 +60,7 @@ public enum CaffeTestModels {
     layer { name: "scale" type: "Scale" bottom: "cat" top: "cat" scale_param { bias_term: true } }
     layer { name: "sig" type: "Sigmoid" bottom: "cat" top: "sig" }
     layer { name: "th" type: "TanH" bottom: "sig" top: "th" }
-    layer { name: "lrn" type: "LRN" bottom: "th" top: "lrn" lrn_param { local_size: 3 alpha: 0.5 beta: 0.75 k: 2 } }
+    layer { name: "lrn" type: "LRN" bottom: "th" top: "lrn" lrn_param { local_size: 3 alpha: 0.5 beta: 0.75 } }
     layer { name: "pool" type: "Pooling" bottom: "lrn" top: "pool" pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 } }
     layer { name: "gpool" type: "Pooling" bottom: "pool" top: "gpool" pooling_param { pool: AVE global_pooling: true } }
     layer { name: "flat" type: "Flatten" bottom: "gpool" top: "flat" }
