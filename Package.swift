@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "Reference"]),
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Driver"]),
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Scheduler", "Runtime", "Driver"]),
-        .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver"]),
+        .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver", "Reference", "Scheduler"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -73,7 +73,7 @@ public enum CaffeModelReader {
             throw CaffeError(file: path, "cannot map file: \(String(cString: strerror(errno)))")
         }
         defer { munmap(map, size) }
-        return try forEachLayer(UnsafeRawBufferPointer(start: map, count: size), file: path, body)
+        return try forEachLayer(UnsafeRawBufferPointer(start: map, count: size), file: path, dropPages: true, body)
     }
 
     private struct Record {
@@ -87,6 +87,12 @@ public enum CaffeModelReader {
 
     @discardableResult
     public static func forEachLayer(_ bytes: UnsafeRawBufferPointer, file: String, _ body: (CaffeLayer) throws(CaffeError) -> Void) throws(CaffeError) -> Header {
+        try forEachLayer(bytes, file: file, dropPages: false, body)
+    }
+
+    /// `dropPages`: `bytes` is a private file mapping whose pages of a layer may be given back once
+    /// the layer is unpacked, so the mapped file never adds a whole copy to the resident set.
+    static func forEachLayer(_ bytes: UnsafeRawBufferPointer, file: String, dropPages: Bool, _ body: (CaffeLayer) throws(CaffeError) -> Void) throws(CaffeError) -> Header {
         guard !bytes.isEmpty else { throw CaffeError(file: file, "empty file: not a Caffe model") }
         var header: [UInt8] = []
         var layerRecords: [Record] = []
@@ -150,6 +156,11 @@ public enum CaffeModelReader {
             }
             let m = ProtoRef(raw: raw)
             defer { m.free() }
+            if dropPages {
+                let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+                let first = (record.start / page) * page
+                _ = madvise(UnsafeMutableRawPointer(mutating: bytes.baseAddress! + first), record.end - first, Int32(MADV_DONTNEED))
+            }
             try body(record.field == 100 ? converter.layer(m, index: i) : converter.layer(v1: m, index: i))
         }
         return Header(name: net.string("name") ?? "", upgradeLog: converter.log)

@@ -3,7 +3,7 @@ import Driver
 import Foundation
 
 /// Subcommands that later pipeline stages add (gradients, schedules).
-let extraCompileCommands: [ParsableCommand.Type] = [Grad.self]
+let extraCompileCommands: [ParsableCommand.Type] = [Grad.self, ImportCommand.self]
 
 struct Grad: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,0 +1,64 @@
+import ArgumentParser
+import CaffeImport
+import Driver
+
+/// `fn2e-compile import caffe|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "import",
+        abstract: "Import models from other frameworks.",
+        subcommands: [ImportCaffe.self, MakeTestModel.self, CaffeOutputs.self])
+}
+
+struct ImportCaffe: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "caffe",
+        abstract: "Convert a Caffe deploy prototxt and/or caffemodel into DIR/NAME.fn2e and DIR/NAME.safetensors.")
+    @Argument(help: "DEPLOY.prototxt and/or WEIGHTS.caffemodel (either alone; a caffemodel alone carries its net).")
+    var files: [String]
+    @Option(name: .shortAndLong, help: "Output folder.") var output: String
+    @Option(help: "Graph and file name (default: from the first file's name).") var name: String?
+
+    func validate() throws {
+        guard (1...2).contains(files.count) else { throw ValidationError("give a prototxt, a caffemodel, or both") }
+        guard files.filter({ $0.hasSuffix(".caffemodel") }).count <= 1, files.filter({ !$0.hasSuffix(".caffemodel") }).count <= 1 else {
+            throw ValidationError("give at most one prototxt and one .caffemodel")
+        }
+    }
+
+    func run() throws {
+        let model = files.first { $0.hasSuffix(".caffemodel") }
+        let proto = files.first { !$0.hasSuffix(".caffemodel") }
+        try emit(CaffeImportDriver.run(prototxt: proto, caffemodel: model, directory: output, name: name))
+    }
+}
+
+struct MakeTestModel: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "make-test-model",
+        abstract: "Write a Caffe test model with seeded random weights.", shouldDisplay: false)
+    @Argument(help: "mini-vgg, all-layers, or a prototxt whose layers get random weights.") var net: String
+    @Option(help: "current or v1.") var syntax: String = "current"
+    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Option(name: .shortAndLong, help: "Output folder.") var output: String
+    @Option(help: "File name without extension.") var name: String
+
+    func validate() throws {
+        guard ["current", "v1"].contains(syntax) else { throw ValidationError("--syntax must be current or v1") }
+    }
+
+    func run() throws {
+        try emit(CaffeImportDriver.makeTestModel(net: net, syntax: syntax == "v1" ? .v1 : .current, seed: seed,
+                                                 directory: output, name: name))
+    }
+}
+
+struct CaffeOutputs: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "caffe-outputs",
+        abstract: "Import, run on an .npy input, write every node's output as DIR/NODE.npy.", shouldDisplay: false)
+    @Argument var prototxt: String
+    @Argument var caffemodel: String?
+    @Option(help: "Input tensor (.npy, float32).") var input: String
+    @Option(name: .shortAndLong, help: "Output folder.") var output: String
+
+    func run() throws {
+        try emit(CaffeImportDriver.writeOutputs(prototxt: prototxt, caffemodel: caffemodel, input: input, directory: output))
+    }
+}
