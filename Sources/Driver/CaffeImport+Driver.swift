@@ -60,7 +60,7 @@ public enum CaffeImportDriver {
     public static func executor(_ imported: CaffeImported, batch: Int, keepAll: Bool = true) throws -> Executor {
         let schedule = try Scheduler.schedule(imported.graph, graphs: [imported.graph.name: imported.graph],
                                               options: ScheduleOptions(batch: batch, fuse: !keepAll, planMemory: !keepAll))
-        let ex = Executor(schedule: schedule)
+        let ex = try Executor(schedule: schedule)
         for (name, t) in imported.weights { try ex.setValue(name, t) }
         ex.refold()
         return ex
