@@ -31,8 +31,10 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["IR"]),
         .target(name: "Runtime", dependencies: ["IR", "Tensors", "Kernels", "Scheduler"]),
         .target(name: "CaffeImport", dependencies: ["IR", "Tensors", "CCaffeProto", "CProtobufC"]),
+        // Training: data, splits, solvers, checkpoints, metrics and plots over compiled schedules.
+        .target(name: "Training", dependencies: ["IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime"]),
         .target(name: "Driver", dependencies: [
-            "IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime", "CaffeImport",
+            "IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "Training",
         ]),
 
         // Thin command-line tools over the library.
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "Reference"]),
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Driver"]),
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Scheduler", "Runtime", "Driver"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Runtime", "Driver"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver", "Reference", "Scheduler"]),
     ],
     swiftLanguageModes: [.v5]
