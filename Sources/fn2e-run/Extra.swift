@@ -1,4 +1,4 @@
 import ArgumentParser
 
-/// Subcommands added by later stages (training, evaluation, the FaceNet2ExpNet recipe).
-let extraRunCommands: [ParsableCommand.Type] = []
+/// Subcommands beyond inference and benchmarks: training and evaluation.
+let extraRunCommands: [ParsableCommand.Type] = [Train.self, Eval.self]

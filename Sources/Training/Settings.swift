@@ -1,0 +1,207 @@
+import Foundation
+
+/// A run's settings: `key = value` lines in a file users read and version (`#` comments), then
+/// `--set key=value` overrides from the command line. One table (`Settings.keys`) lists every key
+/// with its default and meaning; parsing, validation and the printed table all read it.
+public struct Settings {
+    public struct Key {
+        public var name: String
+        public var defaultValue: String
+        public var help: String
+    }
+
+    public static let keys: [Key] = [
+        Key(name: "graph", defaultValue: "", help: "training graph file (.fn2e); its loss is trained"),
+        Key(name: "graph_name", defaultValue: "", help: "graph in the file (default: its last graph)"),
+        Key(name: "loss", defaultValue: "", help: "loss value (default: the graph's first loss output)"),
+        Key(name: "logits", defaultValue: "", help: "class scores for evaluation (default: softmax_cross_entropy's input)"),
+        Key(name: "weights", defaultValue: "", help: "initial weights: [PREFIX=]FILE.safetensors, comma separated"),
+        Key(name: "data", defaultValue: "", help: "CSV index (path,label,...) or a folder of class folders"),
+        Key(name: "root", defaultValue: "", help: "folder the CSV paths are relative to (default: the CSV's folder)"),
+        Key(name: "group", defaultValue: "subject", help: "CSV column that groups samples for k-fold (no group in two folds)"),
+        Key(name: "folds", defaultValue: "10", help: "number of grouped folds"),
+        Key(name: "fold", defaultValue: "0", help: "the held-out test fold (0-based); -1 trains on everything"),
+        Key(name: "val_fraction", defaultValue: "0", help: "fraction of training groups held out for validation"),
+        Key(name: "classes", defaultValue: "", help: "class names in label order (default: all, sorted); others are dropped"),
+        Key(name: "channels", defaultValue: "1", help: "1 (grayscale) or 3 (RGB; gray images are replicated)"),
+        Key(name: "resize", defaultValue: "", help: "HxW images are resized to before cropping (default: the graph's input size)"),
+        Key(name: "crop_mode", defaultValue: "center", help: "center or random crop to the graph's input size"),
+        Key(name: "mirror", defaultValue: "false", help: "random horizontal mirror in training"),
+        Key(name: "mean", defaultValue: "0", help: "subtracted from pixels (0-255)"),
+        Key(name: "scale", defaultValue: "1", help: "multiplies pixels after the mean"),
+        Key(name: "transpose", defaultValue: "false", help: "swap H and W (for MATLAB-trained Caffe models)"),
+        Key(name: "solver", defaultValue: "sgd", help: "sgd (Caffe momentum SGD) or adam"),
+        Key(name: "lr", defaultValue: "0.01", help: "base learning rate"),
+        Key(name: "momentum", defaultValue: "0.9", help: "SGD momentum"),
+        Key(name: "weight_decay", defaultValue: "0.0005", help: "L2 weight decay (times each parameter's decay_mult)"),
+        Key(name: "beta1", defaultValue: "0.9", help: "Adam beta1"),
+        Key(name: "beta2", defaultValue: "0.999", help: "Adam beta2"),
+        Key(name: "epsilon", defaultValue: "1e-8", help: "Adam epsilon"),
+        Key(name: "lr_policy", defaultValue: "fixed", help: "fixed, step, multistep, poly or cosine"),
+        Key(name: "gamma", defaultValue: "0.1", help: "step and multistep decay factor"),
+        Key(name: "stepsize", defaultValue: "1000", help: "step policy: iterations between decays"),
+        Key(name: "stepvalues", defaultValue: "", help: "multistep policy: iterations of the decays, comma separated"),
+        Key(name: "power", defaultValue: "1", help: "poly policy exponent"),
+        Key(name: "warmup", defaultValue: "0", help: "iterations of linear learning-rate warm-up"),
+        Key(name: "batch", defaultValue: "32", help: "batch size"),
+        Key(name: "epochs", defaultValue: "0", help: "epochs to train (or set iterations)"),
+        Key(name: "iterations", defaultValue: "0", help: "steps to train (overrides epochs when > 0)"),
+        Key(name: "eval_interval", defaultValue: "0", help: "steps between evaluations (0: each epoch)"),
+        Key(name: "checkpoint_interval", defaultValue: "0", help: "steps between checkpoints (0: each epoch)"),
+        Key(name: "display", defaultValue: "10", help: "steps between progress lines"),
+        Key(name: "seed", defaultValue: "1", help: "seed for initializers, splits, data order, augmentation, dropout"),
+        Key(name: "output", defaultValue: "runs/run", help: "run folder: checkpoints, metrics.jsonl, settings"),
+        Key(name: "skip_bad", defaultValue: "false", help: "skip missing or undecodable images (counted) instead of failing"),
+    ]
+
+    /// Values by key, and where each came from (`file:line` or `--set`).
+    public private(set) var values: [String: String] = [:]
+    public private(set) var origins: [String: String] = [:]
+    /// The folder relative paths are resolved against.
+    public var baseDirectory: String = "."
+
+    public init() {
+        for k in Settings.keys { values[k.name] = k.defaultValue; origins[k.name] = "default" }
+    }
+
+    /// Reads `key = value` lines; errors name the file, line and column.
+    public init(file path: String) throws {
+        self.init()
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError("\(path): error: cannot read the settings file")
+        }
+        baseDirectory = (path as NSString).deletingLastPathComponent
+        if baseDirectory.isEmpty { baseDirectory = "." }
+        let text = String(decoding: data, as: UTF8.self)
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            if line.allSatisfy(\.isWhitespace) { continue }
+            guard let eq = line.firstIndex(of: "=") else {
+                let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
+                throw SettingsError("\(path):\(i + 1):\(col): error: expected 'key = value'")
+            }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
+            try set(key, try Settings.expand(value, at: "\(path):\(i + 1):\(col)"), origin: "\(path):\(i + 1)", at: "\(path):\(i + 1):\(col)")
+        }
+    }
+
+    /// Sets a key, checking that it exists and that its value has the right form.
+    public mutating func set(_ key: String, _ value: String, origin: String, at place: String? = nil) throws {
+        let where_ = place.map { "\($0): " } ?? ""
+        guard let spec = Settings.keys.first(where: { $0.name == key }) else {
+            let near = Settings.keys.map(\.name).filter { $0.hasPrefix(String(key.prefix(2))) }
+            throw SettingsError("\(where_)error: unknown setting '\(key)'" + (near.isEmpty ? "" : " (did you mean \(near.joined(separator: ", "))?)"))
+        }
+        if let problem = Settings.validate(spec.name, value) {
+            throw SettingsError("\(where_)error: setting '\(key)' \(problem)")
+        }
+        values[key] = value
+        origins[key] = origin
+    }
+
+    /// Replaces `${NAME}` by the environment variable NAME; an unset variable is an error.
+    static func expand(_ value: String, at place: String) throws -> String {
+        var out = ""
+        var rest = Substring(value)
+        while let r = rest.range(of: "${") {
+            out += rest[..<r.lowerBound]
+            guard let close = rest[r.upperBound...].firstIndex(of: "}") else { throw SettingsError("\(place): error: unclosed '${'") }
+            let name = String(rest[r.upperBound..<close])
+            guard let v = ProcessInfo.processInfo.environment[name] else {
+                throw SettingsError("\(place): error: environment variable \(name) is not set")
+            }
+            out += v
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+
+    /// Applies `key=value` overrides from the command line.
+    public mutating func override(_ assignments: [String]) throws {
+        for a in assignments {
+            guard let eq = a.firstIndex(of: "=") else { throw SettingsError("error: --set expects key=value, found '\(a)'") }
+            try set(String(a[..<eq]), String(a[a.index(after: eq)...]), origin: "--set")
+        }
+    }
+
+    static let numeric: Set<String> = ["lr", "momentum", "weight_decay", "beta1", "beta2", "epsilon", "gamma", "power",
+                                       "mean", "scale", "val_fraction"]
+    static let integers: Set<String> = ["folds", "fold", "channels", "stepsize", "warmup", "batch", "epochs", "iterations",
+                                        "eval_interval", "checkpoint_interval", "display", "seed"]
+    static let booleans: Set<String> = ["mirror", "transpose", "skip_bad"]
+    static let words: [String: [String]] = ["solver": ["sgd", "adam"], "crop_mode": ["center", "random"],
+                                            "lr_policy": ["fixed", "step", "multistep", "poly", "cosine"]]
+
+    static func validate(_ key: String, _ v: String) -> String? {
+        if numeric.contains(key) { return Double(v).map { $0.isFinite ? nil : "must be finite" } ?? "expects a number, found '\(v)'" }
+        if integers.contains(key) { return Int(v) == nil ? "expects an integer, found '\(v)'" : nil }
+        if booleans.contains(key) { return ["true", "false"].contains(v) ? nil : "expects true or false, found '\(v)'" }
+        if let ws = words[key] { return ws.contains(v) ? nil : "expects one of \(ws.joined(separator: ", ")), found '\(v)'" }
+        if key == "resize", !v.isEmpty, Settings.size(v) == nil { return "expects HxW, found '\(v)'" }
+        if key == "stepvalues", !v.isEmpty, v.split(separator: ",").contains(where: { Int($0.trimmingCharacters(in: .whitespaces)) == nil }) {
+            return "expects comma-separated integers, found '\(v)'"
+        }
+        return nil
+    }
+
+    static func size(_ s: String) -> (Int, Int)? {
+        let parts = s.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts.allSatisfy({ $0 > 0 }) else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    // MARK: Typed access
+
+    public func string(_ k: String) -> String { values[k] ?? "" }
+    public func int(_ k: String) -> Int { Int(string(k)) ?? 0 }
+    public func double(_ k: String) -> Double { Double(string(k)) ?? 0 }
+    public func bool(_ k: String) -> Bool { string(k) == "true" }
+    public func list(_ k: String) -> [String] {
+        string(k).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+    public var resize: (Int, Int)? { Settings.size(string("resize")) }
+
+    /// A path setting resolved against the settings file's folder.
+    public func path(_ k: String) -> String {
+        let p = string(k)
+        return p.isEmpty || p.hasPrefix("/") || baseDirectory == "." ? p : baseDirectory + "/" + p
+    }
+
+    /// The table printed at the start of a run: every key, its value, and where it came from.
+    public var table: String {
+        let w = Settings.keys.map(\.name.count).max() ?? 0
+        return Settings.keys.map { k in
+            let v = values[k.name] ?? ""
+            let o = origins[k.name] ?? ""
+            return k.name.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + (v.isEmpty ? "-" : v)
+                + (o == "default" ? "" : "   (\(o))")
+        }.joined(separator: "\n")
+    }
+
+    /// The settings as a file that reads back to the same values from any folder: paths are made absolute.
+    public var fileText: String {
+        func absolute(_ p: String) -> String {
+            p.isEmpty || p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
+        }
+        return Settings.keys.map { k -> String in
+            var v = values[k.name] ?? ""
+            if ["graph", "data", "root", "output"].contains(k.name) { v = absolute(path(k.name)) }
+            if k.name == "weights" {
+                v = list("weights").map { spec -> String in
+                    var prefix = "", file = spec
+                    if let eq = spec.firstIndex(of: "=") { prefix = String(spec[..<eq]) + "="; file = String(spec[spec.index(after: eq)...]) }
+                    if !file.hasPrefix("/"), baseDirectory != "." { file = baseDirectory + "/" + file }
+                    return prefix + absolute(file)
+                }.joined(separator: ",")
+            }
+            return "\(k.name) = \(v)"
+        }.joined(separator: "\n") + "\n"
+    }
+}
+
+public struct SettingsError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

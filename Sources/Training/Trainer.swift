@@ -1,0 +1,507 @@
+import Autodiff
+import Dispatch
+import Foundation
+import IR
+import Runtime
+import Scheduler
+import Tensors
+
+/// Trains a graph's loss with a solver over compiled schedules: data from an index through the
+/// preprocessing pipeline (prefetched while the step runs), grouped splits, evaluation, metrics,
+/// checkpoints that resume bitwise, and a stop on the first non-finite value.
+public final class Trainer {
+    public let settings: Settings
+    public private(set) var data: Dataset
+    let images: [Tensor]
+    public let splits: Splits
+    let pre: Preprocess
+    public let graph: Graph
+    public let loss: String
+    public let logits: String?
+    let imageInput: String
+    let labelInput: String?
+    let cut: FrozenCut?
+    let trainExec: Executor
+    let frozenExec: Executor?
+    private var evalExecs: [Int: Executor] = [:]
+    let evalGraph: Graph
+    public let solver: Solver
+    let policy: LRPolicy
+    public let batch: Int
+    public let totalSteps: Int
+    public let stepsPerEpoch: Int
+    public private(set) var step = 0
+    public var log: (String) -> Void
+    public let weightsReport: String
+    /// Frozen boundary values by (sample, augmentation), and how often they were computed or reused.
+    private var cache: [String: [[Float]]] = [:]
+    public private(set) var cacheStats = (computed: 0, reused: 0)
+    /// Seconds spent running steps (for throughput).
+    public private(set) var computeSeconds = 0.0
+
+    public init(settings: Settings, log: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
+        self.settings = settings
+        self.log = log
+        let seed = UInt64(settings.int("seed"))
+        batch = settings.int("batch")
+        guard batch >= 1 else { throw TrainingError("batch must be positive") }
+
+        // The graph: inline calls, pick the loss and the class scores.
+        let graphPath = settings.path("graph")
+        guard !graphPath.isEmpty else { throw TrainingError("no graph: set 'graph'") }
+        let sources = SourceManager()
+        let program: Program
+        do { program = try Loader.load(path: graphPath, sources: sources) } catch let d as DiagnosticList {
+            throw TrainingError(sources.render(d.diagnostics))
+        }
+        let name = settings.string("graph_name")
+        guard let g0 = program.graph(name.isEmpty ? nil : name) else { throw TrainingError("no graph '@\(name)' in \(graphPath)") }
+        let flat = Inliner.inline(g0, graphs: program.graphs)
+        graph = flat
+        let lossName = settings.string("loss").isEmpty ? try Trainer.defaultLoss(flat) : settings.string("loss")
+        guard flat.type(of: lossName) == TensorType(.f32, []) else { throw TrainingError("'%\(lossName)' is not a scalar loss of '@\(flat.name)'") }
+        loss = lossName
+        if !settings.string("logits").isEmpty {
+            guard flat.node(settings.string("logits")) != nil else { throw TrainingError("no value '%\(settings.string("logits"))' for logits") }
+            logits = settings.string("logits")
+        } else {
+            logits = flat.node(lossName).flatMap { $0.op == .softmaxCrossEntropy ? $0.operands[0] : nil }
+        }
+        guard let img = flat.inputs.first(where: { $0.type.dtype == .f32 && $0.type.rank == 4 }) else {
+            throw TrainingError("'@\(flat.name)' has no image input f32[N,C,H,W]")
+        }
+        imageInput = img.name
+        labelInput = flat.inputs.first { $0.type.dtype == .i32 }?.name
+        for i in flat.inputs where i.name != imageInput && i.name != labelInput {
+            throw TrainingError("input '%\(i.name)' (\(i.type)) is not fed by the data pipeline")
+        }
+        let dims = img.type.dims.compactMap(\.value)
+        let (c, h, w) = (dims[dims.count - 3], dims[dims.count - 2], dims[dims.count - 1])
+        guard c == settings.int("channels") else {
+            throw TrainingError("the graph's input %\(img.name) has \(c) channels but channels = \(settings.int("channels"))")
+        }
+        let transpose = settings.bool("transpose")
+        pre = Preprocess(channels: c, inputHeight: h, inputWidth: w, resize: settings.resize,
+                         randomCrop: settings.string("crop_mode") == "random", mirror: settings.bool("mirror"),
+                         mean: Float(settings.double("mean")), scale: Float(settings.double("scale")), transpose: transpose)
+
+        // Data and splits.
+        var data = try Dataset.load(index: settings.path("data"), root: settings.string("root").isEmpty ? nil : settings.path("root"),
+                                    group: settings.string("group"), classes: settings.list("classes"))
+        images = try pre.decode(&data, skipBad: settings.bool("skip_bad"))
+        self.data = data
+        splits = try Splits(data, folds: settings.int("folds"), fold: settings.int("fold"),
+                            valFraction: settings.double("val_fraction"), seed: seed)
+        if let l = logits, let t = flat.type(of: l), t.rank == 2, t.dims[1] != .fixed(data.classes.count) {
+            throw TrainingError("'%\(l)' scores \(t.dims[1]) classes but the data has \(data.classes.count) (\(data.classes.joined(separator: ", ")))")
+        }
+
+        // Compile: the frozen part once per input, the training step, evaluation.
+        cut = FrozenCut.find(flat, loss: lossName)
+        let forward = cut?.trainable ?? flat
+        let gradGraph = try Autodiff.gradient(of: forward, loss: lossName)
+        let planned = ProcessInfo.processInfo.environment["FN2E_NO_MEMORY_PLANNER"] != "1"
+        let trainSchedule = try Scheduler.schedule(gradGraph, graphs: [:], options: ScheduleOptions(batch: batch, planMemory: planned))
+        let exec = try Executor(schedule: trainSchedule, seed: seed)
+        trainExec = exec
+        if let cut {
+            frozenExec = try Executor(schedule: try Scheduler.schedule(cut.frozen, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
+        } else {
+            frozenExec = nil
+        }
+        var eg = flat
+        eg.outputs = [lossName] + (logits.map { [$0] } ?? [])
+        evalGraph = eg
+
+        // Solver over the trainable parameters of the step.
+        let slots = trainSchedule.graph.params.filter(\.trainable).compactMap { p -> Solver.Slot? in
+            guard let wp = exec.pointer(p.name), let gp = exec.pointer(Autodiff.prefix + p.name) else { return nil }
+            let n = p.type.count(batch: 1)
+            return Solver.Slot(param: p, weights: wp, gradient: gp, count: n, m: [Float](repeating: 0, count: n),
+                               v: settings.string("solver") == "adam" ? [Float](repeating: 0, count: n) : [])
+        }
+        solver = Solver(kind: settings.string("solver"), slots: slots, momentum: settings.double("momentum"),
+                        weightDecay: settings.double("weight_decay"), beta1: settings.double("beta1"),
+                        beta2: settings.double("beta2"), epsilon: settings.double("epsilon"))
+        stepsPerEpoch = max(1, (splits.train.count + batch - 1) / batch)
+        totalSteps = settings.int("iterations") > 0 ? settings.int("iterations") : settings.int("epochs") * stepsPerEpoch
+        guard totalSteps > 0 else { throw TrainingError("nothing to train: set epochs or iterations") }
+        policy = LRPolicy(base: settings.double("lr"), policy: settings.string("lr_policy"), gamma: settings.double("gamma"),
+                          stepsize: settings.int("stepsize"),
+                          stepvalues: settings.list("stepvalues").compactMap { Int($0) }, power: settings.double("power"),
+                          maxIter: totalSteps, warmup: settings.int("warmup"))
+
+        weightsReport = try Trainer.loadWeights(settings, into: [trainExec] + (frozenExec.map { [$0] } ?? []), params: flat.params)
+    }
+
+    static func defaultLoss(_ g: Graph) throws -> String {
+        if let l = g.outputs.first(where: { g.node($0).map { Op.losses.contains($0.op) } ?? false }) { return l }
+        throw TrainingError("'@\(g.name)' returns no loss; set 'loss'")
+    }
+
+    /// Loads `[PREFIX=]FILE` weights into every executor that has the parameter. Shape mismatches are
+    /// all reported at once; missing parameters keep their initializers; returns the report text.
+    static func loadWeights(_ settings: Settings, into executors: [Executor], params: [Param]) throws -> String {
+        var loaded: Set<String> = []
+        var problems: [String] = []
+        for spec in settings.list("weights") {
+            var prefix = "", file = spec
+            if let eq = spec.firstIndex(of: "=") { prefix = String(spec[..<eq]); file = String(spec[spec.index(after: eq)...]) }
+            if !file.hasPrefix("/"), settings.baseDirectory != "." { file = settings.baseDirectory + "/" + file }
+            let (tensors, _) = try SafeTensors.read(path: file)
+            for (n, t) in tensors {
+                let target = prefix.isEmpty ? n : prefix + "." + n
+                guard let p = params.first(where: { $0.name == target }) else { continue }
+                guard t.shape == p.type.shape ?? [] else {
+                    problems.append("'\(target)': \(file) has shape \(t.shape), the graph wants \(p.type) (rename the parameter to learn it from scratch)")
+                    continue
+                }
+                for e in executors where e.schedule.buffers[target] != nil { try e.setValue(target, t) }
+                loaded.insert(target)
+            }
+        }
+        guard problems.isEmpty else { throw TrainingError(problems.joined(separator: "\n")) }
+        for e in executors { e.refold() }
+        let fresh = params.map(\.name).filter { !loaded.contains($0) }
+        return "parameters: \(loaded.count) loaded, \(fresh.count) initialised from their initializers"
+            + (fresh.isEmpty ? "" : ": " + fresh.joined(separator: ", "))
+    }
+
+    // MARK: Reports
+
+    /// Classes, split sizes and class balance of each split.
+    public var dataReport: String {
+        var s = "data: \(data.samples.count) images, \(data.classes.count) classes (\(data.classes.joined(separator: ", ")))"
+        if data.skipped > 0 { s += ", \(data.skipped) unreadable images skipped" }
+        for (name, idx) in [("train", splits.train), ("validation", splits.validation), ("test", splits.test)] where !idx.isEmpty {
+            let groups = Set(idx.map { data.samples[$0].group }).count
+            s += "\n  \(name): \(idx.count) images, \(groups) groups, per class " + data.classCounts(idx).map(String.init).joined(separator: "/")
+        }
+        return s
+    }
+
+    /// What was compiled: kernels, arena, the frozen cut.
+    public var compileReport: String {
+        let sch = trainExec.schedule
+        var s = "step: \(sch.kernels.count) kernels (\(sch.prologue.count) folded), arena \(sch.arenaBytes / 1048576) MiB, "
+            + "\(solver.slots.count) trainable tensors (\(solver.slots.reduce(0) { $0 + $1.count }) values), "
+            + "\(totalSteps) steps of \(batch) (\(stepsPerEpoch) per epoch)"
+        if let cut { s += "\nfrozen part computed once per image and augmentation: " + cut.boundary.map { "%" + $0 }.joined(separator: ", ") }
+        return s
+    }
+
+    // MARK: Data
+
+    /// Sample index at a position of the endless sequence of per-epoch permutations of the training set.
+    func sample(at position: Int) -> Int {
+        let n = splits.train.count
+        let epoch = position / n
+        if permutationEpoch != epoch {
+            var rng = Xoshiro256(seed: UInt64(settings.int("seed")) &* 0x9E37_79B9 &+ UInt64(epoch))
+            permutation = splits.train.shuffled(using: &rng)
+            permutationEpoch = epoch
+        }
+        return permutation[position % n]
+    }
+    private var permutation: [Int] = []
+    private var permutationEpoch = -1
+
+    /// One prepared batch: images, labels, and the cache keys of their augmentations.
+    struct Batch {
+        var images: [Float]
+        var labels: [Int32]
+        var keys: [String]
+        var indices: [Int]
+    }
+
+    func prepare(step s: Int) -> Batch {
+        let per = pre.channels * pre.inputHeight * pre.inputWidth
+        var b = Batch(images: [Float](repeating: 0, count: batch * per), labels: [], keys: [], indices: [])
+        let seed = UInt64(settings.int("seed"))
+        b.images.withUnsafeMutableBufferPointer { buf in
+            for k in 0..<batch {
+                let pos = s * batch + k
+                let idx = sample(at: pos)
+                // Augmentation draws depend only on the seed and the position: resumable, prefetchable.
+                var rng = Xoshiro256(seed: seed ^ (UInt64(pos) &* 0xD6E8_FEB8_6659_FD93))
+                let before = rng
+                pre.apply(images[idx], into: buf.baseAddress! + k * per, train: true, rng: &rng)
+                b.labels.append(Int32(data.samples[idx].label))
+                b.indices.append(idx)
+                b.keys.append(augmentationKey(idx, before))
+            }
+        }
+        return b
+    }
+
+    /// Identifies a sample's augmentation: the crop and mirror its draws select.
+    func augmentationKey(_ idx: Int, _ rng0: Xoshiro256) -> String {
+        var rng = rng0
+        let img = images[idx]
+        let (ch, cw) = pre.transpose ? (pre.inputWidth, pre.inputHeight) : (pre.inputHeight, pre.inputWidth)
+        var (y0, x0, flip) = ((img.shape[1] - ch) / 2, (img.shape[2] - cw) / 2, false)
+        if pre.randomCrop { y0 = rng.nextInt(upperBound: img.shape[1] - ch + 1); x0 = rng.nextInt(upperBound: img.shape[2] - cw + 1) }
+        if pre.mirror { flip = rng.nextFloat() < 0.5 }
+        return "\(idx):\(y0):\(x0):\(flip)"
+    }
+
+    /// Copies a batch into the step's inputs; frozen boundary values come from the cache, or from
+    /// one run of the frozen part for the whole batch when any is missing.
+    func feed(_ b: Batch) throws {
+        let shape = [batch, pre.channels, pre.inputHeight, pre.inputWidth]
+        let imageTensor = Tensor(shape: shape, data: b.images)
+        if trainExec.schedule.buffers[imageInput] != nil { try trainExec.setValue(imageInput, imageTensor) }
+        if let l = labelInput, trainExec.schedule.buffers[l] != nil { try trainExec.setLabels(l, b.labels) }
+        guard let cut, let frozenExec else { return }
+        if b.keys.contains(where: { cache[$0] == nil }) {
+            try frozenExec.setValue(imageInput, imageTensor)
+            frozenExec.run()
+            for (k, key) in b.keys.enumerated() where cache[key] == nil {
+                cache[key] = cut.boundary.map { v in
+                    let per = frozenExec.schedule.buffers[v]!.bytes / 4 / batch
+                    return Array(UnsafeBufferPointer(start: frozenExec.pointer(v)! + k * per, count: per))
+                }
+                cacheStats.computed += 1
+            }
+        } else {
+            cacheStats.reused += batch
+        }
+        for (j, v) in cut.boundary.enumerated() {
+            let dst = trainExec.pointer(v)!
+            let per = trainExec.schedule.buffers[v]!.bytes / 4 / batch
+            for (k, key) in b.keys.enumerated() {
+                cache[key]![j].withUnsafeBufferPointer { dst.advanced(by: k * per).update(from: $0.baseAddress!, count: per) }
+            }
+        }
+    }
+
+    // MARK: Training
+
+    public struct Interrupted: Error, CustomStringConvertible {
+        public var step: Int
+        public var description: String { "interrupted at step \(step); checkpoint written" }
+    }
+
+    var outputDir: String { settings.path("output") }
+    var checkpointPath: String { outputDir + "/checkpoint.safetensors" }
+
+    /// Runs the remaining steps. `shouldStop` is polled between steps (SIGINT): a checkpoint is
+    /// written and `Interrupted` thrown.
+    public func train(resume: Bool = false, shouldStop: () -> Bool = { false }) throws -> [Evaluation] {
+        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        if resume { try restore() }
+        try settingsText.write(toFile: outputDir + "/settings.txt", atomically: true, encoding: .utf8)
+        let metrics = try MetricsLog(path: outputDir + "/metrics.jsonl", append: resume)
+        let evalEvery = settings.int("eval_interval") > 0 ? settings.int("eval_interval") : stepsPerEpoch
+        let saveEvery = settings.int("checkpoint_interval") > 0 ? settings.int("checkpoint_interval") : stepsPerEpoch
+        let display = max(1, settings.int("display"))
+        let tty = isatty(2) == 1
+        let queue = DispatchQueue(label: "fn2e.prefetch")
+        let next = Box<Batch>()
+        let group = DispatchGroup()
+        func prefetch(_ s: Int) {
+            guard s < totalSteps else { return }
+            group.enter()
+            queue.async { next.value = self.prepare(step: s); group.leave() }
+        }
+        prefetch(step)
+        let start = Date()
+        let startStep = step
+        var lastEvals: [Evaluation] = []
+        while step < totalSteps {
+            if shouldStop() {
+                group.wait()
+                try saveCheckpoint()
+                throw Interrupted(step: step)
+            }
+            group.wait()
+            let batchData = next.value!
+            try feed(batchData)
+            prefetch(step + 1)
+            let t0 = Date()
+            trainExec.run()
+            let lossValue = trainExec.pointer(loss)![0]
+            if let bad = firstNonFinite(lossValue) {
+                group.wait()
+                throw TrainingError("step \(step + 1): non-finite value in %\(bad); stopped, the last checkpoint is intact")
+            }
+            let lr = policy.rate(at: step)
+            solver.step(lr: lr)
+            computeSeconds += Date().timeIntervalSince(t0)
+            step += 1
+            let elapsed = Date().timeIntervalSince(start)
+            let rate = Double((step - startStep) * batch) / max(elapsed, 1e-9)
+            let eta = Double(totalSteps - step) * batch.asDouble / max(rate, 1e-9)
+            let epoch = Double(step) / Double(stepsPerEpoch)
+            metrics.write(["type": "step", "step": step, "epoch": epoch, "loss": Double(lossValue), "lr": lr, "images_per_s": rate])
+            let line = String(format: "epoch %.2f step %d/%d loss %.5f lr %.3g %.1f img/s ETA %@", epoch, step, totalSteps,
+                              lossValue, lr, rate, Trainer.duration(eta))
+            if tty {
+                let width = 30, done = width * step / totalSteps
+                FileHandle.standardError.write(Data(("\r[" + String(repeating: "=", count: done) + String(repeating: " ", count: width - done) + "] " + line + "\u{1B}[K").utf8))
+                if step == totalSteps { FileHandle.standardError.write(Data("\n".utf8)) }
+            } else if step % display == 0 || step == totalSteps || step == startStep + 1 {
+                log(line)
+            }
+            if step % evalEvery == 0 || step == totalSteps {
+                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+                lastEvals = try evaluateSplits()
+                for e in lastEvals {
+                    var j = e.json
+                    j["step"] = step
+                    if logits == nil { j.removeValue(forKey: "accuracy"); j.removeValue(forKey: "mean_class_accuracy"); j.removeValue(forKey: "confusion") }
+                    metrics.write(j)
+                    log(logits == nil ? String(format: "%@: loss %.5f (%d samples)", e.split, e.loss / Double(max(e.count, 1)), e.count) : e.summary)
+                }
+            }
+            if step % saveEvery == 0 || step == totalSteps { try saveCheckpoint() }
+        }
+        group.wait()
+        try saveModel()
+        if cut != nil { log("frozen part: \(cacheStats.computed) results computed, \(cacheStats.reused) reused from the cache") }
+        return lastEvals
+    }
+
+    func firstNonFinite(_ lossValue: Float) -> String? {
+        if !lossValue.isFinite { return loss }
+        for s in solver.slots {
+            for i in 0..<s.count where !s.gradient[i].isFinite { return Autodiff.prefix + s.param.name }
+        }
+        return nil
+    }
+
+    static func duration(_ s: Double) -> String {
+        guard s.isFinite else { return "?" }
+        let t = Int(s)
+        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+    }
+
+    // MARK: Evaluation
+
+    /// Evaluates the validation and test splits (those that are not empty).
+    public func evaluateSplits() throws -> [Evaluation] {
+        var out: [Evaluation] = []
+        if !splits.validation.isEmpty { out.append(try evaluate(splits.validation, split: "validation")) }
+        if !splits.test.isEmpty { out.append(try evaluate(splits.test, split: "test")) }
+        return out
+    }
+
+    /// Runs the evaluation graph (no dropout, centre crop, no mirror) over samples in batches.
+    public func evaluate(_ indices: [Int], split: String) throws -> Evaluation {
+        var e = Evaluation(split: split, classes: data.classes.count)
+        let per = pre.channels * pre.inputHeight * pre.inputWidth
+        var lossSum = 0.0
+        var start = 0
+        while start < indices.count {
+            let chunk = Array(indices[start..<min(start + batch, indices.count)])
+            let ex = try evalExecutor(chunk.count)
+            var buf = [Float](repeating: 0, count: chunk.count * per)
+            var rng = Xoshiro256(seed: 0)
+            buf.withUnsafeMutableBufferPointer { p in
+                for (k, i) in chunk.enumerated() { pre.apply(images[i], into: p.baseAddress! + k * per, train: false, rng: &rng) }
+            }
+            try ex.setValue(imageInput, Tensor(shape: [chunk.count, pre.channels, pre.inputHeight, pre.inputWidth], data: buf))
+            let labels = chunk.map { data.samples[$0].label }
+            if let l = labelInput { try ex.setLabels(l, labels.map(Int32.init)) }
+            ex.run()
+            if let lg = logits {
+                e.add(scores: ex.pointer(lg)!, labels: labels, classes: data.classes.count)
+            } else {
+                lossSum += Double(ex.pointer(loss)![0]) * Double(chunk.count)
+                e.count += chunk.count
+            }
+            start += batch
+        }
+        if logits == nil { e.loss = lossSum }
+        return e
+    }
+
+    /// The evaluation executor for a batch size, with the current parameters.
+    func evalExecutor(_ n: Int) throws -> Executor {
+        let ex: Executor
+        if let e = evalExecs[n] {
+            ex = e
+        } else {
+            ex = try Executor(schedule: try Scheduler.schedule(evalGraph, graphs: [:], options: ScheduleOptions(batch: n)),
+                              seed: UInt64(settings.int("seed")))
+            _ = try Trainer.loadWeights(settings, into: [ex], params: evalGraph.params)
+            evalExecs[n] = ex
+        }
+        for s in solver.slots where ex.schedule.buffers[s.param.name] != nil {
+            ex.pointer(s.param.name)!.update(from: s.weights, count: s.count)
+        }
+        ex.refold()
+        return ex
+    }
+
+    // MARK: Checkpoints
+
+    var settingsText: String { settings.fileText }
+
+    /// Trainable parameters, optimizer state, step and RNG state, written to a temporary file and renamed.
+    public func saveCheckpoint() throws {
+        var tensors: [(String, Tensor)] = solver.slots.map { s in
+            (s.param.name, Tensor(shape: s.param.type.shape ?? [s.count], data: Array(UnsafeBufferPointer(start: s.weights, count: s.count))))
+        }
+        tensors += solver.state
+        let meta = ["step": String(step), "solver_t": String(solver.t),
+                    "rng": trainExec.rng.stateWords.map(String.init).joined(separator: ","),
+                    "seed": settings.string("seed"), "format": "fn2e-checkpoint-1"]
+        try SafeTensors.write(tensors, metadata: meta, to: checkpointPath)
+    }
+
+    func restore() throws {
+        guard FileManager.default.fileExists(atPath: checkpointPath) else {
+            throw TrainingError("--resume: no checkpoint at \(checkpointPath)")
+        }
+        let (tensors, meta) = try SafeTensors.read(path: checkpointPath)
+        guard meta["format"] == "fn2e-checkpoint-1", let s = meta["step"].flatMap(Int.init), let t = meta["solver_t"].flatMap(Int.init),
+              let words = meta["rng"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4 || words.count == 6 else {
+            throw TrainingError("\(checkpointPath): not an fn2e checkpoint")
+        }
+        guard meta["seed"] == settings.string("seed") else {
+            throw TrainingError("\(checkpointPath) was written with seed \(meta["seed"] ?? "?"), this run has seed \(settings.string("seed"))")
+        }
+        for slot in solver.slots {
+            guard let w = tensors[slot.param.name], w.count == slot.count else { throw TrainingError("\(checkpointPath) lacks '\(slot.param.name)'") }
+            w.data.withUnsafeBufferPointer { slot.weights.update(from: $0.baseAddress!, count: slot.count) }
+        }
+        try solver.restore(tensors, t: t)
+        trainExec.rng = Xoshiro256(stateWords: words)
+        step = s
+        // Drop metrics lines written after the checkpoint, so the log reads as one run.
+        let path = outputDir + "/metrics.jsonl"
+        let kept = MetricsLog.read(path).filter { ($0["step"] as? Int ?? 0) <= s }
+        let text = kept.compactMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+            .map { String(decoding: $0, as: UTF8.self) + "\n" }.joined()
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        log("resumed from \(checkpointPath) at step \(s)")
+    }
+
+    /// Loads trained parameters (a run's model.safetensors or checkpoint) into the step's weights.
+    public func loadTrained(_ path: String) throws {
+        let (tensors, _) = try SafeTensors.read(path: path)
+        for slot in solver.slots {
+            guard let w = tensors[slot.param.name], w.count == slot.count else { throw TrainingError("\(path) lacks '\(slot.param.name)'") }
+            w.data.withUnsafeBufferPointer { slot.weights.update(from: $0.baseAddress!, count: slot.count) }
+        }
+    }
+
+    /// The trained parameters with what prediction needs: classes, preprocessing, graph and scores.
+    public func saveModel() throws {
+        let tensors: [(String, Tensor)] = solver.slots.map { s in
+            (s.param.name, Tensor(shape: s.param.type.shape ?? [s.count], data: Array(UnsafeBufferPointer(start: s.weights, count: s.count))))
+        }
+        let meta = ["classes": data.classes.joined(separator: ","), "logits": logits ?? "", "loss": loss, "step": String(step)]
+        try SafeTensors.write(tensors, metadata: meta, to: outputDir + "/model.safetensors")
+    }
+}
+
+/// A value handed from the prefetch thread; the dispatch group orders the accesses.
+final class Box<T>: @unchecked Sendable {
+    var value: T?
+}
+
+private extension Int {
+    var asDouble: Double { Double(self) }
+}

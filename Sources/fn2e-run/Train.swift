@@ -1,0 +1,73 @@
+import ArgumentParser
+import Driver
+import Foundation
+import Training
+
+/// Set by SIGINT; the training loop checks it between steps.
+nonisolated(unsafe) var interruptRequested = false
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a graph's loss from a settings file; progress on stderr, metrics.jsonl and checkpoints in the run folder.")
+    @Argument(help: "Settings file (key = value lines; see `fn2e-run train --keys`).") var settingsFile: String?
+    @Option(name: .customLong("set"), help: "Override a setting: key=value (repeatable).") var overrides: [String] = []
+    @Flag(help: "Continue from the run folder's checkpoint.") var resume = false
+    @Flag(help: "List every setting with its default and meaning.") var keys = false
+
+    func run() throws {
+        if keys {
+            for k in Settings.keys { print(k.name.padding(toLength: 20, withPad: " ", startingAt: 0) + (k.defaultValue.isEmpty ? "-" : k.defaultValue).padding(toLength: 12, withPad: " ", startingAt: 0) + k.help) }
+            return
+        }
+        startBLAS(verbose: false)
+        do {
+            var settings = try settingsFile.map { try Settings(file: $0) } ?? Settings()
+            try settings.override(overrides)
+            let trainer = try makeTrainer(settings)
+            signal(SIGINT) { _ in interruptRequested = true }
+            let evals = try trainer.train(resume: resume, shouldStop: { interruptRequested })
+            for e in evals {
+                print(e.summary)
+                if trainer.logits != nil { print(e.confusionText(trainer.data.classes), terminator: "") }
+            }
+            print("run folder: \(settings.path("output"))")
+        } catch let i as Trainer.Interrupted {
+            FileHandle.standardError.write(Data("\(i)\n".utf8))
+            throw ExitCode(130)
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// Builds a trainer and prints the settings table, the data and the compiled step (stderr).
+func makeTrainer(_ settings: Settings) throws -> Trainer {
+    let err = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
+    err("settings:\n" + settings.table)
+    let t = try Trainer(settings: settings)
+    err(t.dataReport)
+    err(t.weightsReport)
+    err(t.compileReport)
+    return t
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a trained run on its test (and validation) split.")
+    @Argument(help: "Run folder written by `fn2e-run train`.") var runDir: String
+    @Option(name: .customLong("set"), help: "Override a setting: key=value (e.g. fold=3).") var overrides: [String] = []
+
+    func run() throws {
+        startBLAS(verbose: false)
+        do {
+            var settings = try Settings(file: runDir + "/settings.txt")
+            try settings.override(overrides)
+            let trainer = try Trainer(settings: settings, log: { _ in })
+            try trainer.loadTrained(runDir + "/model.safetensors")
+            for e in try trainer.evaluateSplits() {
+                print(e.summary)
+                if trainer.logits != nil { print(e.confusionText(trainer.data.classes), terminator: "") }
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
