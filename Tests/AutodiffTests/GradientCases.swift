@@ -57,7 +57,7 @@ enum GradCases {
 
     static func text(_ c: GradCase, extraInput: String? = nil, tail: [String] = []) -> String {
         let inputs = (c.inputs + (extraInput.map { [$0] } ?? [])).joined(separator: ", ")
-        var s = "fn2e 1\ngraph @\(c.name.replacingOccurrences(of: " ", with: "_"))(\(inputs)) {\n"
+        var s = "fn2e 1\n# \(c.name)\ngraph @gradcheck(\(inputs)) {\n"
         for p in c.params {
             let name = String(p.split(separator: ":")[0].dropFirst())
             s += "  param \(p) = zeros" + (c.frozen.contains(name) ? " {trainable=false}" : "") + "\n"
@@ -80,6 +80,12 @@ enum GradCases {
             src = text(c, extraInput: extra, tail: ["%loss.prod = mul(%y, %r)", "%loss = sum(%loss.prod)"])
         }
         let forward = try Loader.load(text: src, file: file).graph()!
+        return try build(name: c.name, forward: forward, positive: c.positive, classes: c.classes, seed: seed)
+    }
+
+    /// Differentiates a flat graph with bound shapes and draws its inputs and parameters.
+    static func build(name: String, forward: Graph, positive: Set<String> = [], classes: [String: Int] = [:],
+                      seed: UInt64) throws -> BuiltCase {
         let grad = try Autodiff.gradient(of: forward, loss: "loss")
         var rng = TestRNG(seed)
         var values: [String: [Double]] = [:]
@@ -87,17 +93,17 @@ enum GradCases {
         for (name, t) in grad.typeTable { shapes[name] = t.shape! }
         for i in grad.inputs {
             let n = shapes[i.name]!.reduce(1, *)
-            if let k = c.classes[i.name] {
+            if let k = classes[i.name] {
                 values[i.name] = (0..<n).map { _ in Double(rng.int(0...k - 1)) }
             } else {
-                values[i.name] = (0..<n).map { _ in c.positive.contains(i.name) ? rng.uniform(0.5, 1.5) : rng.uniform(-1, 1) }
+                values[i.name] = (0..<n).map { _ in positive.contains(i.name) ? rng.uniform(0.5, 1.5) : rng.uniform(-1, 1) }
             }
         }
         for p in forward.params {
             let n = p.type.shape!.reduce(1, *)
-            values[p.name] = (0..<n).map { _ in c.positive.contains(p.name) ? rng.uniform(0.5, 1.5) : rng.uniform(-1, 1) }
+            values[p.name] = (0..<n).map { _ in positive.contains(p.name) ? rng.uniform(0.5, 1.5) : rng.uniform(-1, 1) }
         }
-        return BuiltCase(name: c.name, forward: forward, grad: grad, values: values, shapes: shapes)
+        return BuiltCase(name: name, forward: forward, grad: grad, values: values, shapes: shapes)
     }
 
     /// Every differentiable forward op, on small shapes; conv and pooling attributes are drawn from `seed`.
