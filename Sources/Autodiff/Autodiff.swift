@@ -321,7 +321,12 @@ struct Backward {
             }
             if wants(0) { try to(0, .batchNormBackward, [x[2], dy], n.attrs) }
         case .lrn:
-            if wants(0) { try to(0, .lrnBackward, [x[0], n.name, dy], n.attrs) }
+            if wants(0) {
+                guard a.string("region") == "across_channels" else {
+                    throw notDifferentiable("lrn_backward implements region=across_channels only (Caffe's within_channel backward is not supported)")
+                }
+                try to(0, .lrnBackward, [x[0], n.name, dy], n.attrs)
+            }
         case .linear:
             // y[N,O] = x[N,K] w[O,K]^T + b: dx = dy w, dw = dy^T x, db = sum over N of dy.
             if wants(0) { try to(0, .matmul, [dy, x[1]], [:]) }

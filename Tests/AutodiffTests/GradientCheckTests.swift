@@ -121,3 +121,26 @@ final class GradientCheckTests: XCTestCase {
         return sig
     }
 }
+
+/// Forms the rules refuse, with a message naming the node, instead of a wrong or unrunnable gradient.
+final class GradientRuleLimitTests: XCTestCase {
+    func refusal(_ body: String, params: [String] = ["%x: f32[2,3,4,4]", "%w: f32[3,3,1,1]"]) -> String {
+        let c = GradCase(name: "refused", params: params, body: [body])
+        do {
+            _ = try GradCases.build(c, seed: 1)
+            return "no error"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    func testWithinChannelLRNIsRefused() {
+        let message = refusal("%y = lrn(%x) {size=3, region=within_channel}")
+        XCTAssertTrue(message.contains("cannot differentiate '%y' (lrn)") && message.contains("across_channels"), message)
+    }
+
+    func testFusedActivationWithNegativeSlopeIsRefused() {
+        let message = refusal("%y = conv2d(%x, %w) {activation=relu, negative_slope=-0.5}")
+        XCTAssertTrue(message.contains("cannot differentiate '%y' (conv2d)") && message.contains("negative slope"), message)
+    }
+}
