@@ -27,7 +27,7 @@ struct TestRNG {
 
 /// One small graph to differentiate. Every tensor that should get a gradient is a parameter; the
 /// body's last value is `%loss` (a loss op) or `%y`, which is then reduced to a scalar as
-/// `sum(y * r)` with a random input `%r` so that every output element gets its own upstream gradient.
+/// `sum(y * r)` with a random input `%loss.r` so that every output element gets its own upstream gradient.
 struct GradCase {
     var name: String
     var params: [String]
@@ -76,8 +76,8 @@ enum GradCases {
         if !endsInLoss {
             let g = try Loader.load(text: src, file: file).graph()!
             let shape = g.node("y")!.type!.shape!
-            extra = "%r: f32[\(shape.map(String.init).joined(separator: ","))]"
-            src = text(c, extraInput: extra, tail: ["%loss.prod = mul(%y, %r)", "%loss = sum(%loss.prod)"])
+            extra = "%loss.r: f32[\(shape.map(String.init).joined(separator: ","))]"
+            src = text(c, extraInput: extra, tail: ["%loss.prod = mul(%y, %loss.r)", "%loss = sum(%loss.prod)"])
         }
         let forward = try Loader.load(text: src, file: file).graph()!
         return try build(name: c.name, forward: forward, positive: c.positive, classes: c.classes, seed: seed)

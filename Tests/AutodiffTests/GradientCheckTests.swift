@@ -80,7 +80,7 @@ final class GradientCheckTests: XCTestCase {
             XCTAssertEqual(built.grad.nodes.filter { $0.op == .dropoutMask }.map(\.name), ["y.mask"])
             let masks = GradCases.masks(built.grad, built.shapes, seed: 4)
             let out = try Interpreter.run(built.grad, built.values.merging(masks) { $1 })
-            let mask = masks["y.mask"]!, r = built.values["r"]!
+            let mask = masks["y.mask"]!, r = built.values["loss.r"]!
             XCTAssertTrue(mask.contains(0) && mask.contains(1 / (1 - ratio)))
             let diff = zip(out["grad.x"]!, zip(mask, r).map { $0 * $1 }).map { abs($0 - $1) }.max()!
             print(String(format: "gradcheck dropout ratio %.1f: max |grad.x - mask * upstream| %.2e", ratio, diff))

@@ -25,12 +25,12 @@ final class TorchParityTests: XCTestCase {
             for name in grad.inputs.map(\.name) + grad.params.map(\.name) {
                 values[name] = try XCTUnwrap(fixture[name], "fixture lacks '\(name)'").data.map(Double.init)
             }
-            let (fast, reference) = try runBothPaths(grad, batch: batch, values: values)
+            let (fast, planned, reference) = try runBothPaths(grad, batch: batch, values: values)
             var compared = 0
             for o in grad.outputs {
                 let torchName = o == "loss" ? "\(stage).loss" : "\(stage).\(o)"
                 let expected = try XCTUnwrap(fixture[torchName], "fixture lacks '\(torchName)'").data.map(Double.init)
-                for (path, got) in [("fast", fast[o]!), ("reference", reference[o]!)] {
+                for (path, got) in [("fast", fast[o]!), ("planned", planned[o]!), ("reference", reference[o]!)] {
                     let (rel, maxAbs) = relativeDifference(got, expected)
                     print(String(format: "torch parity %@ %-9@ %-26@ rel %.2e  max |diff| %.2e", stage, path, o, rel, maxAbs))
                     XCTAssertLessThanOrEqual(rel, Self.tolerance, "\(stage) \(path): \(o)")
