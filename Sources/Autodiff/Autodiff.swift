@@ -231,14 +231,21 @@ struct Backward {
             Diagnostic.error("cannot differentiate '%\(n.name)' (\(n.op.rawValue)): \(why)", at: n.opLoc ?? loc)
         }
 
+        var dy = dy
+        if Op.fusableProducers.contains(n.op), a.string("activation") == "relu" {
+            // A fused ReLU: its backward first, from the output's sign (the pre-activation is gone).
+            guard a.float("negative_slope") >= 0 else { throw notDifferentiable("a fused activation with a negative slope needs its input; unfuse it") }
+            dy = try emit(Autodiff.prefix + n.name + ".preact", .reluBackward, [n.name, dy], ["negative_slope": a["negative_slope"]!], at: loc)
+        }
         switch n.op {
         case .conv2d:
             let w = t(1).dims
+            let conv = n.attrs.filter { $0.key != "activation" && $0.key != "negative_slope" }
             if wants(0) {
-                try to(0, .conv2dBackwardData, [dy, x[1]], n.attrs.merging(["input_size": .ints(shapeAttr(Array(t(0).dims[2...])))]) { $1 })
+                try to(0, .conv2dBackwardData, [dy, x[1]], conv.merging(["input_size": .ints(shapeAttr(Array(t(0).dims[2...])))]) { $1 })
             }
             if wants(1) {
-                try to(1, .conv2dBackwardFilter, [x[0], dy], n.attrs.merging(["kernel": .ints(shapeAttr(Array(w[2...])))]) { $1 })
+                try to(1, .conv2dBackwardFilter, [x[0], dy], conv.merging(["kernel": .ints(shapeAttr(Array(w[2...])))]) { $1 })
             }
             if wants(2) { try to(2, .sum, [dy], ["axes": .ints([0, 2, 3])]) }
         case .maxPool:
@@ -314,7 +321,12 @@ struct Backward {
             }
             if wants(0) { try to(0, .batchNormBackward, [x[2], dy], n.attrs) }
         case .lrn:
-            if wants(0) { try to(0, .lrnBackward, [x[0], n.name, dy], n.attrs) }
+            if wants(0) {
+                guard a.string("region") == "across_channels" else {
+                    throw notDifferentiable("lrn_backward implements region=across_channels only (Caffe's within_channel backward is not supported)")
+                }
+                try to(0, .lrnBackward, [x[0], n.name, dy], n.attrs)
+            }
         case .linear:
             // y[N,O] = x[N,K] w[O,K]^T + b: dx = dy w, dw = dy^T x, db = sum over N of dy.
             if wants(0) { try to(0, .matmul, [dy, x[1]], [:]) }
