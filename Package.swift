@@ -33,8 +33,10 @@ let package = Package(
         .target(name: "CaffeImport", dependencies: ["IR", "Tensors", "CCaffeProto", "CProtobufC"]),
         // Training: data, splits, solvers, checkpoints, metrics and plots over compiled schedules.
         .target(name: "Training", dependencies: ["IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime"]),
+        // Plot: PNG charts (line, bar, confusion matrix, image grids) drawn with a built-in bitmap font.
+        .target(name: "Plot", dependencies: ["Tensors"]),
         .target(name: "Driver", dependencies: [
-            "IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "Training",
+            "IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "Training", "Plot",
         ]),
 
         // Thin command-line tools over the library.
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Driver"]),
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Scheduler", "Runtime", "Driver"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Runtime", "Driver"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver", "Reference", "Scheduler"]),
     ],
     swiftLanguageModes: [.v5]
