@@ -71,3 +71,19 @@ struct Eval: ParsableCommand {
         }
     }
 }
+
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plot",
+        abstract: "Draw a run's loss and accuracy curves and its confusion matrix as PNG files in the run folder.")
+    @Argument(help: "Run folder written by `fn2e-run train`.") var runDir: String
+
+    func run() throws {
+        do {
+            var classes: [String] = []
+            if let meta = try? SafeTensorsMetadata.read(runDir + "/model.safetensors") { classes = meta["classes"]?.split(separator: ",").map(String.init) ?? [] }
+            for f in try plotRun(runDir, classes: classes) { print(f) }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
