@@ -32,10 +32,17 @@ public struct Loader {
     private var modules: [Module] = []
     private var diags: [Diagnostic] = []
 
-    public init(sources: SourceManager = SourceManager()) { self.sources = sources }
+    /// Folders searched for an import that is not found beside the importing file (like a C
+    /// include path), followed by those in the environment variable `FN2E_PATH` (colon-separated).
+    public var searchPaths: [String] = []
 
-    public static func load(path: String, sources: SourceManager = SourceManager()) throws -> Program {
-        var l = Loader(sources: sources)
+    public init(sources: SourceManager = SourceManager(), searchPaths: [String] = []) {
+        self.sources = sources
+        self.searchPaths = searchPaths + (ProcessInfo.processInfo.environment["FN2E_PATH"]?.split(separator: ":").map(String.init) ?? [])
+    }
+
+    public static func load(path: String, sources: SourceManager = SourceManager(), searchPaths: [String] = []) throws -> Program {
+        var l = Loader(sources: sources, searchPaths: searchPaths)
         return try l.load(path: path)
     }
 
@@ -97,7 +104,11 @@ public struct Loader {
         let dir = (file as NSString).deletingLastPathComponent
         let key = key ?? URL(fileURLWithPath: file).standardizedFileURL.path
         for imp in module.imports {
-            let path = imp.path.hasPrefix("/") || dir.isEmpty ? imp.path : (dir as NSString).appendingPathComponent(imp.path)
+            var path = imp.path.hasPrefix("/") || dir.isEmpty ? imp.path : (dir as NSString).appendingPathComponent(imp.path)
+            if !imp.path.hasPrefix("/"), !FileManager.default.fileExists(atPath: path),
+               let found = searchPaths.map({ ($0 as NSString).appendingPathComponent(imp.path) }).first(where: { FileManager.default.fileExists(atPath: $0) }) {
+                path = found
+            }
             _ = read(path, from: imp, stack: stack.isEmpty ? [key] : stack)
         }
         loaded[key] = module

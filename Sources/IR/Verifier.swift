@@ -250,8 +250,9 @@ public struct Verifier {
             }
             chosen = callee.outputs[0]
         } else {
-            guard callee.outputs.contains(output) else {
-                throw Diagnostic.error("'@\(name)' does not return '%\(output)' (it returns \(callee.outputs.map { "%" + $0 }.joined(separator: ", ")))", at: node.attrLocs["output"] ?? node.loc)
+            // Any node of the callee may be tapped, not only what it returns (a face net's pool5).
+            guard callee.outputs.contains(output) || callee.node(output) != nil else {
+                throw Diagnostic.error("'@\(name)' has no value '%\(output)' (it returns \(callee.outputs.map { "%" + $0 }.joined(separator: ", ")))", at: node.attrLocs["output"] ?? node.loc)
             }
             chosen = output
         }

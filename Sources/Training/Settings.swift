@@ -13,6 +13,7 @@ public struct Settings {
     public static let keys: [Key] = [
         Key(name: "graph", defaultValue: "", help: "training graph file (.fn2e); its loss is trained"),
         Key(name: "graph_name", defaultValue: "", help: "graph in the file (default: its last graph)"),
+        Key(name: "include", defaultValue: "", help: "folders searched for imported graph files (comma separated), e.g. an imported face net"),
         Key(name: "loss", defaultValue: "", help: "loss value (default: the graph's first loss output)"),
         Key(name: "logits", defaultValue: "", help: "class scores for evaluation (default: softmax_cross_entropy's input)"),
         Key(name: "weights", defaultValue: "", help: "initial weights: [PREFIX=]FILE.safetensors, comma separated"),
@@ -52,6 +53,7 @@ public struct Settings {
         Key(name: "seed", defaultValue: "1", help: "seed for initializers, splits, data order, augmentation, dropout"),
         Key(name: "output", defaultValue: "runs/run", help: "run folder: checkpoints, metrics.jsonl, settings"),
         Key(name: "skip_bad", defaultValue: "false", help: "skip missing or undecodable images (counted) instead of failing"),
+        Key(name: "cache_frozen", defaultValue: "true", help: "compute the frozen part (a face net's targets) once per image and augmentation"),
     ]
 
     /// Values by key, and where each came from (`file:line` or `--set`).
@@ -130,7 +132,7 @@ public struct Settings {
                                        "mean", "scale", "val_fraction"]
     static let integers: Set<String> = ["folds", "fold", "channels", "stepsize", "warmup", "batch", "epochs", "iterations",
                                         "eval_interval", "checkpoint_interval", "display", "seed"]
-    static let booleans: Set<String> = ["mirror", "transpose", "skip_bad"]
+    static let booleans: Set<String> = ["mirror", "transpose", "skip_bad", "cache_frozen"]
     static let words: [String: [String]] = ["solver": ["sgd", "adam"], "crop_mode": ["center", "random"],
                                             "lr_policy": ["fixed", "step", "multistep", "poly", "cosine"]]
 
@@ -164,10 +166,15 @@ public struct Settings {
     public var resize: (Int, Int)? { Settings.size(string("resize")) }
 
     /// A path setting resolved against the settings file's folder.
-    public func path(_ k: String) -> String {
-        let p = string(k)
-        return p.isEmpty || p.hasPrefix("/") || baseDirectory == "." ? p : baseDirectory + "/" + p
+    public func path(_ k: String) -> String { resolve(string(k)) }
+
+    /// A path relative to the settings file's folder.
+    public func resolve(_ p: String) -> String {
+        p.isEmpty || p.hasPrefix("/") || baseDirectory == "." ? p : baseDirectory + "/" + p
     }
+
+    /// The `include` folders, resolved.
+    public var includes: [String] { list("include").map(resolve) }
 
     /// The table printed at the start of a run: every key, its value, and where it came from.
     public var table: String {
@@ -188,6 +195,7 @@ public struct Settings {
         return Settings.keys.map { k -> String in
             var v = values[k.name] ?? ""
             if ["graph", "data", "root", "output"].contains(k.name) { v = absolute(path(k.name)) }
+            if k.name == "include" { v = list("include").map { absolute(resolve($0)) }.joined(separator: ",") }
             if k.name == "weights" {
                 v = list("weights").map { spec -> String in
                     var prefix = "", file = spec

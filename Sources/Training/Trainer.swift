@@ -51,7 +51,7 @@ public final class Trainer {
         guard !graphPath.isEmpty else { throw TrainingError("no graph: set 'graph'") }
         let sources = SourceManager()
         let program: Program
-        do { program = try Loader.load(path: graphPath, sources: sources) } catch let d as DiagnosticList {
+        do { program = try Loader.load(path: graphPath, sources: sources, searchPaths: settings.includes) } catch let d as DiagnosticList {
             throw TrainingError(sources.render(d.diagnostics))
         }
         let name = settings.string("graph_name")
@@ -97,7 +97,7 @@ public final class Trainer {
         }
 
         // Compile: the frozen part once per input, the training step, evaluation.
-        cut = FrozenCut.find(flat, loss: lossName)
+        cut = settings.bool("cache_frozen") ? FrozenCut.find(flat, loss: lossName) : nil
         let forward = cut?.trainable ?? flat
         let gradGraph = try Autodiff.gradient(of: forward, loss: lossName)
         let planned = ProcessInfo.processInfo.environment["FN2E_NO_MEMORY_PLANNER"] != "1"
