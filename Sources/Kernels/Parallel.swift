@@ -4,8 +4,10 @@ import Foundation
 /// Splits loops over a few workers with `DispatchQueue.concurrentPerform`. GEMM threads itself
 /// through OpenBLAS; this is for our own loops, and only when the work pays for the threads.
 public enum Parallel {
-    /// Workers for our own loops: two (the target machine has two cores), never more than the CPUs.
-    public static let workers = max(1, min(2, ProcessInfo.processInfo.activeProcessorCount))
+    /// Workers for our own loops: two (the target machine has two cores), never more than the CPUs;
+    /// `FN2E_THREADS` lowers it (the recipe runs one single-threaded training per core).
+    public static let workers = max(1, min(Int(ProcessInfo.processInfo.environment["FN2E_THREADS"] ?? "") ?? 2,
+                                           ProcessInfo.processInfo.activeProcessorCount))
     /// Below this many scalar operations a loop runs on the calling thread.
     public static let minimumWork = 1 << 16
 
