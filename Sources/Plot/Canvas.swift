@@ -64,8 +64,10 @@ public struct Canvas: Sendable {
 
     /// Fills a rectangle, optionally translucent.
     public mutating func fillRect(_ r: Rect, _ color: Color, alpha: Double = 1) {
-        for y in max(0, r.y)..<max(0, min(height, r.maxY)) {
-            for x in max(0, r.x)..<max(0, min(width, r.maxX)) { blend(x, y, color, alpha: alpha) }
+        let (x0, x1) = (max(0, r.x), min(width, r.maxX)), (y0, y1) = (max(0, r.y), min(height, r.maxY))
+        guard x0 < x1, y0 < y1 else { return }  // entirely outside the canvas
+        for y in y0..<y1 {
+            for x in x0..<x1 { blend(x, y, color, alpha: alpha) }
         }
     }
 

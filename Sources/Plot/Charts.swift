@@ -87,12 +87,15 @@ public enum Plots {
         let rotated = nameWidth > cell - 6
         let colLabelHeight = rotated ? nameWidth + 8 : 14
         let left = 30 + nameWidth, recallWidth = 64
-        let width = max(left + n * cell + recallWidth + 16, Canvas.textWidth(title, scale: titleScale) + 20)
-        var canvas = Canvas(width: width, height: top + 16 + n * cell + colLabelHeight + 24)
-        let grid = Rect(x: left, y: top + 16, width: n * cell, height: n * cell)
-        canvas.axes = Axes(rect: grid, x: 0...Double(max(1, n)), y: 0...Double(max(1, n)), logY: false)
         let total = counts.joined().reduce(0, +), correct = (0..<n).reduce(0) { $0 + counts[$1][$1] }
         let accuracy = total > 0 ? String(format: " (accuracy %.1f%%)", 100 * Double(correct) / Double(total)) : ""
+        // The canvas is widened, and the grid centred, so the whole title fits.
+        let gridWidth = left + n * cell + recallWidth + 16
+        let width = max(gridWidth, Canvas.textWidth(title + accuracy, scale: titleScale) + 20)
+        var canvas = Canvas(width: width, height: top + 16 + n * cell + colLabelHeight + 24)
+        let shift = (width - gridWidth) / 2
+        let grid = Rect(x: left + shift, y: top + 16, width: n * cell, height: n * cell)
+        canvas.axes = Axes(rect: grid, x: 0...Double(max(1, n)), y: 0...Double(max(1, n)), logY: false)
         canvas.text(title + accuracy, x: width / 2, y: 12, scale: titleScale, align: .center)
 
         for (r, row) in counts.enumerated() {

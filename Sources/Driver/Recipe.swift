@@ -1,0 +1,355 @@
+import Foundation
+import Plot
+import Tensors
+import Training
+
+/// FaceNet2ExpNet as one command: for every seed and every fold of a grouped k-fold split, stage 1
+/// (ExpNet's convolutions regress the frozen face net's features) then stage 2 (all of ExpNet with
+/// cross-entropy, convolutions from stage 1), and the paper's baselines on the same folds: ExpNet
+/// from scratch (stage 2 alone) and the fine-tuned face net (stage 0). Each training is a run folder
+/// written by `fn2e-run train`; finished runs are reused, so an interrupted recipe continues.
+public struct Recipe {
+    public struct Options {
+        public var recipeFile: String
+        public var faceNet: String
+        public var data: String
+        public var group = "subject"
+        public var folds = 10
+        /// Only the first `foldLimit` folds run (a smoke test); nil: all.
+        public var foldLimit: Int?
+        public var seeds: [Int] = [1]
+        public var classes: [String] = []
+        public var methods: [String] = Recipe.allMethods
+        public var jobs = 1
+        public var output: String
+        /// `key=value` settings applied to every stage (after the recipe file).
+        public var overrides: [String] = []
+        /// The fn2e-run executable that trains each run.
+        public var executable: String
+
+        public init(recipeFile: String, faceNet: String, data: String, output: String, executable: String) {
+            (self.recipeFile, self.faceNet, self.data, self.output, self.executable) = (recipeFile, faceNet, data, output, executable)
+        }
+    }
+
+    public static let allMethods = ["facenet2expnet", "scratch", "finetune"]
+    static let stageOfMethod = ["facenet2expnet": "stage2", "scratch": "scratch", "finetune": "stage0"]
+
+    /// One training of the recipe.
+    struct Job {
+        var name: String
+        var method: String
+        var fold: Int
+        var seed: Int
+        var dir: String
+        var settings: Settings
+        var deps: [Int]
+    }
+
+    public struct RunResult {
+        public var method: String
+        public var fold: Int
+        public var seed: Int
+        public var evaluation: Evaluation
+        public var seconds: Double
+    }
+
+    let options: Options
+    let recipe: [String: (value: String, line: Int)]
+    let log: (String) -> Void
+
+    public init(_ options: Options, log: @escaping (String) -> Void) throws {
+        self.options = options
+        self.log = log
+        recipe = try Recipe.parse(options.recipeFile)
+    }
+
+    /// `key = value` lines; keys are recipe keys (`face_weights`, `stage0.K`, `stage1`, `stage2.K`)
+    /// or settings prefixed by the stage they apply to (`all.`, `stage0.`, `stage1.`, `stage2.`, `scratch.`).
+    static func parse(_ path: String) throws -> [String: (value: String, line: Int)] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw StageError("cannot read the recipe '\(path)'") }
+        var out: [String: (String, Int)] = [:]
+        for (i, raw) in String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            if line.allSatisfy(\.isWhitespace) { continue }
+            guard let eq = line.firstIndex(of: "=") else { throw RenderedDiagnostics(description: "\(path):\(i + 1):1: error: expected 'key = value'") }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces), value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+            let known = ["face_weights", "stage1"].contains(key) || (parts.count == 2 && ["stage0", "stage2"].contains(parts[0]) && Int(parts[1]) != nil)
+            if !known {
+                guard parts.count == 2, ["all", "stage0", "stage1", "stage2", "scratch"].contains(parts[0]) else {
+                    throw RenderedDiagnostics(description: "\(path):\(i + 1):1: error: unknown recipe key '\(key)' (expected face_weights, stage1, stage0.K, stage2.K, or a setting prefixed all., stage0., stage1., stage2., scratch.)")
+                }
+                var probe = Settings()
+                do { try probe.set(parts[1], value, origin: path) } catch {
+                    throw RenderedDiagnostics(description: "\(path):\(i + 1):1: \(error)".replacingOccurrences(of: ": error: error:", with: ": error:"))
+                }
+            }
+            out[key] = (value, i + 1)
+        }
+        return out
+    }
+
+    /// The class names of the data with the chosen classes.
+    public func classNames() throws -> [String] {
+        try Dataset.load(index: options.data, group: options.group, classes: options.classes).classes
+    }
+
+    func value(_ key: String) throws -> String {
+        guard let v = recipe[key]?.value else { throw StageError("\(options.recipeFile): no '\(key)'") }
+        return v
+    }
+
+    /// A stage's settings: recipe `all.` keys, then the stage's own, then the command line's.
+    func settings(stage: String, graph: String, fold: Int, seed: Int, dir: String, weights: [String]) throws -> Settings {
+        var s = Settings()
+        let recipeDir = (options.recipeFile as NSString).deletingLastPathComponent
+        func abs(_ p: String) -> String {
+            if p.hasPrefix("/") { return p }
+            let base = recipeDir.isEmpty ? FileManager.default.currentDirectoryPath : (recipeDir.hasPrefix("/") ? recipeDir : FileManager.default.currentDirectoryPath + "/" + recipeDir)
+            return base + "/" + p
+        }
+        func cwdAbs(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }
+        for prefix in ["all", stage] {
+            // `stage0.K` and `stage2.K` name graphs per class count; the rest are settings.
+            for (k, v) in recipe.sorted(by: { $0.value.line < $1.value.line }) where k.hasPrefix(prefix + ".") && Int(k.dropFirst(prefix.count + 1)) == nil {
+                try s.set(String(k.dropFirst(prefix.count + 1)), v.value, origin: "\(options.recipeFile):\(v.line)")
+            }
+        }
+        try s.override(options.overrides)
+        try s.set("graph", abs(graph), origin: "recipe")
+        try s.set("include", cwdAbs(options.faceNet), origin: "recipe")
+        try s.set("data", cwdAbs(options.data), origin: "recipe")
+        try s.set("group", options.group, origin: "recipe")
+        try s.set("folds", String(options.folds), origin: "recipe")
+        try s.set("fold", String(fold), origin: "recipe")
+        try s.set("seed", String(seed), origin: "recipe")
+        try s.set("output", cwdAbs(dir), origin: "recipe")
+        try s.set("weights", weights.joined(separator: ","), origin: "recipe")
+        if !options.classes.isEmpty { try s.set("classes", options.classes.joined(separator: ","), origin: "recipe") }
+        return s
+    }
+
+    func jobs(classCount k: Int) throws -> [Job] {
+        let faceWeights = "face=" + (options.faceNet.hasPrefix("/") ? options.faceNet : FileManager.default.currentDirectoryPath + "/" + options.faceNet)
+            + "/" + (try value("face_weights"))
+        var out: [Job] = []
+        let folds = min(options.folds, options.foldLimit ?? options.folds)
+        for seed in options.seeds {
+            for fold in 0..<folds {
+                let base = "\(options.output)/seed\(seed)/fold\(fold)"
+                func add(_ method: String, stage: String, graph: String, weights: [String], deps: [Int]) throws -> Int {
+                    let dir = "\(base)/\(method)"
+                    let s = try settings(stage: stage, graph: graph, fold: fold, seed: seed, dir: dir, weights: weights)
+                    out.append(Job(name: "seed \(seed) fold \(fold) \(method)", method: method, fold: fold, seed: seed, dir: dir, settings: s, deps: deps))
+                    return out.count - 1
+                }
+                if options.methods.contains("facenet2expnet") {
+                    let s1 = try add("stage1", stage: "stage1", graph: try value("stage1"), weights: [faceWeights], deps: [])
+                    let dir1 = out[s1].settings.path("output")
+                    _ = try add("facenet2expnet", stage: "stage2", graph: try value("stage2.\(k)"), weights: [dir1 + "/model.safetensors"], deps: [s1])
+                }
+                if options.methods.contains("scratch") {
+                    _ = try add("scratch", stage: "scratch", graph: try value("stage2.\(k)"), weights: [], deps: [])
+                }
+                if options.methods.contains("finetune") {
+                    _ = try add("finetune", stage: "stage0", graph: try value("stage0.\(k)"), weights: [faceWeights], deps: [])
+                }
+            }
+        }
+        return out
+    }
+
+    /// Runs every job (at most `jobs` at once, each single-threaded when several run) and collects
+    /// the final test evaluations.
+    public func run() throws -> [RunResult] {
+        let data = try Dataset.load(index: options.data, group: options.group, classes: options.classes)
+        let all = try jobs(classCount: data.classes.count)
+        log("FaceNet2ExpNet: \(all.count) trainings (\(options.methods.joined(separator: ", "))), \(data.classes.count) classes, seeds \(options.seeds.map(String.init).joined(separator: ",")), \(min(options.folds, options.foldLimit ?? options.folds)) of \(options.folds) folds, \(options.jobs) at a time")
+        let board = JobBoard(count: all.count)
+        DispatchQueue.concurrentPerform(iterations: max(1, options.jobs)) { _ in
+            while let i = board.next(all.map(\.deps), names: all.map(\.name)) {
+                let (ok, secs, message) = execute(all[i])
+                let done = board.finish(i, ok: ok, seconds: secs, failure: ok ? nil : "\(all[i].name): \(message)")
+                log(String(format: "[%d/%d] %@ %@ (%.0f s)", done, all.count, all[i].name, ok ? message : "FAILED", secs))
+            }
+        }
+        let (seconds, failures) = (board.seconds, board.failures)
+        if !failures.isEmpty { throw StageError("\(failures.count) training\(failures.count == 1 ? "" : "s") failed:\n  " + failures.joined(separator: "\n  ")) }
+        return try all.indices.filter { all[$0].method != "stage1" }.map { i in
+            RunResult(method: all[i].method, fold: all[i].fold, seed: all[i].seed,
+                      evaluation: try Recipe.finalTest(all[i].dir, classes: data.classes.count), seconds: seconds[i])
+        }
+    }
+
+    /// Trains one run in a child process unless it already finished; returns success, seconds, and
+    /// a short result or error text.
+    func execute(_ job: Job) -> (Bool, Double, String) {
+        let fm = FileManager.default
+        let done = job.dir + "/model.safetensors"
+        if fm.fileExists(atPath: done), let e = try? Recipe.finalTest(job.dir, classes: 0, allowLoss: true) {
+            return (true, 0, "reused: " + e.shortText)
+        }
+        do {
+            try fm.createDirectory(atPath: job.dir, withIntermediateDirectories: true)
+            let settingsPath = job.dir + "/recipe-settings.txt"
+            try job.settings.fileText.write(toFile: settingsPath, atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: options.executable)
+            p.arguments = ["train", settingsPath]
+            var env = ProcessInfo.processInfo.environment
+            if options.jobs > 1 { env["FN2E_THREADS"] = "1"; env["OPENBLAS_NUM_THREADS"] = "1" }
+            p.environment = env
+            _ = fm.createFile(atPath: job.dir + "/train.log", contents: nil)
+            let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: job.dir + "/train.log"))
+            p.standardOutput = logHandle
+            p.standardError = logHandle
+            let start = Date()
+            try p.run()
+            p.waitUntilExit()
+            try? logHandle.close()
+            let secs = Date().timeIntervalSince(start)
+            guard p.terminationStatus == 0 else {
+                let tail = (try? String(contentsOfFile: job.dir + "/train.log", encoding: .utf8))?.split(separator: "\n").suffix(3).joined(separator: " | ") ?? ""
+                return (false, secs, "exit \(p.terminationStatus): \(tail) (log: \(job.dir)/train.log)")
+            }
+            let e = try Recipe.finalTest(job.dir, classes: 0, allowLoss: true)
+            return (true, secs, e.shortText)
+        } catch {
+            return (false, 0, "\(error)")
+        }
+    }
+
+    /// The last test evaluation of a run's metrics.jsonl.
+    static func finalTest(_ dir: String, classes: Int, allowLoss: Bool = false) throws -> Evaluation {
+        guard let row = MetricsLog.read(dir + "/metrics.jsonl").last(where: { $0["type"] as? String == "eval" && $0["split"] as? String == "test" }) else {
+            throw StageError("\(dir): no test evaluation in metrics.jsonl")
+        }
+        var e = Evaluation(split: "test", classes: 0)
+        e.count = (row["count"] as? NSNumber)?.intValue ?? 0
+        e.loss = ((row["loss"] as? NSNumber)?.doubleValue ?? 0) * Double(e.count)
+        if let m = row["confusion"] as? [[Any]] {
+            e.confusion = m.map { $0.map { ($0 as? NSNumber)?.intValue ?? 0 } }
+        } else if !allowLoss {
+            throw StageError("\(dir): the test evaluation has no confusion matrix")
+        }
+        return e
+    }
+}
+
+extension Evaluation {
+    var shortText: String {
+        confusion.isEmpty ? String(format: "test loss %.4f", count == 0 ? 0 : loss / Double(count))
+            : String(format: "test accuracy %.2f%%, mean per-class %.2f%%", 100 * accuracy, 100 * meanClassAccuracy)
+    }
+}
+
+/// The results table: per method, accuracy and mean per-class accuracy per fold (averaged over
+/// seeds), mean ± std over folds for each seed and over the seeds' means, and the summed confusion.
+public struct RecipeReport {
+    public var text: String
+    public var json: [String: Any]
+    public var confusions: [String: [[Int]]]
+
+    public init(_ results: [Recipe.RunResult], classes: [String], methods: [String]) {
+        func meanStd(_ xs: [Double]) -> (Double, Double) {
+            guard !xs.isEmpty else { return (0, 0) }
+            let m = xs.reduce(0, +) / Double(xs.count)
+            let v = xs.count > 1 ? xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(xs.count - 1) : 0
+            return (m, v.squareRoot())
+        }
+        let folds = Set(results.map(\.fold)).sorted(), seeds = Set(results.map(\.seed)).sorted()
+        var text = "method           " + folds.map { String(format: "fold%-3d", $0) }.joined(separator: " ") + "   accuracy (mean ± std over folds)   mean per-class\n"
+        var json: [String: Any] = ["classes": classes, "folds": folds, "seeds": seeds]
+        var confusions: [String: [[Int]]] = [:]
+        for method in methods where results.contains(where: { $0.method == method }) {
+            let rs = results.filter { $0.method == method }
+            let perFold = folds.map { f in meanStd(rs.filter { $0.fold == f }.map { 100 * $0.evaluation.accuracy }).0 }
+            let seedAcc = seeds.map { s in meanStd(rs.filter { $0.seed == s }.map { 100 * $0.evaluation.accuracy }) }
+            let seedMCA = seeds.map { s in meanStd(rs.filter { $0.seed == s }.map { 100 * $0.evaluation.meanClassAccuracy }) }
+            let overall = meanStd(rs.map { 100 * $0.evaluation.accuracy })
+            let overallMCA = meanStd(rs.map { 100 * $0.evaluation.meanClassAccuracy })
+            let acrossSeeds = meanStd(seedAcc.map(\.0))
+            text += method.padding(toLength: 16, withPad: " ", startingAt: 0) + " "
+                + perFold.map { String(format: "%6.2f ", $0) }.joined(separator: " ")
+                + String(format: "  %6.2f ± %5.2f                  %6.2f ± %5.2f\n", overall.0, overall.1, overallMCA.0, overallMCA.1)
+            for (k, s) in seeds.enumerated() where seeds.count > 1 {
+                text += String(format: "  seed %-9d %@ %6.2f ± %5.2f (mean per-class %6.2f ± %5.2f)\n", s,
+                               String(repeating: " ", count: max(0, folds.count * 8 - 14)), seedAcc[k].0, seedAcc[k].1, seedMCA[k].0, seedMCA[k].1)
+            }
+            if seeds.count > 1 { text += String(format: "  across seeds: %6.2f ± %5.2f\n", acrossSeeds.0, acrossSeeds.1) }
+            var conf = Array(repeating: Array(repeating: 0, count: classes.count), count: classes.count)
+            for r in rs where r.evaluation.confusion.count == classes.count {
+                for i in 0..<classes.count { for j in 0..<classes.count { conf[i][j] += r.evaluation.confusion[i][j] } }
+            }
+            confusions[method] = conf
+            json[method] = ["per_fold_accuracy": perFold, "accuracy_mean": overall.0, "accuracy_std": overall.1,
+                            "mean_class_accuracy_mean": overallMCA.0, "mean_class_accuracy_std": overallMCA.1,
+                            "accuracy_by_seed": seedAcc.map(\.0), "confusion": conf,
+                            "train_seconds": rs.reduce(0) { $0 + $1.seconds }]
+        }
+        for (method, conf) in confusions.sorted(by: { $0.key < $1.key }) {
+            var e = Evaluation(split: method, classes: classes.count)
+            e.confusion = conf
+            e.count = conf.flatMap { $0 }.reduce(0, +)
+            text += "\nsummed confusion, \(method) (accuracy \(String(format: "%.2f", 100 * e.accuracy))%):\n" + e.confusionText(classes)
+        }
+        (self.text, self.json, self.confusions) = (text, json, confusions)
+    }
+
+    /// Writes results.txt, results.json and confusion_METHOD.png into `dir`.
+    public func write(to dir: String, classes: [String]) throws -> [String] {
+        var files = [dir + "/results.txt", dir + "/results.json"]
+        try text.write(toFile: files[0], atomically: true, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: files[1]), options: .atomic)
+        for (method, conf) in confusions {
+            let path = dir + "/confusion_\(method).png"
+            try Plots.confusionMatrix(conf, classes: classes, title: "\(method): summed over folds and seeds").writePNG(path)
+            files.append(path)
+        }
+        return files
+    }
+}
+
+/// Which recipe jobs wait, run, are done or failed; workers take ready jobs in order.
+final class JobBoard: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var state: [Int]  // 0 waiting, 1 running, 2 done, 3 failed
+    private(set) var seconds: [Double]
+    private(set) var failures: [String] = []
+
+    init(count: Int) {
+        state = [Int](repeating: 0, count: count)
+        seconds = [Double](repeating: 0, count: count)
+    }
+
+    /// The next job whose dependencies are done, waiting while some run; nil when none is left.
+    func next(_ deps: [[Int]], names: [String]) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            for i in state.indices where state[i] == 0 {
+                if deps[i].contains(where: { state[$0] == 3 }) {
+                    state[i] = 3
+                    failures.append("\(names[i]): skipped (a stage it needs failed)")
+                } else if deps[i].allSatisfy({ state[$0] == 2 }) {
+                    state[i] = 1
+                    return i
+                }
+            }
+            if !state.contains(0) { return nil }
+            lock.wait()
+        }
+    }
+
+    /// Records a finished job; returns how many are finished.
+    func finish(_ i: Int, ok: Bool, seconds s: Double, failure: String?) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        state[i] = ok ? 2 : 3
+        seconds[i] = s
+        if let f = failure { failures.append(f) }
+        lock.broadcast()
+        return state.filter { $0 >= 2 }.count
+    }
+}

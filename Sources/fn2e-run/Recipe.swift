@@ -1,0 +1,51 @@
+import ArgumentParser
+import Driver
+import Foundation
+
+struct FaceNet2ExpNet: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "facenet2expnet",
+        abstract: "Run the FaceNet2ExpNet recipe and its baselines over a subject-independent k-fold split.")
+    @Option(help: "Folder holding the face net's weights (from `fn2e-compile import caffe`).") var faceNet: String
+    @Option(help: "CSV index of the images (path,label,... with a group column).") var data: String
+    @Option(help: "The recipe: stage graphs and settings (default: Graphs/onet.recipe).") var recipe = "Graphs/onet.recipe"
+    @Option(help: "Column whose values never share a fold.") var group = "subject"
+    @Option(help: "Number of folds.") var folds = 10
+    @Option(help: "Run only the first N folds (a quick check).") var foldLimit: Int?
+    @Option(help: "Seeds, comma separated.") var seeds = "1"
+    @Option(help: "Classes to keep, comma separated (default: all).") var classes: String?
+    @Option(help: "Methods: facenet2expnet, scratch (ExpNet alone), finetune (the face net fine-tuned).") var methods = "facenet2expnet,scratch,finetune"
+    @Option(help: "Trainings at once (each single-threaded when more than one).") var jobs = 2
+    @Option(name: .customLong("set"), help: "A setting for every stage: key=value (repeatable).") var overrides: [String] = []
+    @Option(help: "Output folder: one run folder per seed, fold and method, then the results.") var output = "runs/facenet2expnet"
+
+    func run() throws {
+        startBLAS(verbose: false)
+        do {
+            var o = Recipe.Options(recipeFile: recipe, faceNet: faceNet, data: data, output: output,
+                                   executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path)
+            o.group = group
+            o.folds = folds
+            o.foldLimit = foldLimit
+            o.seeds = seeds.split(separator: ",").compactMap { Int($0) }
+            o.classes = classes.map { $0.split(separator: ",").map(String.init) } ?? []
+            o.methods = methods.split(separator: ",").map(String.init)
+            for m in o.methods where !Recipe.allMethods.contains(m) {
+                throw ValidationError("unknown method '\(m)' (expected \(Recipe.allMethods.joined(separator: ", ")))")
+            }
+            o.jobs = jobs
+            o.overrides = overrides
+            let start = Date()
+            let r = try Recipe(o, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
+            let results = try r.run()
+            let classNames = try r.classNames()
+            let report = RecipeReport(results, classes: classNames, methods: o.methods)
+            print(report.text, terminator: "")
+            for f in try report.write(to: output, classes: classNames) { FileHandle.standardError.write(Data("wrote \(f)\n".utf8)) }
+            print(String(format: "wall time: %.1f min", Date().timeIntervalSince(start) / 60))
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+}
