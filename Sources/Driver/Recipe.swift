@@ -18,7 +18,9 @@ public struct Recipe {
         /// Only the first `foldLimit` folds run (a smoke test); nil: all.
         public var foldLimit: Int?
         public var seeds: [Int] = [1]
-        public var classes: [String] = []
+        /// Class subsets to evaluate (an empty subset: every class). Stage 1 ignores labels, so one
+        /// stage-1 run per seed and fold (on every image of the training subjects) serves them all.
+        public var classSets: [[String]] = [[]]
         public var methods: [String] = Recipe.allMethods
         public var jobs = 1
         public var output: String
@@ -39,6 +41,7 @@ public struct Recipe {
     struct Job {
         var name: String
         var method: String
+        var classSet: Int
         var fold: Int
         var seed: Int
         var dir: String
@@ -48,6 +51,7 @@ public struct Recipe {
 
     public struct RunResult {
         public var method: String
+        public var classSet: Int
         public var fold: Int
         public var seed: Int
         public var evaluation: Evaluation
@@ -90,9 +94,9 @@ public struct Recipe {
         return out
     }
 
-    /// The class names of the data with the chosen classes.
-    public func classNames() throws -> [String] {
-        try Dataset.load(index: options.data, group: options.group, classes: options.classes).classes
+    /// The class names of each class subset.
+    public func classNames() throws -> [[String]] {
+        try options.classSets.map { try Dataset.load(index: options.data, group: options.group, classes: $0).classes }
     }
 
     func value(_ key: String) throws -> String {
@@ -101,7 +105,7 @@ public struct Recipe {
     }
 
     /// A stage's settings: recipe `all.` keys, then the stage's own, then the command line's.
-    func settings(stage: String, graph: String, fold: Int, seed: Int, dir: String, weights: [String]) throws -> Settings {
+    func settings(stage: String, graph: String, fold: Int, seed: Int, dir: String, weights: [String], classes: [String]) throws -> Settings {
         var s = Settings()
         let recipeDir = (options.recipeFile as NSString).deletingLastPathComponent
         func abs(_ p: String) -> String {
@@ -126,34 +130,39 @@ public struct Recipe {
         try s.set("seed", String(seed), origin: "recipe")
         try s.set("output", cwdAbs(dir), origin: "recipe")
         try s.set("weights", weights.joined(separator: ","), origin: "recipe")
-        if !options.classes.isEmpty { try s.set("classes", options.classes.joined(separator: ","), origin: "recipe") }
+        if !classes.isEmpty { try s.set("classes", classes.joined(separator: ","), origin: "recipe") }
         return s
     }
 
-    func jobs(classCount k: Int) throws -> [Job] {
+    func jobs(classCounts: [Int]) throws -> [Job] {
         let faceWeights = "face=" + (options.faceNet.hasPrefix("/") ? options.faceNet : FileManager.default.currentDirectoryPath + "/" + options.faceNet)
             + "/" + (try value("face_weights"))
         var out: [Job] = []
         let folds = min(options.folds, options.foldLimit ?? options.folds)
         for seed in options.seeds {
             for fold in 0..<folds {
-                let base = "\(options.output)/seed\(seed)/fold\(fold)"
-                func add(_ method: String, stage: String, graph: String, weights: [String], deps: [Int]) throws -> Int {
-                    let dir = "\(base)/\(method)"
-                    let s = try settings(stage: stage, graph: graph, fold: fold, seed: seed, dir: dir, weights: weights)
-                    out.append(Job(name: "seed \(seed) fold \(fold) \(method)", method: method, fold: fold, seed: seed, dir: dir, settings: s, deps: deps))
+                func add(_ method: String, set: Int, stage: String, graph: String, weights: [String], deps: [Int]) throws -> Int {
+                    let dir = set < 0 ? "\(options.output)/seed\(seed)/fold\(fold)/\(method)"
+                        : "\(options.output)/\(classCounts[set])classes/seed\(seed)/fold\(fold)/\(method)"
+                    let s = try settings(stage: stage, graph: graph, fold: fold, seed: seed, dir: dir, weights: weights,
+                                         classes: set < 0 ? [] : options.classSets[set])
+                    out.append(Job(name: "seed \(seed) fold \(fold) \(set < 0 ? "" : "\(classCounts[set]) classes ")\(method)",
+                                   method: method, classSet: set, fold: fold, seed: seed, dir: dir, settings: s, deps: deps))
                     return out.count - 1
                 }
-                if options.methods.contains("facenet2expnet") {
-                    let s1 = try add("stage1", stage: "stage1", graph: try value("stage1"), weights: [faceWeights], deps: [])
-                    let dir1 = out[s1].settings.path("output")
-                    _ = try add("facenet2expnet", stage: "stage2", graph: try value("stage2.\(k)"), weights: [dir1 + "/model.safetensors"], deps: [s1])
-                }
-                if options.methods.contains("scratch") {
-                    _ = try add("scratch", stage: "scratch", graph: try value("stage2.\(k)"), weights: [], deps: [])
-                }
-                if options.methods.contains("finetune") {
-                    _ = try add("finetune", stage: "stage0", graph: try value("stage0.\(k)"), weights: [faceWeights], deps: [])
+                let stage1 = options.methods.contains("facenet2expnet")
+                    ? try add("stage1", set: -1, stage: "stage1", graph: try value("stage1"), weights: [faceWeights], deps: []) : nil
+                for (set, k) in classCounts.enumerated() {
+                    if let s1 = stage1 {
+                        let dir1 = out[s1].settings.path("output")
+                        _ = try add("facenet2expnet", set: set, stage: "stage2", graph: try value("stage2.\(k)"), weights: [dir1 + "/model.safetensors"], deps: [s1])
+                    }
+                    if options.methods.contains("scratch") {
+                        _ = try add("scratch", set: set, stage: "scratch", graph: try value("stage2.\(k)"), weights: [], deps: [])
+                    }
+                    if options.methods.contains("finetune") {
+                        _ = try add("finetune", set: set, stage: "stage0", graph: try value("stage0.\(k)"), weights: [faceWeights], deps: [])
+                    }
                 }
             }
         }
@@ -163,9 +172,9 @@ public struct Recipe {
     /// Runs every job (at most `jobs` at once, each single-threaded when several run) and collects
     /// the final test evaluations.
     public func run() throws -> [RunResult] {
-        let data = try Dataset.load(index: options.data, group: options.group, classes: options.classes)
-        let all = try jobs(classCount: data.classes.count)
-        log("FaceNet2ExpNet: \(all.count) trainings (\(options.methods.joined(separator: ", "))), \(data.classes.count) classes, seeds \(options.seeds.map(String.init).joined(separator: ",")), \(min(options.folds, options.foldLimit ?? options.folds)) of \(options.folds) folds, \(options.jobs) at a time")
+        let counts = try classNames().map(\.count)
+        let all = try jobs(classCounts: counts)
+        log("FaceNet2ExpNet: \(all.count) trainings (\(options.methods.joined(separator: ", "))), \(counts.map(String.init).joined(separator: " and ")) classes, seeds \(options.seeds.map(String.init).joined(separator: ",")), \(min(options.folds, options.foldLimit ?? options.folds)) of \(options.folds) folds, \(options.jobs) at a time")
         let board = JobBoard(count: all.count)
         DispatchQueue.concurrentPerform(iterations: max(1, options.jobs)) { _ in
             while let i = board.next(all.map(\.deps), names: all.map(\.name)) {
@@ -177,8 +186,8 @@ public struct Recipe {
         let (seconds, failures) = (board.seconds, board.failures)
         if !failures.isEmpty { throw StageError("\(failures.count) training\(failures.count == 1 ? "" : "s") failed:\n  " + failures.joined(separator: "\n  ")) }
         return try all.indices.filter { all[$0].method != "stage1" }.map { i in
-            RunResult(method: all[i].method, fold: all[i].fold, seed: all[i].seed,
-                      evaluation: try Recipe.finalTest(all[i].dir, classes: data.classes.count), seconds: seconds[i])
+            RunResult(method: all[i].method, classSet: all[i].classSet, fold: all[i].fold, seed: all[i].seed,
+                      evaluation: try Recipe.finalTest(all[i].dir, classes: counts[all[i].classSet]), seconds: seconds[i])
         }
     }
 

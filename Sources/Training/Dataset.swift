@@ -15,6 +15,9 @@ public struct Dataset {
     public var classes: [String]
     /// Rows skipped because their image was missing or undecodable (only with `skipBad`).
     public var skipped = 0
+    /// Samples per group in the whole index, before classes were dropped: folds are dealt from
+    /// these, so every class subset of one index shares one subject-to-fold assignment.
+    public var groupSizes: [String: Int] = [:]
 
     public init(samples: [Sample], classes: [String]) {
         self.samples = samples
@@ -43,7 +46,9 @@ public struct Dataset {
         let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($0.element, $0.offset) })
         let samples = rows.compactMap { r in index[r.label].map { Sample(path: r.path, label: $0, group: r.group) } }
         guard !samples.isEmpty else { throw DataError("\(path): error: no samples") }
-        return Dataset(samples: samples, classes: classes)
+        var d = Dataset(samples: samples, classes: classes)
+        for r in rows { d.groupSizes[r.group, default: 0] += 1 }
+        return d
     }
 
     static func folderRows(_ dir: String) throws -> [(path: String, label: String, group: String)] {
@@ -123,8 +128,8 @@ public struct Splits {
     /// Fold of every group: groups are shuffled by the seed, then dealt largest-first to the fold
     /// with the fewest samples so far, so folds are balanced and no group is in two folds.
     public static func foldOfGroup(_ data: Dataset, folds: Int, seed: UInt64) -> [String: Int] {
-        var sizes: [String: Int] = [:]
-        for s in data.samples { sizes[s.group, default: 0] += 1 }
+        var sizes = data.groupSizes
+        if sizes.isEmpty { for s in data.samples { sizes[s.group, default: 0] += 1 } }
         var groups = sizes.keys.sorted()
         var rng = Xoshiro256(seed: seed ^ 0xF01D)
         groups.shuffle(using: &rng)

@@ -12,7 +12,7 @@ struct FaceNet2ExpNet: ParsableCommand {
     @Option(help: "Number of folds.") var folds = 10
     @Option(help: "Run only the first N folds (a quick check).") var foldLimit: Int?
     @Option(help: "Seeds, comma separated.") var seeds = "1"
-    @Option(help: "Classes to keep, comma separated (default: all).") var classes: String?
+    @Option(help: "A class subset, comma separated, or 'all' (repeatable: each subset is trained and reported).") var classes: [String] = ["all"]
     @Option(help: "Methods: facenet2expnet, scratch (ExpNet alone), finetune (the face net fine-tuned).") var methods = "facenet2expnet,scratch,finetune"
     @Option(help: "Trainings at once (each single-threaded when more than one).") var jobs = 2
     @Option(name: .customLong("set"), help: "A setting for every stage: key=value (repeatable).") var overrides: [String] = []
@@ -27,7 +27,7 @@ struct FaceNet2ExpNet: ParsableCommand {
             o.folds = folds
             o.foldLimit = foldLimit
             o.seeds = seeds.split(separator: ",").compactMap { Int($0) }
-            o.classes = classes.map { $0.split(separator: ",").map(String.init) } ?? []
+            o.classSets = classes.map { $0 == "all" ? [] : $0.split(separator: ",").map(String.init) }
             o.methods = methods.split(separator: ",").map(String.init)
             for m in o.methods where !Recipe.allMethods.contains(m) {
                 throw ValidationError("unknown method '\(m)' (expected \(Recipe.allMethods.joined(separator: ", ")))")
@@ -37,10 +37,13 @@ struct FaceNet2ExpNet: ParsableCommand {
             let start = Date()
             let r = try Recipe(o, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
             let results = try r.run()
-            let classNames = try r.classNames()
-            let report = RecipeReport(results, classes: classNames, methods: o.methods)
-            print(report.text, terminator: "")
-            for f in try report.write(to: output, classes: classNames) { FileHandle.standardError.write(Data("wrote \(f)\n".utf8)) }
+            for (set, names) in try r.classNames().enumerated() {
+                let report = RecipeReport(results.filter { $0.classSet == set }, classes: names, methods: o.methods)
+                print("\n\(names.count) classes (\(names.joined(separator: ", "))):\n" + report.text, terminator: "")
+                let dir = "\(output)/\(names.count)classes"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                for f in try report.write(to: dir, classes: names) { FileHandle.standardError.write(Data("wrote \(f)\n".utf8)) }
+            }
             print(String(format: "wall time: %.1f min", Date().timeIntervalSince(start) / 60))
         } catch let e as ValidationError {
             throw e
