@@ -87,3 +87,58 @@ struct PlotCommand: ParsableCommand {
         }
     }
 }
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Class probabilities for face crops, with the preprocessing the model was trained with.")
+    @Argument(help: "Run folder written by `fn2e-run train` (settings.txt + model.safetensors).") var modelDir: String
+    @Argument(help: "Images.") var images: [String]
+    @Flag(help: "JSON instead of a table.") var json = false
+
+    func run() throws {
+        startBLAS(verbose: false)
+        do {
+            let p = try Predictor(runDirectory: modelDir)
+            let probs = try p.probabilities(images)
+            if json {
+                let rows: [[String: Any]] = zip(images, probs).map { path, row in
+                    ["image": path, "class": p.classes[row.indices.max { row[$0] < row[$1] }!],
+                     "probabilities": Dictionary(uniqueKeysWithValues: zip(p.classes, row))]
+                }
+                let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                let w = max(12, images.map { ($0 as NSString).lastPathComponent.count }.max() ?? 0)
+                print("image".padding(toLength: w, withPad: " ", startingAt: 0) + "  predicted   " + p.classes.map { String($0.prefix(8)).padding(toLength: 9, withPad: " ", startingAt: 0) }.joined())
+                for (path, row) in zip(images, probs) {
+                    let best = p.classes[row.indices.max { row[$0] < row[$1] }!]
+                    print((path as NSString).lastPathComponent.padding(toLength: w, withPad: " ", startingAt: 0) + "  "
+                          + best.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
+                          + row.map { String(format: "%-9.3f", $0) }.joined())
+                }
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+struct Visualize: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Top-activating images of a layer's units with their activation maps, as one PNG grid.")
+    @Argument(help: "Run folder written by `fn2e-run train`.") var runDir: String
+    @Option(help: "The layer (a value of the trained graph, e.g. expnet.relu4 or face.prelu4).") var layer: String
+    @Option(help: "Units to show, comma separated (default: the most active ones).") var units: String?
+    @Option(help: "How many units when none are named.") var topUnits = 8
+    @Option(help: "Images per unit.") var images = 6
+    @Option(name: .shortAndLong, help: "Output PNG.") var output = "units.png"
+
+    func run() throws {
+        startBLAS(verbose: false)
+        do {
+            let chosen = units?.split(separator: ",").compactMap { Int($0) } ?? []
+            print(try visualizeUnits(runDirectory: runDir, layer: layer, units: chosen, topUnits: topUnits,
+                                     imagesPerUnit: images, output: output))
+        } catch {
+            throw fail(error)
+        }
+    }
+}

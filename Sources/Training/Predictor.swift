@@ -1,0 +1,98 @@
+import Foundation
+import IR
+import Runtime
+import Scheduler
+import Tensors
+
+/// A trained run, compiled for inference: the run's settings give the graph, the preprocessing and
+/// the weights of frozen parts; model.safetensors gives the trained parameters and class names.
+/// Any value of the graph can be read out (class scores, or a layer's activations).
+public final class Predictor {
+    public let settings: Settings
+    public let classes: [String]
+    public let graph: Graph
+    public let pre: Preprocess
+    let imageInput: String
+    let modelPath: String
+    private var executors: [String: Executor] = [:]
+
+    public init(runDirectory dir: String) throws {
+        settings = try Settings(file: dir + "/settings.txt")
+        modelPath = dir + "/model.safetensors"
+        let meta = try SafeTensors.read(path: modelPath).metadata
+        classes = meta["classes"]?.split(separator: ",").map(String.init) ?? []
+        let sources = SourceManager()
+        let program: Program
+        do { program = try Loader.load(path: settings.path("graph"), sources: sources, searchPaths: settings.includes) } catch let d as DiagnosticList {
+            throw TrainingError(sources.render(d.diagnostics))
+        }
+        let name = settings.string("graph_name")
+        guard let g = program.graph(name.isEmpty ? nil : name) else { throw TrainingError("no graph in \(settings.path("graph"))") }
+        graph = Inliner.inline(g, graphs: program.graphs)
+        guard let img = graph.inputs.first(where: { $0.type.dtype == .f32 && $0.type.rank == 4 }) else {
+            throw TrainingError("'@\(graph.name)' has no image input")
+        }
+        imageInput = img.name
+        let dims = img.type.dims.compactMap(\.value)
+        pre = Preprocess(channels: dims[dims.count - 3], inputHeight: dims[dims.count - 2], inputWidth: dims[dims.count - 1],
+                         resize: settings.resize, mean: Float(settings.double("mean")), scale: Float(settings.double("scale")),
+                         transpose: settings.bool("transpose"))
+        self.logits = meta["logits"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The class-score value recorded with the model, if it has one.
+    public let logits: String?
+
+    /// Decodes and preprocesses images (centre crop, no mirror) into a batch `[n, C, H, W]`.
+    public func batch(_ paths: [String]) throws -> Tensor {
+        var data = Dataset(samples: paths.map { Sample(path: $0, label: 0, group: $0) }, classes: ["?"])
+        let images = try pre.decode(&data, skipBad: false)
+        return batch(images)
+    }
+
+    public func batch(_ images: [Tensor]) -> Tensor {
+        let per = pre.channels * pre.inputHeight * pre.inputWidth
+        var buf = [Float](repeating: 0, count: images.count * per)
+        var rng = Xoshiro256(seed: 0)
+        buf.withUnsafeMutableBufferPointer { p in
+            for (k, img) in images.enumerated() { pre.apply(img, into: p.baseAddress! + k * per, train: false, rng: &rng) }
+        }
+        return Tensor(shape: [images.count, pre.channels, pre.inputHeight, pre.inputWidth], data: buf)
+    }
+
+    /// The values `outputs` of the graph for a batch.
+    public func run(_ input: Tensor, outputs: [String]) throws -> [String: Tensor] {
+        for o in outputs where graph.node(o) == nil {
+            throw TrainingError("'@\(graph.name)' has no value '%\(o)' (values: \(graph.nodes.map { "%" + $0.name }.joined(separator: ", ")))")
+        }
+        let key = "\(input.shape[0]):" + outputs.joined(separator: ",")
+        let ex: Executor
+        if let e = executors[key] {
+            ex = e
+        } else {
+            var g = graph
+            g.outputs = outputs
+            ex = try Executor(schedule: try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: input.shape[0])))
+            _ = try Trainer.loadWeights(settings, into: [ex], params: g.params)
+            let (trained, _) = try SafeTensors.read(path: modelPath)
+            for (name, t) in trained where ex.schedule.buffers[name] != nil { try ex.setValue(name, t) }
+            ex.refold()
+            executors[key] = ex
+        }
+        return try ex.run(inputs: [imageInput: input])
+    }
+
+    /// Class probabilities, one row per image.
+    public func probabilities(_ paths: [String]) throws -> [[Double]] {
+        guard let l = logits else { throw TrainingError("this run has no class scores (it was trained on a regression loss)") }
+        let scores = try run(try batch(paths), outputs: [l])[l]!
+        let k = scores.shape[1]
+        return (0..<scores.shape[0]).map { r in
+            let row = scores.data[r * k..<(r + 1) * k].map(Double.init)
+            let m = row.max()!
+            let e = row.map { exp($0 - m) }
+            let s = e.reduce(0, +)
+            return e.map { $0 / s }
+        }
+    }
+}
