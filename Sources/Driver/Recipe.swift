@@ -120,7 +120,16 @@ public struct Recipe {
                 try s.set(String(k.dropFirst(prefix.count + 1)), v.value, origin: "\(options.recipeFile):\(v.line)")
             }
         }
-        try s.override(options.overrides)
+        // Command-line settings apply to every stage, or to one when prefixed like the recipe's keys.
+        for o in options.overrides {
+            let key = o.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+            let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+            if parts.count == 2, ["all", "stage0", "stage1", "stage2", "scratch"].contains(parts[0]) {
+                if parts[0] == "all" || parts[0] == stage { try s.override([String(o.dropFirst(parts[0].count + 1))]) }
+            } else {
+                try s.override([o])
+            }
+        }
         try s.set("graph", abs(graph), origin: "recipe")
         try s.set("include", cwdAbs(options.faceNet), origin: "recipe")
         try s.set("data", cwdAbs(options.data), origin: "recipe")

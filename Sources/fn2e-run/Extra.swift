@@ -1,4 +1,4 @@
 import ArgumentParser
 
 /// Subcommands beyond inference and benchmarks: training and evaluation.
-let extraRunCommands: [ParsableCommand.Type] = [Train.self, Eval.self, PlotCommand.self, Predict.self, Visualize.self, FaceNet2ExpNet.self]
+let extraRunCommands: [ParsableCommand.Type] = [Train.self, Eval.self, PlotCommand.self, Predict.self, Visualize.self, FaceNet2ExpNet.self, SynthesizeFaces.self]

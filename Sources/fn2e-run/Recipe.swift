@@ -15,7 +15,7 @@ struct FaceNet2ExpNet: ParsableCommand {
     @Option(help: "A class subset, comma separated, or 'all' (repeatable: each subset is trained and reported).") var classes: [String] = ["all"]
     @Option(help: "Methods: facenet2expnet, scratch (ExpNet alone), finetune (the face net fine-tuned).") var methods = "facenet2expnet,scratch,finetune"
     @Option(help: "Trainings at once (each single-threaded when more than one).") var jobs = 2
-    @Option(name: .customLong("set"), help: "A setting for every stage: key=value (repeatable).") var overrides: [String] = []
+    @Option(name: .customLong("set"), help: "A setting for every stage, key=value, or for one stage, stage1.key=value (stage0, stage1, stage2, scratch; repeatable).") var overrides: [String] = []
     @Option(help: "Output folder: one run folder per seed, fold and method, then the results.") var output = "runs/facenet2expnet"
 
     func run() throws {
@@ -50,5 +50,18 @@ struct FaceNet2ExpNet: ParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+}
+
+struct SynthesizeFaces: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "synthesize-faces",
+        abstract: "Write synthetic 48x48 expression images with an index.csv (a stand-in for CK+).", shouldDisplay: false)
+    @Argument(help: "Output folder.") var output: String
+    @Option(help: "Subjects.") var subjects = 40
+    @Option(help: "Images per subject.") var perSubject = 7
+    @Option(help: "Seed.") var seed: UInt64 = 1
+
+    func run() throws {
+        do { print(try SyntheticFaces.write(to: output, subjects: subjects, perSubject: perSubject, seed: seed)) } catch { throw fail(error) }
     }
 }
