@@ -41,14 +41,34 @@ extension FastOps {
         }
     }
 
-    /// Gradient of `maxPool` recomputing the winners from x (no saved argmax).
+    /// Gradient of `maxPool` recomputing the winners from x (no saved argmax, no scratch): each
+    /// plane of dx `[N, C, H, W]` is zeroed and gets every dy at its window's winner (first maximum,
+    /// as `maxPool`), planes in parallel. With `reluMask`, a winner ≤ 0 passes nothing: that is
+    /// `relu_backward(x, ·)` fused in, for an x that is a ReLU's output.
     public static func maxPoolBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                       geometry g: PoolGeometry) {
-        let arg = UnsafeMutablePointer<Int32>.allocate(capacity: g.outputCount)
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.outputCount)
-        defer { arg.deallocate(); tmp.deallocate() }
-        maxPool(x: x, y: tmp, argmax: arg, geometry: g)
-        maxPoolBackward(dy: dy, argmax: arg, dx: dx, geometry: g)
+                                       geometry g: PoolGeometry, reluMask: Bool = false) {
+        let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        Parallel.forChunks(g.planes, costPerItem: h * w + oh * ow * g.kernelH * g.kernelW) { planes in
+            for p in planes {
+                let src = x + p * h * w, d = dx + p * h * w, gy = dy + p * oh * ow
+                d.update(repeating: 0, count: h * w)
+                for oy in 0..<oh {
+                    let hs = oy * g.strideH - g.padH
+                    let (h0, h1) = (max(hs, 0), min(hs + g.kernelH, h))
+                    for ox in 0..<ow {
+                        let ws = ox * g.strideW - g.padW
+                        let (w0, w1) = (max(ws, 0), min(ws + g.kernelW, w))
+                        var best = -Float.infinity, bestIdx = -1
+                        for iy in h0..<max(h0, h1) {
+                            let row = src + iy * w
+                            for ix in w0..<max(w0, w1) where row[ix] > best { best = row[ix]; bestIdx = iy * w + ix }
+                        }
+                        if bestIdx < 0 || (reluMask && !(best > 0)) { continue }
+                        d[bestIdx] += gy[oy * ow + ox]
+                    }
+                }
+            }
+        }
     }
 
     /// Caffe's average-pool window: the divisor counts the window clipped to the padded image,

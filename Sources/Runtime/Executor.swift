@@ -15,6 +15,9 @@ public final class Executor {
     private var prologue: [() -> Void] = []
     private var steps: [() -> Void] = []
     private var workspace: UnsafeMutablePointer<Float>?
+    /// Seconds spent in each kernel over all runs, when `FN2E_PROFILE=1` (nil otherwise).
+    private var kernelSeconds: [Double]?
+    private var profiledRuns = 0
     /// Draws dropout masks; part of the training state.
     public var rng: Xoshiro256
 
@@ -43,6 +46,7 @@ public final class Executor {
         }
         prologue = try schedule.prologue.map(bind)
         steps = try schedule.kernels.map(bind)
+        if ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1" { kernelSeconds = Array(repeating: 0, count: steps.count) }
         refold()
     }
 
@@ -102,7 +106,36 @@ public final class Executor {
     public func refold() { for s in prologue { s() } }
 
     /// Runs every kernel once.
-    public func run() { for s in steps { s() } }
+    public func run() {
+        guard kernelSeconds != nil else {
+            for s in steps { s() }
+            return
+        }
+        for (i, s) in steps.enumerated() {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            s()
+            kernelSeconds![i] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        profiledRuns += 1
+    }
+
+    /// Per-kernel time per run (`FN2E_PROFILE=1`), slowest first, with GFLOP/s; empty when not profiling.
+    public func profileReport(top: Int = 40) -> String {
+        guard let secs = kernelSeconds, profiledRuns > 0 else { return "" }
+        let total = secs.reduce(0, +) / Double(profiledRuns)
+        var out = String(format: "profile: %d runs, %.3f s per run in kernels\n", profiledRuns, total)
+        var byLabel: [String: Double] = [:]
+        for (i, k) in schedule.kernels.enumerated() { byLabel[k.label, default: 0] += secs[i] / Double(profiledRuns) }
+        for (label, t) in byLabel.sorted(by: { $0.value > $1.value }) {
+            out += String(format: "  %-28@ %8.3f s %5.1f%%\n", label as NSString, t, 100 * t / max(total, 1e-12))
+        }
+        for i in secs.indices.sorted(by: { secs[$0] > secs[$1] }).prefix(top) {
+            let k = schedule.kernels[i], t = secs[i] / Double(profiledRuns)
+            out += String(format: "  #%-4d %-28@ %-34@ %8.4f s %7.1f GFLOP/s\n", i, k.label as NSString,
+                          k.node.name as NSString, t, Double(k.flops) / max(t, 1e-12) / 1e9)
+        }
+        return out
+    }
 
     /// Sets inputs, runs, returns the graph outputs.
     public func run(inputs: [String: Tensor]) throws -> [String: Tensor] {
