@@ -68,7 +68,10 @@ func referenceRun(_ graph: Graph, batch: Int, executor: Executor, inputs: [Strin
                   extra: [String: [Double]] = [:]) throws -> [String: [Double]] {
     let bound = try Scheduler.bind(graph, batch: batch)
     var values = extra
-    for p in bound.params { values[p.name] = executor.tensor(p.name)!.data.map(Double.init) }
+    for p in bound.params {
+        // Parameters the schedule dropped (dead code) feed only values no output needs: zeros.
+        values[p.name] = executor.tensor(p.name)?.data.map(Double.init) ?? [Double](repeating: 0, count: p.type.count(batch: batch))
+    }
     for (k, v) in inputs { values[k] = v.data.map(Double.init) }
     return try Interpreter.run(bound, values)
 }
