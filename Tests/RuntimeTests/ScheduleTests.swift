@@ -23,14 +23,15 @@ final class ScheduleTests: XCTestCase {
     func testStage1TrainingHasNoFaceNetBackwardAndOneFaceForward() throws {
         let s = try makeSchedule(Repo.graphs + "/expnet_stage1.fn2e", batch: 1, training: true)
         let all = s.prologue + s.kernels
-        func isFace(_ k: Kernel) -> Bool { ([k.node.name] + k.node.origins).contains { $0.hasPrefix("face.") } }
+        // The face net's nodes carry its prefix, except its returned pool5, which takes the caller's name.
+        func isFace(_ k: Kernel) -> Bool { ([k.node.name] + k.node.origins).contains { $0.hasPrefix("face.") || $0 == "face_pool5" } }
         let faceBackward = all.filter { isFace($0) && Op.backward.contains($0.node.op) }
         XCTAssertEqual(faceBackward.map(\.node.name), [])
         XCTAssertFalse(all.contains { $0.node.name.hasPrefix("grad.face") })
         let face = s.kernels.filter(isFace)
         XCTAssertEqual(face.filter { $0.node.op == .conv2d }.count, 13)
         XCTAssertEqual(face.filter { $0.node.op == .maxPool }.count, 5)
-        let names = face.flatMap { [$0.node.name] + $0.node.origins }
+        let names = face.flatMap { $0.node.origins.isEmpty ? [$0.node.name] : $0.node.origins }
         XCTAssertEqual(names.count, Set(names).count, "a face node is scheduled twice")
         // The ExpNet side has its 5 + 4 conv backward kernels.
         XCTAssertEqual(s.kernels.filter { $0.node.op == .conv2dBackwardFilter }.count, 5)
@@ -94,6 +95,6 @@ final class ScheduleTests: XCTestCase {
 /// Arena bytes recorded for `testArenaBytesStayUnderRecordedBounds`; update them when the planner
 /// gets better (and say so in the commit).
 enum ArenaBounds {
-    static let expnetForward32 = 1
-    static let stage1Training32 = 1
+    static let expnetForward32 = 513_802_240
+    static let stage1Training32 = 1_830_420_480
 }
