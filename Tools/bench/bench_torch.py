@@ -75,7 +75,7 @@ def main():
                 return ce(out, labels)
         model = model.train().to(memory_format=fmt)
         x = torch.rand(n, 1, 224, 224).to(memory_format=fmt)
-        opt = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-6 if args.workload == "stage1" else 0.001, momentum=0.9)
 
         def step():
             opt.zero_grad(set_to_none=True)

@@ -27,7 +27,7 @@ trap 'rm -rf "$out"' EXIT
 
 fn2e() {  # workload -> JSON line
   case $1 in
-    stage1) "$RUN" bench-train Tools/bench/expnet_stage1_trunk.fn2e --batch 32 --steps "$steps" ;;
+    stage1) "$RUN" bench-train Tools/bench/expnet_stage1_trunk.fn2e --batch 32 --steps "$steps" --lr 1e-6 ;;
     stage2) "$RUN" bench-train Graphs/expnet_stage2.fn2e --batch 32 --steps "$steps" ;;
     vgg)    "$RUN" bench-train Graphs/vgg_face.fn2e --forward --batch 8 --steps $((steps + 1)) ;;
   esac
