@@ -37,8 +37,9 @@ public final class Executor {
                 memory[name] = p
             }
         }
+        // One im2col workspace shared by every conv kernel, forward and backward (kernels run one at a time).
         let convWork = (schedule.prologue + schedule.kernels).compactMap { k -> Int? in
-            Executor.convGeometry(k.node, schedule).map { $0.isPointwise ? 0 : $0.workspaceCount }
+            Executor.anyConvGeometry(k.node, schedule).map { $0.isPointwise ? 0 : $0.workspaceCount }
         }.max() ?? 0
         if convWork > 0 { workspace = .allocate(capacity: convWork) }
         for p in schedule.graph.params {
@@ -156,6 +157,25 @@ public final class Executor {
         return ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: w[0],
                             kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
                             dilation: a.pair("dilation"), groups: a.int("groups"))
+    }
+
+    /// The geometry of a conv2d or of either of its backward ops.
+    static func anyConvGeometry(_ n: Node, _ s: Schedule) -> ConvGeometry? {
+        let a = n.fullAttrs, out = shape(n.name, s)
+        switch n.op {
+        case .conv2d: return convGeometry(n, s)
+        case .conv2dBackwardData:
+            let w = shape(n.operands[1], s)
+            return ConvGeometry(batch: out[0], inChannels: out[1], height: out[2], width: out[3], outChannels: w[0],
+                                kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
+                                dilation: a.pair("dilation"), groups: a.int("groups"))
+        case .conv2dBackwardFilter:
+            let x = shape(n.operands[0], s)
+            return ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: out[0],
+                                kernel: (out[2], out[3]), stride: a.pair("stride"), pad: a.pair("pad"),
+                                dilation: a.pair("dilation"), groups: a.int("groups"))
+        default: return nil
+        }
     }
 
     static func poolGeometry(_ a: Attrs, input x: [Int]) -> PoolGeometry {
@@ -295,14 +315,14 @@ public final class Executor {
                                  outChannels: w[0], kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
                                  dilation: a.pair("dilation"), groups: a.int("groups"))
             precondition(dy == [g.batch, g.outChannels, g.outH, g.outW])
-            let ws = g.isPointwise ? nil : scratch(g.workspaceCount)
+            let ws = g.isPointwise ? nil : workspace
             return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
         case .conv2dBackwardFilter:
             let x = shapes[0]
             let g = ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: outShape[0],
                                  kernel: (outShape[2], outShape[3]), stride: a.pair("stride"), pad: a.pair("pad"),
                                  dilation: a.pair("dilation"), groups: a.int("groups"))
-            let ws = g.isPointwise ? nil : scratch(g.workspaceCount)
+            let ws = g.isPointwise ? nil : workspace
             return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
         case .maxPoolBackward:
             let g = Executor.poolGeometry(a, input: shapes[0])

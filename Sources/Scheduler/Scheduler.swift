@@ -161,8 +161,10 @@ public enum Scheduler {
 extension Op {
     /// Elementwise ops whose output may overwrite their first input.
     /// Flatten and reshape are views: in place they copy nothing.
+    /// relu_backward(y, dy) overwrites the saved activation y, which its backward reads last: that
+    /// saves one activation-sized buffer per conv block in a training step.
     public static let inPlaceable: Set<Op> = [.relu, .sigmoid, .tanh, .affine, .dropout, .prelu, .scale, .bias,
-                                               .batchNorm, .add, .sub, .mul, .maximum, .flatten, .reshape]
+                                               .batchNorm, .add, .sub, .mul, .maximum, .flatten, .reshape, .reluBackward]
 
     /// Whether the op gives the same result every time (dropout draws a mask).
     public static func deterministic(_ op: Op) -> Bool { op != .dropout && op != .dropoutMask }
