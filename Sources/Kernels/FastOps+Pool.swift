@@ -5,6 +5,19 @@ extension FastOps {
     public static func maxPool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?,
                                geometry g: PoolGeometry) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        if argmax == nil && g.isDisjoint2x2 {
+            Parallel.forChunks(g.planes, costPerItem: oh * ow * 4) { planes in
+                for p in planes {
+                    for oy in 0..<oh {
+                        let r0 = x + p * h * w + 2 * oy * w, r1 = r0 + w, d = y + (p * oh + oy) * ow
+                        for ox in 0..<ow {
+                            d[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1]))
+                        }
+                    }
+                }
+            }
+            return
+        }
         Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
             for p in planes {
                 let src = x + p * h * w
@@ -41,14 +54,58 @@ extension FastOps {
         }
     }
 
-    /// Gradient of `maxPool` recomputing the winners from x (no saved argmax).
+    /// Gradient of `maxPool` recomputing the winners from x (no saved argmax, no scratch): each
+    /// plane of dx `[N, C, H, W]` is zeroed and gets every dy at its window's winner (first maximum,
+    /// as `maxPool`), planes in parallel. With `reluMask`, a winner ≤ 0 passes nothing: that is
+    /// `relu_backward(x, ·)` fused in, for an x that is a ReLU's output.
     public static func maxPoolBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                       geometry g: PoolGeometry) {
-        let arg = UnsafeMutablePointer<Int32>.allocate(capacity: g.outputCount)
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: g.outputCount)
-        defer { arg.deallocate(); tmp.deallocate() }
-        maxPool(x: x, y: tmp, argmax: arg, geometry: g)
-        maxPoolBackward(dy: dy, argmax: arg, dx: dx, geometry: g)
+                                       geometry g: PoolGeometry, reluMask: Bool = false) {
+        let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        if g.isDisjoint2x2 {
+            // Windows tile the plane: each writes its four cells, the winner gets dy, the rest 0.
+            Parallel.forChunks(g.planes, costPerItem: h * w) { planes in
+                for p in planes {
+                    let d = dx + p * h * w
+                    if 2 * oh != h || 2 * ow != w { d.update(repeating: 0, count: h * w) }
+                    for oy in 0..<oh {
+                        let r0 = x + p * h * w + 2 * oy * w, r1 = r0 + w
+                        let d0 = d + 2 * oy * w, d1 = d0 + w, gy = dy + (p * oh + oy) * ow
+                        for ox in 0..<ow {
+                            let v = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]] as SIMD4<Float>
+                            var best = -Float.infinity, k = -1
+                            for j in 0..<4 where v[j] > best { best = v[j]; k = j }
+                            let gv = (k < 0 || (reluMask && !(best > 0))) ? 0 : gy[ox]
+                            d0[2 * ox] = k == 0 ? gv : 0
+                            d0[2 * ox + 1] = k == 1 ? gv : 0
+                            d1[2 * ox] = k == 2 ? gv : 0
+                            d1[2 * ox + 1] = k == 3 ? gv : 0
+                        }
+                    }
+                }
+            }
+            return
+        }
+        Parallel.forChunks(g.planes, costPerItem: h * w + oh * ow * g.kernelH * g.kernelW) { planes in
+            for p in planes {
+                let src = x + p * h * w, d = dx + p * h * w, gy = dy + p * oh * ow
+                d.update(repeating: 0, count: h * w)
+                for oy in 0..<oh {
+                    let hs = oy * g.strideH - g.padH
+                    let (h0, h1) = (max(hs, 0), min(hs + g.kernelH, h))
+                    for ox in 0..<ow {
+                        let ws = ox * g.strideW - g.padW
+                        let (w0, w1) = (max(ws, 0), min(ws + g.kernelW, w))
+                        var best = -Float.infinity, bestIdx = -1
+                        for iy in h0..<max(h0, h1) {
+                            let row = src + iy * w
+                            for ix in w0..<max(w0, w1) where row[ix] > best { best = row[ix]; bestIdx = iy * w + ix }
+                        }
+                        if bestIdx < 0 || (reluMask && !(best > 0)) { continue }
+                        d[bestIdx] += gy[oy * ow + ox]
+                    }
+                }
+            }
+        }
     }
 
     /// Caffe's average-pool window: the divisor counts the window clipped to the padded image,

@@ -82,6 +82,11 @@ public struct PoolGeometry: Equatable, Sendable {
     public var outH: Int { poolOutputSize(input: height, kernel: kernelH, stride: strideH, pad: padH, ceil: ceilMode) }
     public var outW: Int { poolOutputSize(input: width, kernel: kernelW, stride: strideW, pad: padW, ceil: ceilMode) }
     public var planes: Int { batch * channels }
+    /// 2x2 windows at stride 2 without padding, all inside the image (the VGG/ExpNet pool): fast paths.
+    public var isDisjoint2x2: Bool {
+        kernelH == 2 && kernelW == 2 && strideH == 2 && strideW == 2 && padH == 0 && padW == 0
+            && 2 * outH <= height && 2 * outW <= width
+    }
     public var inputCount: Int { planes * height * width }
     public var outputCount: Int { planes * outH * outW }
 }

@@ -1,6 +1,7 @@
 // Naive Double-precision reference ops: the oracle for every numeric test in the project.
 // Direct nested loops only (no im2col, no BLAS, no threads), written to be obviously correct
-// rather than fast. Layout is NCHW, row-major. This file must not import IR or Kernels.
+// rather than fast (forward conv orders its direct loops along rows; see there). Layout is NCHW,
+// row-major. This file must not import IR or Kernels.
 
 /// Naive reference implementations of every forward and backward kernel, over `[Double]` with
 /// explicit shapes. Semantics follow Caffe where Caffe and PyTorch differ (pool rounding, avg-pool
@@ -56,20 +57,34 @@ public enum RefOps {
         let ow = convOutputSize(input: wd, kernel: kw, stride: stride.1, pad: pad.1, dilation: dilation.1)
         let og = o / groups
         var out = [Double](repeating: 0, count: n * o * oh * ow)
-        for b in 0..<n { for oc in 0..<o {
-            let g = oc / og
-            for y in 0..<oh { for xo in 0..<ow {
-                var acc = bias?[oc] ?? 0
+        // Direct loops, ordered so the innermost runs along an output row (the only concession to
+        // speed: VGG-Face at 224x224 must stay testable). Each output is its bias plus the taps in
+        // the same (ic, i, j) order as the textbook loop.
+        x.withUnsafeBufferPointer { x in w.withUnsafeBufferPointer { w in out.withUnsafeMutableBufferPointer { out in
+            for b in 0..<n { for oc in 0..<o {
+                let g = oc / og
+                let plane = out.baseAddress! + (b * o + oc) * oh * ow
+                plane.update(repeating: bias?[oc] ?? 0, count: oh * ow)
                 for ic in 0..<cg { for i in 0..<kh { for j in 0..<kw {
-                    let iy = y * stride.0 - pad.0 + i * dilation.0
-                    let ix = xo * stride.1 - pad.1 + j * dilation.1
-                    if iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
-                    let xv = x[((b * c + g * cg + ic) * h + iy) * wd + ix]
-                    acc += xv * w[((oc * cg + ic) * kh + i) * kw + j]
+                    let wv = w[((oc * cg + ic) * kh + i) * kw + j]
+                    let src = x.baseAddress! + (b * c + g * cg + ic) * h * wd
+                    let jx = j * dilation.1 - pad.1
+                    // Output columns whose input column xo·stride + jx lies inside 0..<wd.
+                    let lo = jx >= 0 ? 0 : (-jx + stride.1 - 1) / stride.1
+                    let hi = min(ow, wd - jx <= 0 ? 0 : (wd - jx + stride.1 - 1) / stride.1)
+                    for y in 0..<oh {
+                        let iy = y * stride.0 - pad.0 + i * dilation.0
+                        if iy < 0 || iy >= h || lo >= hi { continue }
+                        let row = src + iy * wd + jx, dst = plane + y * ow
+                        if stride.1 == 1 {
+                            for xo in lo..<hi { dst[xo] += wv * row[xo] }
+                        } else {
+                            for xo in lo..<hi { dst[xo] += wv * row[xo * stride.1] }
+                        }
+                    }
                 } } }
-                out[((b * o + oc) * oh + y) * ow + xo] = acc
             } }
-        } }
+        } } }
         return (out, [n, o, oh, ow])
     }
 

@@ -15,6 +15,9 @@ public final class Executor {
     private var prologue: [() -> Void] = []
     private var steps: [() -> Void] = []
     private var workspace: UnsafeMutablePointer<Float>?
+    /// Seconds spent in each kernel over all runs, when `FN2E_PROFILE=1` (nil otherwise).
+    private var kernelSeconds: [Double]?
+    private var profiledRuns = 0
     /// Draws dropout masks; part of the training state.
     public var rng: Xoshiro256
 
@@ -34,8 +37,9 @@ public final class Executor {
                 memory[name] = p
             }
         }
+        // One im2col workspace shared by every conv kernel, forward and backward (kernels run one at a time).
         let convWork = (schedule.prologue + schedule.kernels).compactMap { k -> Int? in
-            Executor.convGeometry(k.node, schedule).map { $0.isPointwise ? 0 : $0.workspaceCount }
+            Executor.anyConvGeometry(k.node, schedule).map { $0.isPointwise ? 0 : $0.workspaceCount }
         }.max() ?? 0
         if convWork > 0 { workspace = .allocate(capacity: convWork) }
         for p in schedule.graph.params {
@@ -43,6 +47,7 @@ public final class Executor {
         }
         prologue = try schedule.prologue.map(bind)
         steps = try schedule.kernels.map(bind)
+        if ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1" { kernelSeconds = Array(repeating: 0, count: steps.count) }
         refold()
     }
 
@@ -102,7 +107,36 @@ public final class Executor {
     public func refold() { for s in prologue { s() } }
 
     /// Runs every kernel once.
-    public func run() { for s in steps { s() } }
+    public func run() {
+        guard kernelSeconds != nil else {
+            for s in steps { s() }
+            return
+        }
+        for (i, s) in steps.enumerated() {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            s()
+            kernelSeconds![i] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        profiledRuns += 1
+    }
+
+    /// Per-kernel time per run (`FN2E_PROFILE=1`), slowest first, with GFLOP/s; empty when not profiling.
+    public func profileReport(top: Int = 40) -> String {
+        guard let secs = kernelSeconds, profiledRuns > 0 else { return "" }
+        let total = secs.reduce(0, +) / Double(profiledRuns)
+        var out = String(format: "profile: %d runs, %.3f s per run in kernels\n", profiledRuns, total)
+        var byLabel: [String: Double] = [:]
+        for (i, k) in schedule.kernels.enumerated() { byLabel[k.label, default: 0] += secs[i] / Double(profiledRuns) }
+        for (label, t) in byLabel.sorted(by: { $0.value > $1.value }) {
+            out += String(format: "  %-28@ %8.3f s %5.1f%%\n", label as NSString, t, 100 * t / max(total, 1e-12))
+        }
+        for i in secs.indices.sorted(by: { secs[$0] > secs[$1] }).prefix(top) {
+            let k = schedule.kernels[i], t = secs[i] / Double(profiledRuns)
+            out += String(format: "  #%-4d %-28@ %-34@ %8.4f s %7.1f GFLOP/s\n", i, k.label as NSString,
+                          k.node.name as NSString, t, Double(k.flops) / max(t, 1e-12) / 1e9)
+        }
+        return out
+    }
 
     /// Sets inputs, runs, returns the graph outputs.
     public func run(inputs: [String: Tensor]) throws -> [String: Tensor] {
@@ -123,6 +157,25 @@ public final class Executor {
         return ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: w[0],
                             kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
                             dilation: a.pair("dilation"), groups: a.int("groups"))
+    }
+
+    /// The geometry of a conv2d or of either of its backward ops.
+    static func anyConvGeometry(_ n: Node, _ s: Schedule) -> ConvGeometry? {
+        let a = n.fullAttrs, out = shape(n.name, s)
+        switch n.op {
+        case .conv2d: return convGeometry(n, s)
+        case .conv2dBackwardData:
+            let w = shape(n.operands[1], s)
+            return ConvGeometry(batch: out[0], inChannels: out[1], height: out[2], width: out[3], outChannels: w[0],
+                                kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
+                                dilation: a.pair("dilation"), groups: a.int("groups"))
+        case .conv2dBackwardFilter:
+            let x = shape(n.operands[0], s)
+            return ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: out[0],
+                                kernel: (out[2], out[3]), stride: a.pair("stride"), pad: a.pair("pad"),
+                                dilation: a.pair("dilation"), groups: a.int("groups"))
+        default: return nil
+        }
     }
 
     static func poolGeometry(_ a: Attrs, input x: [Int]) -> PoolGeometry {
@@ -262,14 +315,14 @@ public final class Executor {
                                  outChannels: w[0], kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
                                  dilation: a.pair("dilation"), groups: a.int("groups"))
             precondition(dy == [g.batch, g.outChannels, g.outH, g.outW])
-            let ws = g.isPointwise ? nil : scratch(g.workspaceCount)
+            let ws = g.isPointwise ? nil : workspace
             return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
         case .conv2dBackwardFilter:
             let x = shapes[0]
             let g = ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: outShape[0],
                                  kernel: (outShape[2], outShape[3]), stride: a.pair("stride"), pad: a.pair("pad"),
                                  dilation: a.pair("dilation"), groups: a.int("groups"))
-            let ws = g.isPointwise ? nil : scratch(g.workspaceCount)
+            let ws = g.isPointwise ? nil : workspace
             return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
         case .maxPoolBackward:
             let g = Executor.poolGeometry(a, input: shapes[0])

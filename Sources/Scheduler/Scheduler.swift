@@ -70,7 +70,21 @@ public enum Scheduler {
     /// Floating-point operations of one kernel: 2 per multiply-add for GEMM-based ops, else one per
     /// output element.
     static func flops(_ n: Node, _ types: [String: TensorType], batch: Int) -> Int {
-        let macs = Summary.macs(n, types, batch: batch)
+        var macs = Summary.macs(n, types, batch: batch)
+        let shape = { (v: String) in types[v]?.bound(batch: batch).shape ?? [] }
+        switch n.op {
+        case .conv2dBackwardData:  // dy [N, O, OH, OW] · (C/groups · KH · KW)
+            let w = shape(n.operands[1])
+            macs = shape(n.operands[0]).reduce(1, *) * w.dropFirst().reduce(1, *)
+        case .conv2dBackwardFilter:  // dy [N, O, OH, OW] · (C/groups · KH · KW), dw [O, C/groups, KH, KW]
+            let w = n.type?.shape ?? []
+            macs = shape(n.operands[1]).reduce(1, *) * w.dropFirst().reduce(1, *)
+        case .matmul:
+            let a = shape(n.operands[0]), out = n.type?.bound(batch: batch).shape ?? []
+            if a.count == 2, out.count == 2 { macs = out[0] * out[1] * (n.fullAttrs.bool("transpose_a") ? a[0] : a[1]) }
+        default:
+            break
+        }
         if macs > 0 { return 2 * macs }
         return n.type?.count(batch: batch) ?? 0
     }
@@ -147,8 +161,10 @@ public enum Scheduler {
 extension Op {
     /// Elementwise ops whose output may overwrite their first input.
     /// Flatten and reshape are views: in place they copy nothing.
+    /// relu_backward(y, dy) overwrites the saved activation y, which its backward reads last: that
+    /// saves one activation-sized buffer per conv block in a training step.
     public static let inPlaceable: Set<Op> = [.relu, .sigmoid, .tanh, .affine, .dropout, .prelu, .scale, .bias,
-                                               .batchNorm, .add, .sub, .mul, .maximum, .flatten, .reshape]
+                                               .batchNorm, .add, .sub, .mul, .maximum, .flatten, .reshape, .reluBackward]
 
     /// Whether the op gives the same result every time (dropout draws a mask).
     public static func deterministic(_ op: Op) -> Bool { op != .dropout && op != .dropoutMask }

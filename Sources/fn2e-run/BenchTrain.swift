@@ -1,0 +1,112 @@
+import ArgumentParser
+import Autodiff
+import Driver
+import Foundation
+import IR
+import Kernels
+import Runtime
+import Scheduler
+import Tensors
+
+/// `fn2e-run bench-train`: times training steps (forward, backward, SGD-momentum update) or forward
+/// passes of a graph and prints one JSON line for Tools/bench/bench_vs_torch.sh.
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-train",
+        abstract: "Time training steps (forward + backward + SGD momentum) and print a JSON line.",
+        shouldDisplay: false)
+    @Argument(help: "Graph file (.fn2e) whose graph returns %loss.") var graphFile: String
+    @Option(help: "The graph (default: the file's last graph).") var graph: String?
+    @Option(help: "Batch size.") var batch: Int = 32
+    @Option(help: "Timed steps after the warm-up; the median counts.") var steps: Int = 3
+    @Option(help: "Untimed steps first.") var warmup: Int = 1
+    @Option(help: "Learning rate.") var lr: Float = 0.001
+    @Option(help: "Momentum.") var momentum: Float = 0.9
+    @Flag(help: "Time forward passes of the graph instead of training steps.") var forward = false
+    @Flag(help: "Also measure the sgemm peak (1 s) after the timed steps.") var peak = false
+
+    func run() throws {
+        startBLAS(verbose: false)
+        do {
+            let program = try loadProgram(graphFile)
+            guard let g = program.graph(graph) else { throw StageError("no graph '@\(graph ?? "")'") }
+            let flat = Inliner.inline(g, graphs: program.graphs)
+            let step = forward ? flat : try Autodiff.gradient(of: flat, loss: "loss")
+            let schedule = try Scheduler.schedule(step, graphs: program.graphs,
+                                                  options: ScheduleOptions(batch: batch, planMemory: !memoryPlannerDisabled))
+            let ex = try Executor(schedule: schedule, seed: 1)
+            var rng = Xoshiro256(seed: 7)
+            for i in schedule.graph.inputs {
+                let n = i.type.count(batch: batch)
+                if i.type.dtype == .i32 {
+                    try ex.setLabels(i.name, (0..<n).map { _ in Int32(rng.nextInt(upperBound: 7)) })
+                } else {
+                    try ex.setValue(i.name, Tensor(shape: i.type.shape ?? [], data: (0..<n).map { _ in rng.nextFloat() }))
+                }
+            }
+            let sgd = forward ? nil : SGDMomentum(ex, lr: lr, momentum: momentum)
+            var times: [Double] = []
+            var losses: [Float] = []
+            for k in 0..<(warmup + steps) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                ex.run()
+                sgd?.update()
+                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                if k >= warmup { times.append(dt) }
+                if let l = ex.pointer("loss") { losses.append(l[0]) }
+                FileHandle.standardError.write(Data(String(format: "step %d: %.3f s%@\n", k, dt, losses.last.map { String(format: ", loss %.4g", $0) } ?? "").utf8))
+            }
+            if ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1" {
+                FileHandle.standardError.write(Data(ex.profileReport().utf8))
+            }
+            times.sort()
+            let median = times[times.count / 2]
+            let peakGFLOPS = peak ? BLAS.measurePeakGFLOPS(seconds: 1) : 0
+            let fields: [String] = [
+                "\"graph\": \"\(g.name)\"", "\"mode\": \"\(forward ? "forward" : "train")\"", "\"batch\": \(batch)",
+                "\"seconds\": \(median)", "\"times\": [\(times.map { String($0) }.joined(separator: ", "))]",
+                "\"images_per_s\": \(Double(batch) / median)", "\"flops\": \(schedule.totalFlops)",
+                "\"gflops\": \(Double(schedule.totalFlops) / median / 1e9)", "\"peak_gflops\": \(peakGFLOPS)",
+                "\"arena_bytes\": \(schedule.arenaBytes)", "\"peak_rss\": \(peakResidentBytes())",
+                "\"core\": \"\(BLAS.corename)\"", "\"threads\": \(BLAS.threads)",
+                "\"losses\": [\(losses.map { String($0) }.joined(separator: ", "))]",
+            ]
+            print("{" + fields.joined(separator: ", ") + "}")
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// SGD with momentum over the trainable parameters, in place: v = m·v + lr·g; w -= v
+/// (Caffe's and PyTorch's form with dampening 0).
+final class SGDMomentum {
+    let lr: Float, momentum: Float
+    var slots: [(w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int)] = []
+
+    init(_ ex: Executor, lr: Float, momentum: Float) {
+        (self.lr, self.momentum) = (lr, momentum)
+        for p in ex.schedule.graph.params where p.trainable {
+            guard let w = ex.pointer(p.name), let g = ex.pointer(Autodiff.prefix + p.name) else { continue }
+            let n = p.type.count(batch: 1)
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            v.initialize(repeating: 0, count: n)
+            slots.append((w, g, v, n))
+        }
+    }
+
+    deinit { for s in slots { s.v.deallocate() } }
+
+    func update() {
+        let (lr, m) = (lr, momentum)
+        for s in slots {
+            Parallel.forChunks(s.count, costPerItem: 4) { r in
+                for i in r {
+                    let v = m * s.v[i] + lr * s.g[i]
+                    s.v[i] = v
+                    s.w[i] -= v
+                }
+            }
+        }
+    }
+}

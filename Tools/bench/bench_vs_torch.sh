@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# fn2e against PyTorch (2 threads) on the same float32 work, in one invocation, alternating the two:
+#   stage1: ExpNet stage-1 training step (trunk, Euclidean loss vs a fixed 512x7x7 target), batch 32
+#   stage2: ExpNet stage-2 training step (trunk + fc6 + dropout + fc7, cross-entropy), batch 32
+#   vgg:    VGG-Face forward, batch 8
+# Every measurement is its own process (so peak RSS is per workload). Each round runs fn2e, PyTorch
+# NCHW and PyTorch channels_last once each; the median step time over all rounds counts.
+# Usage: Tools/bench/bench_vs_torch.sh [ROUNDS] [STEPS]   (defaults 2 and 2; about 8 minutes)
+# Env: WORKLOADS="stage1 stage2 vgg", FN2E_RUN=path to fn2e-run (default: release build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-2}
+steps=${2:-2}
+workloads=${WORKLOADS:-"stage1 stage2 vgg"}
+if /work/main/Tools/.venv/bin/python -c 'import torch' 2>/dev/null; then
+  PY=/work/main/Tools/.venv/bin/python   # reuse the shared environment instead of a second download
+else
+  PY=$(bash Tools/venv.sh)/bin/python
+fi
+RUN=${FN2E_RUN:-}
+if [ -z "$RUN" ]; then
+  swift build -c release --product fn2e-run >&2
+  RUN="$(swift build -c release --show-bin-path)/fn2e-run"
+fi
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+fn2e() {  # workload -> JSON line
+  case $1 in
+    stage1) "$RUN" bench-train Tools/bench/expnet_stage1_trunk.fn2e --batch 32 --steps "$steps" --lr 1e-6 ;;
+    stage2) "$RUN" bench-train Graphs/expnet_stage2.fn2e --batch 32 --steps "$steps" ;;
+    vgg)    "$RUN" bench-train Graphs/vgg_face.fn2e --forward --batch 8 --steps $((steps + 1)) ;;
+  esac
+}
+torch_run() {  # workload layout -> JSON line
+  local batch=32; [ "$1" = vgg ] && batch=8
+  local s=$steps; [ "$1" = vgg ] && s=$((steps + 1))
+  "$PY" Tools/bench/bench_torch.py "$1" --layout "$2" --batch $batch --steps $s
+}
+
+echo "measuring the sgemm peak (fn2e, BLAS.measurePeakGFLOPS)..." >&2
+"$RUN" bench-train Graphs/vgg_face.fn2e --forward --batch 1 --steps 1 --warmup 0 --peak 2>/dev/null > "$out/peak.json"
+for w in $workloads; do
+  for r in $(seq "$rounds"); do
+    echo "[$w round $r] fn2e" >&2;            fn2e "$w" 2>/dev/null >> "$out/$w.fn2e"
+    echo "[$w round $r] torch nchw" >&2;      torch_run "$w" nchw >> "$out/$w.nchw"
+    echo "[$w round $r] torch channels_last" >&2; torch_run "$w" cl >> "$out/$w.cl"
+  done
+done
+"$RUN" bench-train Graphs/vgg_face.fn2e --forward --batch 1 --steps 1 --warmup 0 --peak 2>/dev/null > "$out/peak2.json"
+
+"$PY" - "$out" $workloads <<'PYEOF'
+import json, statistics, sys
+out, workloads = sys.argv[1], sys.argv[2:]
+def load(path):
+    return [json.loads(l) for l in open(path) if l.strip().startswith("{")]
+peaks = [load(f"{out}/{p}")[0] for p in ("peak.json", "peak2.json")]
+peak = max(p["peak_gflops"] for p in peaks)
+core, threads = peaks[0]["core"], peaks[0]["threads"]
+torch_version = None
+names = {"stage1": "ExpNet stage-1 step, b32", "stage2": "ExpNet stage-2 step, b32", "vgg": "VGG-Face forward, b8"}
+print(f"BLAS core {core}, {threads} OpenBLAS threads; sgemm peak {peak:.1f} GFLOP/s (1024^3, best of the run's two measurements)")
+hdr = f"{'workload':<26} {'fn2e img/s':>10} {'torch NCHW':>10} {'torch CL':>9} {'fn2e/NCHW':>9} {'fn2e/CL':>8} {'fn2e GF/s':>9} {'% peak':>6} {'torch %pk':>9} {'RSS fn2e':>9} {'RSS NCHW':>9} {'RSS CL':>8} {'RSS ratio':>9}"
+print(hdr)
+for w in workloads:
+    f, n, c = load(f"{out}/{w}.fn2e"), load(f"{out}/{w}.nchw"), load(f"{out}/{w}.cl")
+    torch_version = n[0]["torch"]
+    med = lambda runs: statistics.median(t for r in runs for t in r["times"])
+    batch = f[0]["batch"]
+    tf, tn, tc = med(f), med(n), med(c)
+    flops = f[0]["flops"]
+    gf = flops / tf / 1e9
+    rss = lambda runs: max(r["peak_rss"] for r in runs) / 2**20
+    print(f"{names[w]:<26} {batch/tf:>10.2f} {batch/tn:>10.2f} {batch/tc:>9.2f} {tn/tf:>9.2f} {tc/tf:>8.2f} {gf:>9.1f} {100*gf/peak:>5.0f}% {100*flops/tn/1e9/peak:>8.0f}% "
+          f"{rss(f):>8.0f}M {rss(n):>8.0f}M {rss(c):>7.0f}M {rss(f)/rss(n):>9.2f}")
+print(f"PyTorch {torch_version}, torch.set_num_threads(2). Ratios >1: fn2e faster. RSS ratio: fn2e / PyTorch NCHW peak RSS.")
+print("GF/s counts the fn2e schedule's FLOPs (2 per multiply-add) for both; median step time over all passes.")
+PYEOF
