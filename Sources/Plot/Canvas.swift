@@ -64,8 +64,11 @@ public struct Canvas: Sendable {
 
     /// Fills a rectangle, optionally translucent.
     public mutating func fillRect(_ r: Rect, _ color: Color, alpha: Double = 1) {
-        for y in max(0, r.y)..<max(0, min(height, r.maxY)) {
-            for x in max(0, r.x)..<max(0, min(width, r.maxX)) { blend(x, y, color, alpha: alpha) }
+        // Clipped to the canvas; a rectangle wholly outside it draws nothing.
+        let (y0, y1, x0, x1) = (max(0, r.y), min(height, r.maxY), max(0, r.x), min(width, r.maxX))
+        guard y0 < y1, x0 < x1 else { return }
+        for y in y0..<y1 {
+            for x in x0..<x1 { blend(x, y, color, alpha: alpha) }
         }
     }
 

@@ -57,13 +57,13 @@ enum Toy {
         graph @toy(%data: f32[N,1,16,16], %label: i32[N]) {
           param %conv.weight: f32[8,1,3,3] = msra
           param %conv.bias: f32[8] = zeros
-          param %fc.weight: f32[3,128] = xavier
+          param %fc.weight: f32[3,32] = xavier
           param %fc.bias: f32[3] = zeros
           %conv = f32[N,8,16,16] conv2d(%data, %conv.weight, %conv.bias) {pad=1}
           %relu = f32[N,8,16,16] relu(%conv)
-          %pool = f32[N,8,4,4] max_pool(%relu) {kernel=4, stride=4}
-          %flat = f32[N,128] flatten(%pool)
-        \(dropout ? "  %drop = f32[N,128] dropout(%flat) {ratio=0.3}\n" : "")\
+          %pool = f32[N,8,2,2] max_pool(%relu) {kernel=8, stride=8}
+          %flat = f32[N,32] flatten(%pool)
+        \(dropout ? "  %drop = f32[N,32] dropout(%flat) {ratio=0.3}\n" : "")\
           %fc = f32[N,3] linear(\(dropout ? "%drop" : "%flat"), %fc.weight, %fc.bias)
           %loss = f32[] softmax_cross_entropy(%fc, %label)
           return %loss
@@ -91,8 +91,8 @@ enum Toy {
     static func settings(_ name: String, _ extra: [String: String] = [:]) throws -> Settings {
         let base: [String: String] = [
             "graph": dir + "/toy.fn2e", "data": dir + "/index.csv", "folds": "5", "fold": "0", "batch": "16",
-            "solver": "sgd", "lr": "0.02", "momentum": "0.9", "weight_decay": "0.0005", "mean": "60", "scale": "0.01",
-            "iterations": "60", "eval_interval": "20", "display": "1000", "seed": "7", "output": output(name),
+            "solver": "sgd", "lr": "0.1", "momentum": "0.9", "weight_decay": "0.0005", "mean": "60", "scale": "0.01",
+            "iterations": "100", "eval_interval": "20", "display": "1000", "seed": "7", "output": output(name),
         ]
         var s = Settings()
         for (k, v) in base.merging(extra, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {

@@ -7,20 +7,20 @@ import XCTest
 /// End-to-end training on the synthetic patterns: learning, determinism, exact resume (also after an
 /// interrupt), the stop on non-finite values, and the solvers' arithmetic against hand computation.
 final class TrainerTests: XCTestCase {
-    /// Held-out fold accuracy the toy conv net must reach in 60 steps (chance is 33%).
+    /// Held-out fold accuracy the toy conv net must reach in 100 steps (chance is 33%; seeds 1-7 give 97-100%).
     static let toyAccuracy = 0.9
 
     func testLearnsSyntheticPatternsAndRunsAreIdentical() throws {
         let a = try Toy.settings("learn-a"), b = try Toy.settings("learn-b")
         let evals = try Toy.trainer(a).train()
         let test = try XCTUnwrap(evals.first { $0.split == "test" })
-        print("toy conv net, fold 0 of 5, 60 steps: \(test.summary)")
+        print("toy conv net, fold 0 of 5, 100 steps: \(test.summary)")
         XCTAssertGreaterThanOrEqual(test.accuracy, Self.toyAccuracy, test.summary)
         XCTAssertGreaterThanOrEqual(test.count, 30)
 
         _ = try Toy.trainer(b).train()
         let (ma, mb) = (Toy.text(a.path("output") + "/metrics.jsonl"), Toy.text(b.path("output") + "/metrics.jsonl"))
-        XCTAssertEqual(ma.split(separator: "\n").count, 60 + 3)  // 60 steps, 3 test evaluations
+        XCTAssertEqual(ma.split(separator: "\n").count, 100 + 5)  // 100 steps, 5 test evaluations
         XCTAssertEqual(ma, mb, "two runs with one seed must write the same metrics.jsonl")
         try Toy.assertSameTensors(a.path("output") + "/model.safetensors", b.path("output") + "/model.safetensors")
 
@@ -53,7 +53,9 @@ final class TrainerTests: XCTestCase {
         let out = first.path("output")
         XCTAssertEqual(try SafeTensors.read(path: out + "/checkpoint.safetensors").metadata["step"], "10")
 
-        let rest = try Toy.trainer(try Self.resumeSettings("resumed", iterations: 20))
+        var more = first
+        try more.set("iterations", "20", origin: "test")
+        let rest = try Toy.trainer(more)
         _ = try rest.train(resume: true)
         XCTAssertEqual(rest.step, 20)
         try Toy.assertSameTensors(straight + "/model.safetensors", out + "/model.safetensors")
@@ -165,8 +167,10 @@ final class TrainerTests: XCTestCase {
     }
 
     func testAdamStepMatchesTheFormulaWithCaffesBiasCorrection() throws {
-        let (lr, b1, b2, eps, wd) = (0.01, 0.9, 0.999, 1e-8, 0.01)
-        let (w0, one) = try Self.solverRun("adam-1", steps: 1, ["solver": "adam", "lr": "\(lr)", "beta1": "\(b1)", "beta2": "\(b2)",
+        let (lr, eps, wd) = (0.01, 1e-8, 0.01)
+        // The solver holds its hyperparameters as Float; 1 - Float(0.999) is not 0.001.
+        let (b1, b2) = (Double(Float(0.9)), Double(Float(0.999)))
+        let (w0, one) = try Self.solverRun("adam-1", steps: 1, ["solver": "adam", "lr": "\(lr)", "beta1": "0.9", "beta2": "0.999",
                                                                  "epsilon": "\(eps)", "weight_decay": "\(wd)"])
         for name in ["fc.weight", "fc.bias"] {
             let (lm, dm) = one.mults[name]!
