@@ -64,8 +64,9 @@ public struct Canvas: Sendable {
 
     /// Fills a rectangle, optionally translucent.
     public mutating func fillRect(_ r: Rect, _ color: Color, alpha: Double = 1) {
-        let (x0, x1) = (max(0, r.x), min(width, r.maxX)), (y0, y1) = (max(0, r.y), min(height, r.maxY))
-        guard x0 < x1, y0 < y1 else { return }  // entirely outside the canvas
+        // Clipped to the canvas; a rectangle wholly outside it draws nothing.
+        let (y0, y1, x0, x1) = (max(0, r.y), min(height, r.maxY), max(0, r.x), min(width, r.maxX))
+        guard y0 < y1, x0 < x1 else { return }
         for y in y0..<y1 {
             for x in x0..<x1 { blend(x, y, color, alpha: alpha) }
         }

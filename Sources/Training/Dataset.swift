@@ -6,6 +6,10 @@ public struct Sample: Hashable {
     public var path: String
     public var label: Int
     public var group: String
+
+    public init(path: String, label: Int, group: String) {
+        (self.path, self.label, self.group) = (path, label, group)
+    }
 }
 
 /// Labelled images from a CSV index (`path,label,...` with a header; optional group column) or a

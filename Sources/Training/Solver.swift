@@ -13,6 +13,12 @@ public struct LRPolicy {
     public var maxIter: Int
     public var warmup: Int
 
+    public init(base: Double, policy: String, gamma: Double = 0.1, stepsize: Int = 1000, stepvalues: [Int] = [],
+                power: Double = 1, maxIter: Int, warmup: Int = 0) {
+        (self.base, self.policy, self.gamma, self.stepsize) = (base, policy, gamma, stepsize)
+        (self.stepvalues, self.power, self.maxIter, self.warmup) = (stepvalues, power, maxIter, warmup)
+    }
+
     public func rate(at iter: Int) -> Double {
         var lr: Double
         switch policy {
@@ -64,8 +70,11 @@ public final class Solver {
             let (w, g, n) = (s.weights, s.gradient, s.count)
             if kind == "adam" {
                 let (b1, b2, eps) = (beta1, beta2, epsilon)
-                slots[k].m.withUnsafeMutableBufferPointer { m in
-                    slots[k].v.withUnsafeMutableBufferPointer { v in
+                // Moved out of the slot: two nested mutable accesses to slots[k] break exclusivity.
+                var (m1, v1) = (slots[k].m, slots[k].v)
+                (slots[k].m, slots[k].v) = ([], [])
+                m1.withUnsafeMutableBufferPointer { m in
+                    v1.withUnsafeMutableBufferPointer { v in
                         for i in 0..<n {
                             let gi = g[i] + decay * w[i]
                             m[i] = b1 * m[i] + (1 - b1) * gi
@@ -74,6 +83,7 @@ public final class Solver {
                         }
                     }
                 }
+                (slots[k].m, slots[k].v) = (m1, v1)
             } else {
                 let mom = momentum
                 slots[k].m.withUnsafeMutableBufferPointer { m in

@@ -327,13 +327,20 @@ public final class Trainer {
             }
             let lr = policy.rate(at: step)
             solver.step(lr: lr)
+            // A finite gradient times a huge rate can still overflow; never checkpoint such weights.
+            if let bad = firstNonFiniteWeight() {
+                group.wait()
+                throw TrainingError("step \(step + 1): non-finite value in %\(bad) after the update; stopped, the last checkpoint is intact")
+            }
             computeSeconds += Date().timeIntervalSince(t0)
             step += 1
             let elapsed = Date().timeIntervalSince(start)
             let rate = Double((step - startStep) * batch) / max(elapsed, 1e-9)
             let eta = Double(totalSteps - step) * batch.asDouble / max(rate, 1e-9)
             let epoch = Double(step) / Double(stepsPerEpoch)
-            metrics.write(["type": "step", "step": step, "epoch": epoch, "loss": Double(lossValue), "lr": lr, "images_per_s": rate])
+            // Only what the seed determines goes to metrics.jsonl (throughput is on the progress line), so
+            // two runs, or a run and its resumed twin, write the same file.
+            metrics.write(["type": "step", "step": step, "epoch": epoch, "loss": Double(lossValue), "lr": lr])
             let line = String(format: "epoch %.2f step %d/%d loss %.5f lr %.3g %.1f img/s ETA %@", epoch, step, totalSteps,
                               lossValue, lr, rate, Trainer.duration(eta))
             if tty {
@@ -368,6 +375,10 @@ public final class Trainer {
             for i in 0..<s.count where !s.gradient[i].isFinite { return Autodiff.prefix + s.param.name }
         }
         return nil
+    }
+
+    func firstNonFiniteWeight() -> String? {
+        solver.slots.first { s in (0..<s.count).contains { !s.weights[$0].isFinite } }?.param.name
     }
 
     static func duration(_ s: Double) -> String {
