@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "IRTests", dependencies: ["IR", "Driver"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "Reference"]),
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Driver"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Scheduler", "Runtime", "Driver"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Scheduler", "Runtime", "Driver"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Runtime", "Driver"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver", "Reference", "Scheduler"]),
