@@ -21,14 +21,7 @@ public final class Predictor {
         modelPath = dir + "/model.safetensors"
         let meta = try SafeTensors.read(path: modelPath).metadata
         classes = meta["classes"]?.split(separator: ",").map(String.init) ?? []
-        let sources = SourceManager()
-        let program: Program
-        do { program = try Loader.load(path: settings.path("graph"), sources: sources, searchPaths: settings.includes) } catch let d as DiagnosticList {
-            throw TrainingError(sources.render(d.diagnostics))
-        }
-        let name = settings.string("graph_name")
-        guard let g = program.graph(name.isEmpty ? nil : name) else { throw TrainingError("no graph in \(settings.path("graph"))") }
-        graph = Inliner.inline(g, graphs: program.graphs)
+        graph = try Trainer.flatGraph(settings)
         guard let img = graph.inputs.first(where: { $0.type.dtype == .f32 && $0.type.rank == 4 }) else {
             throw TrainingError("'@\(graph.name)' has no image input")
         }

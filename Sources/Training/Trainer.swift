@@ -49,14 +49,7 @@ public final class Trainer {
         // The graph: inline calls, pick the loss and the class scores.
         let graphPath = settings.path("graph")
         guard !graphPath.isEmpty else { throw TrainingError("no graph: set 'graph'") }
-        let sources = SourceManager()
-        let program: Program
-        do { program = try Loader.load(path: graphPath, sources: sources, searchPaths: settings.includes) } catch let d as DiagnosticList {
-            throw TrainingError(sources.render(d.diagnostics))
-        }
-        let name = settings.string("graph_name")
-        guard let g0 = program.graph(name.isEmpty ? nil : name) else { throw TrainingError("no graph '@\(name)' in \(graphPath)") }
-        let flat = Inliner.inline(g0, graphs: program.graphs)
+        let flat = try Trainer.flatGraph(settings)
         graph = flat
         let lossName = settings.string("loss").isEmpty ? try Trainer.defaultLoss(flat) : settings.string("loss")
         guard flat.type(of: lossName) == TensorType(.f32, []) else { throw TrainingError("'%\(lossName)' is not a scalar loss of '@\(flat.name)'") }
@@ -132,6 +125,20 @@ public final class Trainer {
                           maxIter: totalSteps, warmup: settings.int("warmup"))
 
         weightsReport = try Trainer.loadWeights(settings, into: [trainExec] + (frozenExec.map { [$0] } ?? []), params: flat.params)
+    }
+
+    /// The settings' graph, loaded through the include path, verified and inlined; diagnostics come
+    /// back rendered with their source lines.
+    static func flatGraph(_ settings: Settings) throws -> Graph {
+        let path = settings.path("graph")
+        let sources = SourceManager()
+        let program: Program
+        do { program = try Loader.load(path: path, sources: sources, searchPaths: settings.includes) } catch let d as DiagnosticList {
+            throw TrainingError(sources.render(d.diagnostics))
+        }
+        let name = settings.string("graph_name")
+        guard let g = program.graph(name.isEmpty ? nil : name) else { throw TrainingError("no graph '@\(name)' in \(path)") }
+        return Inliner.inline(g, graphs: program.graphs)
     }
 
     static func defaultLoss(_ g: Graph) throws -> String {

@@ -12,11 +12,7 @@ cd "$(dirname "$0")/../.."
 rounds=${1:-2}
 steps=${2:-2}
 workloads=${WORKLOADS:-"stage1 stage2 vgg"}
-if /work/main/Tools/.venv/bin/python -c 'import torch' 2>/dev/null; then
-  PY=/work/main/Tools/.venv/bin/python   # reuse the shared environment instead of a second download
-else
-  PY=$(bash Tools/venv.sh)/bin/python
-fi
+PY=$(bash Tools/venv.sh)/bin/python   # Tools/.venv, created once and reused
 RUN=${FN2E_RUN:-}
 if [ -z "$RUN" ]; then
   swift build -c release --product fn2e-run >&2
