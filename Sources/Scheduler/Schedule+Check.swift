@@ -36,11 +36,14 @@ extension Schedule {
     }
 
     /// The largest number of arena bytes live at once, from the buffers' lifetimes.
+    /// An in-place kernel's output and the input it overwrites are one buffer and count once.
     public var peakLiveBytes: Int {
         var peak = 0
-        for idx in kernels.indices {
+        for (idx, k) in kernels.enumerated() {
             let live = buffers.values.filter { Scheduler.isArena($0.storage) && $0.def <= idx && $0.lastUse >= idx }
-            peak = max(peak, live.reduce(0) { $0 + $1.bytes })
+            var bytes = live.reduce(0) { $0 + $1.bytes }
+            if k.inPlace, let first = k.node.operands.first, let b = buffers[first], live.contains(b) { bytes -= b.bytes }
+            peak = max(peak, bytes)
         }
         return peak
     }

@@ -260,7 +260,10 @@ public final class Trainer {
         if trainExec.schedule.buffers[imageInput] != nil { try trainExec.setValue(imageInput, imageTensor) }
         if let l = labelInput, trainExec.schedule.buffers[l] != nil { try trainExec.setLabels(l, b.labels) }
         guard let cut, let frozenExec else { return }
-        if b.keys.contains(where: { cache[$0] == nil }) {
+        let misses = b.keys.filter { cache[$0] == nil }
+        cacheStats.reused += b.keys.count - misses.count
+        if !misses.isEmpty {
+            // One run of the frozen part for the whole batch fills every missing entry.
             try frozenExec.setValue(imageInput, imageTensor)
             frozenExec.run()
             for (k, key) in b.keys.enumerated() where cache[key] == nil {
@@ -270,8 +273,6 @@ public final class Trainer {
                 }
                 cacheStats.computed += 1
             }
-        } else {
-            cacheStats.reused += batch
         }
         for (j, v) in cut.boundary.enumerated() {
             let dst = trainExec.pointer(v)!
