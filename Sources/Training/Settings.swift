@@ -166,15 +166,26 @@ public struct Settings {
     public var resize: (Int, Int)? { Settings.size(string("resize")) }
 
     /// A path setting resolved against the settings file's folder.
-    public func path(_ k: String) -> String { resolve(string(k)) }
+    public func path(_ k: String) -> String { resolve(string(k), key: k) }
 
-    /// A path relative to the settings file's folder.
-    public func resolve(_ p: String) -> String {
-        p.isEmpty || p.hasPrefix("/") || baseDirectory == "." ? p : baseDirectory + "/" + p
+    /// A relative path of setting `key`: relative to the settings file's folder when the file set
+    /// it, to the working folder when the command line did.
+    public func resolve(_ p: String, key: String) -> String {
+        let fromFile = origins[key].map { $0 != "--set" && $0 != "default" } ?? false
+        return p.isEmpty || p.hasPrefix("/") || baseDirectory == "." || !fromFile ? p : baseDirectory + "/" + p
     }
 
     /// The `include` folders, resolved.
-    public var includes: [String] { list("include").map(resolve) }
+    public var includes: [String] { list("include").map { resolve($0, key: "include") } }
+
+    /// The `weights` entries as (prefix, resolved file).
+    public var weightFiles: [(prefix: String, file: String)] {
+        list("weights").map { spec in
+            var prefix = "", file = spec
+            if let eq = spec.firstIndex(of: "=") { prefix = String(spec[..<eq]); file = String(spec[spec.index(after: eq)...]) }
+            return (prefix, resolve(file, key: "weights"))
+        }
+    }
 
     /// The table printed at the start of a run: every key, its value, and where it came from.
     public var table: String {
@@ -195,15 +206,8 @@ public struct Settings {
         return Settings.keys.map { k -> String in
             var v = values[k.name] ?? ""
             if ["graph", "data", "root", "output"].contains(k.name) { v = absolute(path(k.name)) }
-            if k.name == "include" { v = list("include").map { absolute(resolve($0)) }.joined(separator: ",") }
-            if k.name == "weights" {
-                v = list("weights").map { spec -> String in
-                    var prefix = "", file = spec
-                    if let eq = spec.firstIndex(of: "=") { prefix = String(spec[..<eq]) + "="; file = String(spec[spec.index(after: eq)...]) }
-                    if !file.hasPrefix("/"), baseDirectory != "." { file = baseDirectory + "/" + file }
-                    return prefix + absolute(file)
-                }.joined(separator: ",")
-            }
+            if k.name == "include" { v = includes.map(absolute).joined(separator: ",") }
+            if k.name == "weights" { v = weightFiles.map { ($0.prefix.isEmpty ? "" : $0.prefix + "=") + absolute($0.file) }.joined(separator: ",") }
             return "\(k.name) = \(v)"
         }.joined(separator: "\n") + "\n"
     }

@@ -151,10 +151,7 @@ public final class Trainer {
     static func loadWeights(_ settings: Settings, into executors: [Executor], params: [Param]) throws -> String {
         var loaded: Set<String> = []
         var problems: [String] = []
-        for spec in settings.list("weights") {
-            var prefix = "", file = spec
-            if let eq = spec.firstIndex(of: "=") { prefix = String(spec[..<eq]); file = String(spec[spec.index(after: eq)...]) }
-            if !file.hasPrefix("/"), settings.baseDirectory != "." { file = settings.baseDirectory + "/" + file }
+        for (prefix, file) in settings.weightFiles {
             let (tensors, _) = try SafeTensors.read(path: file)
             for (n, t) in tensors {
                 let target = prefix.isEmpty ? n : prefix + "." + n
