@@ -9,6 +9,13 @@ import Scheduler
 import Tensors
 
 public enum CaffeImportDriver {
+    /// A failed command: Caffe diagnostics as they are (`file:line:col: error: ...`), anything else
+    /// after `error: `; exit status 1.
+    static func report(_ error: Error, into out: inout CommandOutput) {
+        out.stderr += (error is CaffeError ? "\(error)" : "error: \(error)") + "\n"
+        out.status = 1
+    }
+
     /// Imports and writes `directory/name.fn2e` and `directory/name.safetensors`. The upgrade and
     /// import log goes to stderr, the written paths to stdout.
     public static func run(prototxt: String?, caffemodel: String?, directory: String, name: String?) -> CommandOutput {
@@ -30,12 +37,8 @@ public enum CaffeImportDriver {
             }
             out.stdout += "\(base).fn2e\n\(base).safetensors\n"
             out.stderr += "imported \(imported.graph.nodes.count) nodes, \(imported.graph.params.count) parameters (\(imported.weights.count) with weights)\n"
-        } catch let e as CaffeError {
-            out.stderr += e.description + "\n"
-            out.status = 1
         } catch {
-            out.stderr += "error: \(error)\n"
-            out.status = 1
+            report(error, into: &out)
         }
         return out
     }
@@ -85,12 +88,8 @@ public enum CaffeImportDriver {
                 try Npy.write(t, to: (directory as NSString).appendingPathComponent(n.name + ".npy"))
                 out.stdout += "\(n.name) \(t.shape)\n"
             }
-        } catch let e as CaffeError {
-            out.stderr += e.description + "\n"
-            out.status = 1
         } catch {
-            out.stderr += "error: \(error)\n"
-            out.status = 1
+            report(error, into: &out)
         }
         return out
     }
@@ -110,12 +109,8 @@ public enum CaffeImportDriver {
             try CaffeTestModels.write(caffeNet, seed: seed, syntax: syntax, directory: directory, name: name)
             let base = (directory as NSString).appendingPathComponent(name)
             out.stdout += "\(base).prototxt\n\(base).caffemodel\n"
-        } catch let e as CaffeError {
-            out.stderr += e.description + "\n"
-            out.status = 1
         } catch {
-            out.stderr += "error: \(error)\n"
-            out.status = 1
+            report(error, into: &out)
         }
         return out
     }
