@@ -3,11 +3,12 @@ import Plot
 import Tensors
 import Training
 
-/// FaceNet2ExpNet as one command: for every seed and every fold of a grouped k-fold split, stage 1
-/// (ExpNet's convolutions regress the frozen face net's features) then stage 2 (all of ExpNet with
-/// cross-entropy, convolutions from stage 1), and the paper's baselines on the same folds: ExpNet
-/// from scratch (stage 2 alone) and the fine-tuned face net (stage 0). Each training is a run folder
-/// written by `fn2e-run train`; finished runs are reused, so an interrupted recipe continues.
+/// FaceNet2ExpNet as one command: for every seed, fold of a grouped k-fold split and class set,
+/// stage 0 (the face net fine-tuned on the training fold), stage 1 (ExpNet's convolutions regress
+/// the frozen fine-tuned face net's features) then stage 2 (all of ExpNet with cross-entropy,
+/// convolutions from stage 1), and on the same folds the paper's baselines, ExpNet from scratch
+/// and the fine-tuned face net (stage 0 itself), plus the raw-teacher ablation. Each training is a
+/// run folder written by `fn2e-run train`; finished runs are reused, so an interrupted recipe continues.
 public struct Recipe {
     public struct Options {
         public var recipeFile: String
@@ -18,8 +19,8 @@ public struct Recipe {
         /// Only the first `foldLimit` folds run (a smoke test); nil: all.
         public var foldLimit: Int?
         public var seeds: [Int] = [1]
-        /// Class subsets to evaluate (an empty subset: every class). Stage 1 ignores labels, so one
-        /// stage-1 run per seed and fold (on every image of the training subjects) serves them all.
+        /// Class subsets to evaluate (an empty subset: every class). Each has its own fine-tuned face
+        /// net, so stage 1 runs per class subset too, on that subset's training images.
         public var classSets: [[String]] = [[]]
         public var methods: [String] = Recipe.allMethods
         public var jobs = 1
@@ -34,8 +35,10 @@ public struct Recipe {
         }
     }
 
-    public static let allMethods = ["facenet2expnet", "scratch", "finetune"]
-    static let stageOfMethod = ["facenet2expnet": "stage2", "scratch": "scratch", "finetune": "stage0"]
+    /// facenet2expnet: stages 0, 1, 2 with the fine-tuned face net as stage 1's teacher (the paper);
+    /// facenet2expnet-raw: the same with the face net as imported as the teacher (an ablation);
+    /// scratch: ExpNet from initializers; finetune: the face net fine-tuned (stage 0).
+    public static let allMethods = ["facenet2expnet", "facenet2expnet-raw", "scratch", "finetune"]
 
     /// One training of the recipe.
     struct Job {
@@ -143,34 +146,40 @@ public struct Recipe {
         return s
     }
 
+    /// The trainings in dependency order. For each seed, fold and class set: stage 0 fine-tunes the
+    /// face net on the training fold (it is also the "finetune" baseline); stage 1 regresses the
+    /// frozen fine-tuned face net (or, for "facenet2expnet-raw", the face net as imported) with
+    /// ExpNet's convolutions on the same training images; stage 2 trains all of ExpNet from them.
     func jobs(classCounts: [Int]) throws -> [Job] {
         let faceWeights = "face=" + (options.faceNet.hasPrefix("/") ? options.faceNet : FileManager.default.currentDirectoryPath + "/" + options.faceNet)
             + "/" + (try value("face_weights"))
+        let wants = Set(options.methods)
         var out: [Job] = []
         let folds = min(options.folds, options.foldLimit ?? options.folds)
         for seed in options.seeds {
             for fold in 0..<folds {
-                func add(_ method: String, set: Int, stage: String, graph: String, weights: [String], deps: [Int]) throws -> Int {
-                    let dir = set < 0 ? "\(options.output)/seed\(seed)/fold\(fold)/\(method)"
-                        : "\(options.output)/\(classCounts[set])classes/seed\(seed)/fold\(fold)/\(method)"
-                    let s = try settings(stage: stage, graph: graph, fold: fold, seed: seed, dir: dir, weights: weights,
-                                         classes: set < 0 ? [] : options.classSets[set])
-                    out.append(Job(name: "seed \(seed) fold \(fold) \(set < 0 ? "" : "\(classCounts[set]) classes ")\(method)",
-                                   method: method, classSet: set, fold: fold, seed: seed, dir: dir, settings: s, deps: deps))
-                    return out.count - 1
-                }
-                let stage1 = options.methods.contains("facenet2expnet")
-                    ? try add("stage1", set: -1, stage: "stage1", graph: try value("stage1"), weights: [faceWeights], deps: []) : nil
                 for (set, k) in classCounts.enumerated() {
-                    if let s1 = stage1 {
-                        let dir1 = out[s1].settings.path("output")
-                        _ = try add("facenet2expnet", set: set, stage: "stage2", graph: try value("stage2.\(k)"), weights: [dir1 + "/model.safetensors"], deps: [s1])
+                    func add(_ method: String, stage: String, graph: String, weights: [String], deps: [Int]) throws -> Int {
+                        let dir = "\(options.output)/\(k)classes/seed\(seed)/fold\(fold)/\(method)"
+                        let s = try settings(stage: stage, graph: graph, fold: fold, seed: seed, dir: dir, weights: weights,
+                                             classes: options.classSets[set])
+                        out.append(Job(name: "seed \(seed) fold \(fold) \(k) classes \(method)",
+                                       method: method, classSet: set, fold: fold, seed: seed, dir: dir, settings: s, deps: deps))
+                        return out.count - 1
                     }
-                    if options.methods.contains("scratch") {
-                        _ = try add("scratch", set: set, stage: "scratch", graph: try value("stage2.\(k)"), weights: [], deps: [])
+                    func model(_ job: Int) -> String { out[job].dir + "/model.safetensors" }
+                    let stage0 = wants.contains("finetune") || wants.contains("facenet2expnet")
+                        ? try add("finetune", stage: "stage0", graph: try value("stage0.\(k)"), weights: [faceWeights], deps: []) : nil
+                    if let stage0, wants.contains("facenet2expnet") {
+                        let s1 = try add("stage1", stage: "stage1", graph: try value("stage1"), weights: [model(stage0)], deps: [stage0])
+                        _ = try add("facenet2expnet", stage: "stage2", graph: try value("stage2.\(k)"), weights: [model(s1)], deps: [s1])
                     }
-                    if options.methods.contains("finetune") {
-                        _ = try add("finetune", set: set, stage: "stage0", graph: try value("stage0.\(k)"), weights: [faceWeights], deps: [])
+                    if wants.contains("facenet2expnet-raw") {
+                        let s1 = try add("stage1-raw", stage: "stage1", graph: try value("stage1"), weights: [faceWeights], deps: [])
+                        _ = try add("facenet2expnet-raw", stage: "stage2", graph: try value("stage2.\(k)"), weights: [model(s1)], deps: [s1])
+                    }
+                    if wants.contains("scratch") {
+                        _ = try add("scratch", stage: "scratch", graph: try value("stage2.\(k)"), weights: [], deps: [])
                     }
                 }
             }
@@ -194,7 +203,7 @@ public struct Recipe {
         }
         let (seconds, failures) = (board.seconds, board.failures)
         if !failures.isEmpty { throw StageError("\(failures.count) training\(failures.count == 1 ? "" : "s") failed:\n  " + failures.joined(separator: "\n  ")) }
-        return try all.indices.filter { all[$0].method != "stage1" }.map { i in
+        return try all.indices.filter { options.methods.contains(all[$0].method) }.map { i in
             RunResult(method: all[i].method, classSet: all[i].classSet, fold: all[i].fold, seed: all[i].seed,
                       evaluation: try Recipe.finalTest(all[i].dir, classes: counts[all[i].classSet]), seconds: seconds[i])
         }
@@ -306,6 +315,19 @@ public struct RecipeReport {
                             "accuracy_by_seed": seedAcc.map(\.0), "confusion": conf,
                             "train_seconds": rs.reduce(0) { $0 + $1.seconds }]
         }
+        let paired = RecipeReport.pairedDifferences(results, methods: methods)
+        if !paired.isEmpty {
+            text += "\npaired differences in accuracy over the same (seed, fold) runs, percentage points (first − second):\n"
+                + "pair".padding(toLength: 40, withPad: " ", startingAt: 0) + "    n     mean      se   95% interval        wins/ties/losses\n"
+            for d in paired {
+                text += "\(d.a) − \(d.b)".padding(toLength: 40, withPad: " ", startingAt: 0)
+                    + String(format: " %4d  %+7.2f  %6.2f   [%+6.2f, %+6.2f]    %d/%d/%d\n", d.n, d.mean, d.se, d.low, d.high, d.wins, d.ties, d.losses)
+            }
+            json["paired"] = paired.map { d in
+                ["first": d.a, "second": d.b, "n": d.n, "mean": d.mean, "se": d.se, "ci95": [d.low, d.high],
+                 "wins": d.wins, "ties": d.ties, "losses": d.losses] as [String: Any]
+            }
+        }
         for (method, conf) in confusions.sorted(by: { $0.key < $1.key }) {
             var e = Evaluation(split: method, classes: classes.count)
             e.confusion = conf
@@ -313,6 +335,49 @@ public struct RecipeReport {
             text += "\nsummed confusion, \(method) (accuracy \(String(format: "%.2f", 100 * e.accuracy))%):\n" + e.confusionText(classes)
         }
         (self.text, self.json, self.confusions) = (text, json, confusions)
+    }
+
+    /// One pair of methods compared run by run: accuracy of `a` minus that of `b` on the same
+    /// (seed, fold), in percentage points.
+    public struct PairedDifference {
+        public var a: String, b: String
+        public var n: Int
+        public var mean: Double, se: Double, low: Double, high: Double
+        public var wins: Int, ties: Int, losses: Int
+    }
+
+    /// Every pair of methods (in the order given) over the (seed, fold) runs both have: mean paired
+    /// difference, its standard error, a 95% Student-t interval, and wins/ties/losses. The runs share
+    /// training data across folds, so the interval is a guide, not an exact test.
+    public static func pairedDifferences(_ results: [Recipe.RunResult], methods: [String]) -> [PairedDifference] {
+        var accuracy: [String: [String: Double]] = [:]
+        for r in results { accuracy[r.method, default: [:]]["\(r.seed)/\(r.fold)"] = 100 * r.evaluation.accuracy }
+        let present = methods.filter { accuracy[$0] != nil }
+        var out: [PairedDifference] = []
+        for (i, a) in present.enumerated() {
+            for b in present[(i + 1)...] {
+                let keys = accuracy[a]!.keys.filter { accuracy[b]![$0] != nil }.sorted()
+                let ds = keys.map { accuracy[a]![$0]! - accuracy[b]![$0]! }
+                guard !ds.isEmpty else { continue }
+                let n = Double(ds.count), mean = ds.reduce(0, +) / n
+                let sd = ds.count > 1 ? (ds.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot() : 0
+                let se = sd / n.squareRoot(), t = ds.count > 1 ? studentT975(degrees: ds.count - 1) : 0
+                out.append(PairedDifference(a: a, b: b, n: ds.count, mean: mean, se: se, low: mean - t * se, high: mean + t * se,
+                                            wins: ds.filter { $0 > 1e-9 }.count, ties: ds.filter { abs($0) <= 1e-9 }.count,
+                                            losses: ds.filter { $0 < -1e-9 }.count))
+            }
+        }
+        return out
+    }
+
+    /// The 97.5% quantile of Student's t (two-sided 95%): exact table values up to 30 degrees of
+    /// freedom, then the Cornish-Fisher expansion around the normal quantile (error < 1e-3).
+    static func studentT975(degrees df: Int) -> Double {
+        let table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+                     2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+        if df >= 1 && df <= table.count { return table[df - 1] }
+        let z = 1.959964, v = Double(df), z3 = z * z * z, z5 = z3 * z * z
+        return z + (z3 + z) / (4 * v) + (5 * z5 + 16 * z3 + 3 * z) / (96 * v * v)
     }
 
     /// Writes results.txt, results.json and confusion_METHOD.png into `dir`.

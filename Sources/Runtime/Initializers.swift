@@ -11,9 +11,7 @@ public enum Initializers {
     }
 
     public static func seed(_ seed: UInt64, name: String) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a
-        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return h ^ seed
+        Digest.fnv1a64(name.utf8) ^ seed
     }
 
     public static func tensor(for p: Param, seed: UInt64) -> Tensor {

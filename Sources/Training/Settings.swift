@@ -53,6 +53,7 @@ public struct Settings {
         Key(name: "seed", defaultValue: "1", help: "seed for initializers, splits, data order, augmentation, dropout"),
         Key(name: "output", defaultValue: "runs/run", help: "run folder: checkpoints, metrics.jsonl, settings"),
         Key(name: "skip_bad", defaultValue: "false", help: "skip missing or undecodable images (counted) instead of failing"),
+        Key(name: "target_scale", defaultValue: "", help: "frozen f32[1] parameter multiplying a regression target (mul); set to 1 / RMS of the target over the training split"),
         Key(name: "cache_frozen", defaultValue: "true", help: "compute the frozen part (a face net's targets) once per image and augmentation"),
     ]
 

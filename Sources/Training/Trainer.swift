@@ -33,6 +33,9 @@ public final class Trainer {
     public private(set) var step = 0
     public var log: (String) -> Void
     public let weightsReport: String
+    /// Frozen parameters set from the training data before the first step (`target_scale`); they are
+    /// written with the model, and every executor gets them after its weights.
+    private(set) var calibrated: [(String, Tensor)] = []
     /// Frozen boundary values by (sample, augmentation), and how often they were computed or reused.
     private var cache: [String: [[Float]]] = [:]
     public private(set) var cacheStats = (computed: 0, reused: 0)
@@ -125,6 +128,18 @@ public final class Trainer {
                           maxIter: totalSteps, warmup: settings.int("warmup"))
 
         weightsReport = try Trainer.loadWeights(settings, into: [trainExec] + (frozenExec.map { [$0] } ?? []), params: flat.params)
+        if !settings.string("target_scale").isEmpty {
+            let name = settings.string("target_scale")
+            calibrated = [(name, try measureTargetScale(name))]
+            try applyCalibrated(to: [trainExec] + (frozenExec.map { [$0] } ?? []))
+        }
+    }
+
+    func applyCalibrated(to executors: [Executor]) throws {
+        for e in executors {
+            for (name, t) in calibrated where e.schedule.buffers[name] != nil { try e.setValue(name, t) }
+            e.refold()
+        }
     }
 
     /// The settings' graph, loaded through the include path, verified and inlined; diagnostics come
@@ -151,8 +166,10 @@ public final class Trainer {
     static func loadWeights(_ settings: Settings, into executors: [Executor], params: [Param]) throws -> String {
         var loaded: Set<String> = []
         var problems: [String] = []
+        var files: [String] = []
         for (prefix, file) in settings.weightFiles {
             let (tensors, _) = try SafeTensors.read(path: file)
+            let before = loaded.count
             for (n, t) in tensors {
                 let target = prefix.isEmpty ? n : prefix + "." + n
                 guard let p = params.first(where: { $0.name == target }) else { continue }
@@ -163,11 +180,13 @@ public final class Trainer {
                 for e in executors where e.schedule.buffers[target] != nil { try e.setValue(target, t) }
                 loaded.insert(target)
             }
+            files.append("weights: \(file) (fnv1a64 \(try Digest.fnv1a64(file: file))): \(loaded.count - before) tensors loaded"
+                         + (prefix.isEmpty ? "" : " as \(prefix).*"))
         }
         guard problems.isEmpty else { throw TrainingError(problems.joined(separator: "\n")) }
         for e in executors { e.refold() }
         let fresh = params.map(\.name).filter { !loaded.contains($0) }
-        return "parameters: \(loaded.count) loaded, \(fresh.count) initialised from their initializers"
+        return files.map { $0 + "\n" }.joined() + "parameters: \(loaded.count) loaded, \(fresh.count) initialised from their initializers"
             + (fresh.isEmpty ? "" : ": " + fresh.joined(separator: ", "))
     }
 
@@ -441,6 +460,7 @@ public final class Trainer {
             ex = try Executor(schedule: try Scheduler.schedule(evalGraph, graphs: [:], options: ScheduleOptions(batch: n)),
                               seed: UInt64(settings.int("seed")))
             _ = try Trainer.loadWeights(settings, into: [ex], params: evalGraph.params)
+            try applyCalibrated(to: [ex])
             evalExecs[n] = ex
         }
         for s in solver.slots where ex.schedule.buffers[s.param.name] != nil {
@@ -507,7 +527,7 @@ public final class Trainer {
     public func saveModel() throws {
         let tensors: [(String, Tensor)] = solver.slots.map { s in
             (s.param.name, Tensor(shape: s.param.type.shape ?? [s.count], data: Array(UnsafeBufferPointer(start: s.weights, count: s.count))))
-        }
+        } + calibrated
         let meta = ["classes": data.classes.joined(separator: ","), "logits": logits ?? "", "loss": loss, "step": String(step)]
         try SafeTensors.write(tensors, metadata: meta, to: outputDir + "/model.safetensors")
     }

@@ -13,7 +13,7 @@ struct FaceNet2ExpNet: ParsableCommand {
     @Option(help: "Run only the first N folds (a quick check).") var foldLimit: Int?
     @Option(help: "Seeds, comma separated.") var seeds = "1"
     @Option(help: "A class subset, comma separated, or 'all' (repeatable: each subset is trained and reported).") var classes: [String] = ["all"]
-    @Option(help: "Methods: facenet2expnet, scratch (ExpNet alone), finetune (the face net fine-tuned).") var methods = "facenet2expnet,scratch,finetune"
+    @Option(help: "Methods: facenet2expnet (stage 1 regresses the fine-tuned face net), facenet2expnet-raw (the face net as imported), scratch (ExpNet alone), finetune (the face net fine-tuned: stage 0).") var methods = "facenet2expnet,facenet2expnet-raw,scratch,finetune"
     @Option(help: "Trainings at once (each single-threaded when more than one).") var jobs = 2
     @Option(name: .customLong("set"), help: "A setting for every stage, key=value, or for one stage, stage1.key=value (stage0, stage1, stage2, scratch; repeatable).") var overrides: [String] = []
     @Option(help: "Output folder: one run folder per seed, fold and method, then the results.") var output = "runs/facenet2expnet"
