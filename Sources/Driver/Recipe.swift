@@ -59,6 +59,10 @@ public struct Recipe {
         public var seed: Int
         public var evaluation: Evaluation
         public var seconds: Double
+
+        public init(method: String, classSet: Int, fold: Int, seed: Int, evaluation: Evaluation, seconds: Double) {
+            (self.method, self.classSet, self.fold, self.seed, self.evaluation, self.seconds) = (method, classSet, fold, seed, evaluation, seconds)
+        }
     }
 
     let options: Options
@@ -372,7 +376,7 @@ public struct RecipeReport {
 
     /// The 97.5% quantile of Student's t (two-sided 95%): exact table values up to 30 degrees of
     /// freedom, then the Cornish-Fisher expansion around the normal quantile (error < 1e-3).
-    static func studentT975(degrees df: Int) -> Double {
+    public static func studentT975(degrees df: Int) -> Double {
         let table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
                      2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
         if df >= 1 && df <= table.count { return table[df - 1] }

@@ -1,12 +1,13 @@
 import CaffeImport
 import Driver
 import Foundation
+import Tensors
 import Training
 import XCTest
 
 /// The FaceNet2ExpNet recipe end to end, small: a generated stand-in data set and an O-Net-shaped
-/// face net with generated Caffe weights, all three stages and both baselines on two folds for a few
-/// steps, through the real `fn2e-run` executable (one child process per training, two at a time).
+/// face net with generated Caffe weights, stages 0, 1 and 2, the raw-teacher ablation and the scratch
+/// baseline on two folds for a few steps, through the real `fn2e-run` executable (one child process per training, two at a time).
 final class RecipeSmokeTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -40,29 +41,46 @@ final class RecipeSmokeTests: XCTestCase {
         var lines: [String] = []
         let recipe = try Recipe(o, log: { lines.append($0) })
         let results = try recipe.run()
-        // 2 folds × 2 class subsets × 3 methods, every one evaluated on its held-out fold.
-        XCTAssertEqual(results.count, 12, lines.joined(separator: "\n"))
+        // 2 folds × 2 class subsets × 4 methods, every one evaluated on its held-out fold.
+        XCTAssertEqual(results.count, 16, lines.joined(separator: "\n"))
         for method in Recipe.allMethods {
             XCTAssertEqual(results.filter { $0.method == method }.count, 4)
         }
         for r in results { XCTAssertGreaterThan(r.evaluation.count, 0) }
-        // One stage-1 run per fold serves both class subsets, and stage 2 started from it.
+        // Per seed, fold and class subset: stage 1 loads exactly the face net that stage 0 of the
+        // same seed, fold and class subset wrote (file and fingerprint), stage 2 starts from stage 1;
+        // the raw ablation's stage 1 loads the imported face net.
         for fold in 0..<2 {
-            let stage1 = "\(tmp)/runs/seed1/fold\(fold)/stage1"
-            XCTAssertTrue(FileManager.default.fileExists(atPath: stage1 + "/model.safetensors"))
-            let settings = try String(contentsOfFile: "\(tmp)/runs/7classes/seed1/fold\(fold)/facenet2expnet/settings.txt", encoding: .utf8)
-            XCTAssertTrue(settings.contains(stage1 + "/model.safetensors"), settings)
+            for k in [7, 6] {
+                let run = "\(tmp)/runs/\(k)classes/seed1/fold\(fold)"
+                let stage0Model = run + "/finetune/model.safetensors"
+                let (stage0Tensors, _) = try SafeTensors.read(path: stage0Model)
+                let faceTensors = stage0Tensors.keys.filter { $0.hasPrefix("face.") }.count
+                let log = try String(contentsOfFile: run + "/stage1/train.log", encoding: .utf8)
+                let line = "weights: \(stage0Model) (fnv1a64 \(try Digest.fnv1a64(file: stage0Model))): \(faceTensors) tensors loaded"
+                XCTAssertTrue(log.contains(line), "stage 1 of \(run) should report: \(line)\n\(log)")
+                XCTAssertTrue(log.contains("target_scale: %target has RMS"), log)
+                let rawLog = try String(contentsOfFile: run + "/stage1-raw/train.log", encoding: .utf8)
+                XCTAssertTrue(rawLog.contains("weights: \(tmp)/face/onet.safetensors"), rawLog)
+                for (stage2, stage1) in [("facenet2expnet", "stage1"), ("facenet2expnet-raw", "stage1-raw")] {
+                    let settings = try String(contentsOfFile: "\(run)/\(stage2)/settings.txt", encoding: .utf8)
+                    XCTAssertTrue(settings.contains("\(run)/\(stage1)/model.safetensors"), settings)
+                }
+            }
         }
         let names = try recipe.classNames()
         XCTAssertEqual(names.map(\.count), [7, 6])
         let report = RecipeReport(results.filter { $0.classSet == 0 }, classes: names[0], methods: o.methods)
         for m in Recipe.allMethods { XCTAssertTrue(report.text.contains(m), report.text) }
+        XCTAssertTrue(report.text.contains("facenet2expnet − finetune"), report.text)
+        XCTAssertEqual((report.json["paired"] as? [[String: Any]])?.count, 6, report.text)
         let files = try report.write(to: tmp + "/runs", classes: names[0])
         for f in files { XCTAssertTrue(FileManager.default.fileExists(atPath: f), f) }
 
         // A second invocation reuses every finished run instead of training again.
         lines = []
         _ = try Recipe(o, log: { lines.append($0) }).run()
-        XCTAssertEqual(lines.filter { $0.contains("reused") }.count, 14, lines.joined(separator: "\n"))
+        XCTAssertEqual(lines.filter { $0.contains("reused") }.count, 24, lines.joined(separator: "\n"))
+        XCTAssertFalse(lines.contains { $0.contains("FAILED") }, lines.joined(separator: "\n"))
     }
 }
