@@ -95,6 +95,13 @@ public struct DlibLayer: Equatable, Sendable {
     public var offset: Int
     public var details: DlibLayerDetails
 
+    public init(index: Int, version: String, offset: Int = 0, details: DlibLayerDetails) {
+        self.index = index
+        self.version = version
+        self.offset = offset
+        self.details = details
+    }
+
     /// The number of floats the layer learns, as dlib counts them (its parameter tensor).
     public var parameterCount: Int {
         switch details {
