@@ -51,19 +51,17 @@ extension DlibNet {
 
         let inputStart = s.offset
         let input = try s.string("the input layer's version")
-        guard input == type.input, input == "input_rgb_image_sized" || input == "input_rgb_image" else {
-            throw s.fail("expected the input layer \(type.input), found '\(input)'", at: inputStart)
+        guard input == type.input, input == "input_rgb_image_sized" else {
+            throw s.fail("expected the input layer \(type.input) (fn2e reads input_rgb_image_sized, whose size the graph needs), found '\(input)'", at: inputStart)
         }
         var means: [Float] = []
         for channel in ["red", "green", "blue"] { means.append(try s.float("the input's average \(channel)")) }
         var size: [Int] = []
-        if input == "input_rgb_image_sized" {
-            for name in ["rows", "columns"] {
-                let start = s.offset
-                let v = try s.int("the input's \(name)", signed: false)
-                guard (1...65536).contains(v) else { throw s.fail("the input has \(v) \(name)", at: start) }
-                size.append(v)
-            }
+        for name in ["rows", "columns"] {
+            let start = s.offset
+            let v = try s.int("the input's \(name)", signed: false)
+            guard (1...65536).contains(v) else { throw s.fail("the input has \(v) \(name)", at: start) }
+            size.append(v)
         }
 
         var layers: [DlibLayer] = []
@@ -146,12 +144,11 @@ extension DlibNet {
             try multipliers()
             let useBias = version == "con_4" ? true : try s.bool("\(what)'s use_bias")
             let relu = version == "con_6" ? try s.bool("\(what)'s use_relu") : false
-            let o = filters[0], fcount = filters.reduce(1, *)
-            guard o == numFilters, o >= 1, filters[1] >= 1, filters[2] >= 1, filters[3] >= 1,
-                  params.data.count == fcount + (useBias ? o : 0) else {
+            let o = filters[0], fcount = elementCount(filters) ?? -1
+            guard o == numFilters, o >= 1, fcount >= o, params.data.count == fcount + (useBias ? o : 0) else {
                 throw fail("filters \(filters) with \(numFilters) filters\(useBias ? " and biases" : "") do not match the \(params.data.count) parameters stored", at: filtersAt)
             }
-            guard window.padding[0] < filters[2] || window.padding[0] == 0, window.padding[1] < filters[3] || window.padding[1] == 0 else {
+            guard window.padding[0] < filters[2], window.padding[1] < filters[3] else {
                 throw fail("padding \(window.padding) is not smaller than the \(filters[2])x\(filters[3]) filter")
             }
             details = .con(filters: DlibTensor(shape: filters, data: Array(params.data[0..<fcount])),

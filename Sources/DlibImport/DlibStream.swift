@@ -39,6 +39,17 @@ public struct DlibTensor: Equatable, Sendable {
     }
 }
 
+/// The product of `dims`, or nil when it overflows.
+func elementCount(_ dims: [Int]) -> Int? {
+    var n = 1
+    for d in dims {
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = p
+    }
+    return n
+}
+
 /// Reads dlib-serialized values from a byte array, front to back.
 struct DlibStream {
     let bytes: [UInt8]
@@ -153,12 +164,9 @@ struct DlibStream {
         let start = offset
         try version("\(what) (a tensor)", 2...2)
         let shape = try dims(what)
-        let (count, overflow) = shape.reduce((1, false)) { acc, d in
-            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
-            return (p, acc.1 || o)
-        }
-        guard !overflow, count <= (bytes.count - offset) / 4 else {
-            throw fail("\(what) has shape \(shape) (\(overflow ? "too many" : "\(count)") floats) but only \(bytes.count - offset) bytes are left; the file is truncated or corrupt", at: start)
+        guard let count = elementCount(shape), count <= (bytes.count - offset) / 4 else {
+            let floats = elementCount(shape).map { "\($0)" } ?? "too many"
+            throw fail("\(what) has shape \(shape) (\(floats) floats) but only \(bytes.count - offset) bytes are left; the file is truncated or corrupt", at: start)
         }
         var data = [Float](repeating: 0, count: count)
         data.withUnsafeMutableBytes { out in

@@ -95,7 +95,9 @@ struct DlibGraphBuilder {
     func dims(_ value: String) -> [Dim] { types[value]!.dims }
 
     mutating func build(_ net: DlibNet) throws(DlibError) {
-        guard net.inputSize.count == 2 else { throw fail(nil, "the input layer has no image size") }
+        guard net.inputSize.count == 2, net.inputMeans.count == 3 else {
+            throw fail(nil, "the input layer needs three channel means and a size, found \(net.inputMeans) and \(net.inputSize)")
+        }
         let image = "image"
         let t = TensorType(.f32, [.batch, .fixed(3), .fixed(net.inputSize[0]), .fixed(net.inputSize[1])])
         graph.inputs.append(Input(name: image, type: t, loc: loc))

@@ -209,6 +209,14 @@ final class GeneratedNetTests: XCTestCase {
         XCTAssertThrowsError(try DlibNet(bytes: smallNet().serialized(), file: "small.dat")) { error in
             XCTAssertTrue("\(error)".hasPrefix("small.dat: error: at byte "), "\(error)")
         }
+        // Filter dimensions whose product overflows 64 bits.
+        var huge = smallNet()
+        huge.layers[0].details = .con(filters: DlibTensor(shape: [4, 1 << 30, 1 << 30, 1 << 30], data: values(108, seed: 1)),
+                                      biases: nil, stride: [1, 1], padding: [1, 1], relu: false)
+        huge.layers[0].version = "con_5"
+        XCTAssertThrowsError(try DlibNet(bytes: huge.serialized(), file: "huge.dat", type: smallType)) { error in
+            XCTAssertTrue("\(error)".contains("layer<14> (con_5): filters [4, 1073741824, 1073741824, 1073741824] with 4 filters do not match the 108 parameters stored"), "\(error)")
+        }
         // A layer the importer does not map, where the type has a relu.
         var b = smallNet().serialized()
         let relu = Array("relu_2".utf8), sig = Array("sig_22".utf8)
