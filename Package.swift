@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // fn2e: a dataflow graph compiler and runtime for FaceNet2ExpNet.
 // The module list is the pipeline: IR -> Autodiff -> Scheduler -> Runtime (over Kernels), plus the
-// Caffe importer and two thin executables. No module reaches backwards.
+// Caffe and dlib importers and two thin executables. No module reaches backwards.
 import PackageDescription
 
 let package = Package(
@@ -31,12 +31,14 @@ let package = Package(
         .target(name: "Scheduler", dependencies: ["IR"]),
         .target(name: "Runtime", dependencies: ["IR", "Tensors", "Kernels", "Scheduler"]),
         .target(name: "CaffeImport", dependencies: ["IR", "Tensors", "CCaffeProto", "CProtobufC"]),
+        // dlib's own serialization (the face-recognition ResNet) to IR and weights, no dlib at run time.
+        .target(name: "DlibImport", dependencies: ["IR", "Tensors"]),
         // Training: data, splits, solvers, checkpoints, metrics and plots over compiled schedules.
         .target(name: "Training", dependencies: ["IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime"]),
         // Plot: PNG charts (line, bar, confusion matrix, image grids) drawn with a built-in bitmap font.
         .target(name: "Plot", dependencies: ["Tensors"]),
         .target(name: "Driver", dependencies: [
-            "IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "Training", "Plot",
+            "IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "DlibImport", "Training", "Plot",
         ]),
 
         // Thin command-line tools over the library.
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Runtime", "Driver", "CaffeImport"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver", "Reference", "Scheduler"]),
+        .testTarget(name: "DlibImportTests", dependencies: ["DlibImport", "IR", "Tensors", "Driver", "Runtime"]),
     ],
     swiftLanguageModes: [.v5]
 )

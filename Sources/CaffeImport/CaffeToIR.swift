@@ -107,11 +107,7 @@ public enum CaffeToIR {
     }
 
     /// A graph name made from a file name: letters, digits and `_` kept, anything else becomes `_`.
-    public static func graphName(fromPath path: String) -> String {
-        let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let cleaned = String(base.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
-        return cleaned.isEmpty ? "net" : cleaned
-    }
+    public static func graphName(fromPath path: String) -> String { Graph.name(fromFile: path) }
 }
 
 /// Builds the graph layer by layer, inferring each node's type as it goes (weight shapes depend on

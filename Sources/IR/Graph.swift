@@ -163,6 +163,15 @@ public struct Graph: Hashable, Sendable {
         return node(name)?.type
     }
 
+    /// A graph name made from a file name (`models/VGG-Face.caffemodel` gives `VGG_Face`): the base
+    /// name without its extension, letters, digits and `_` kept, anything else `_`.
+    public static func name(fromFile path: String) -> String {
+        var base = path.split(separator: "/").last ?? ""
+        if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = base[..<dot] }
+        let cleaned = String(base.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" })
+        return cleaned.isEmpty ? "net" : cleaned
+    }
+
     /// A map from value name to type, for repeated look-ups.
     public var typeTable: [String: TensorType] {
         var t: [String: TensorType] = [:]

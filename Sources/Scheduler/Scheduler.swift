@@ -59,6 +59,10 @@ public enum Scheduler {
         for k in g.nodes.indices {
             g.nodes[k].declaredType = nil
             g.nodes[k].type = nil
+            // A `shape` attribute (fill, sum_to, reduce_backward) writes N as 0; bind it too.
+            if case .ints(let shape)? = g.nodes[k].attrs["shape"], shape.contains(0), g.nodes[k].op != .reshape {
+                g.nodes[k].attrs["shape"] = .ints(shape.map { $0 == 0 ? batch : $0 })
+            }
         }
         let problems = Verifier().verify(&g)
         guard problems.isEmpty else {

@@ -2,11 +2,12 @@ import ArgumentParser
 import CaffeImport
 import Driver
 
-/// `fn2e-compile import caffe|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`.
+/// `fn2e-compile import caffe|dlib|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`
+/// and `DlibImportDriver`.
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "import",
         abstract: "Import models from other frameworks.",
-        subcommands: [ImportCaffe.self, MakeTestModel.self, CaffeOutputs.self])
+        subcommands: [ImportCaffe.self, ImportDlib.self, MakeTestModel.self, CaffeOutputs.self])
 }
 
 struct ImportCaffe: ParsableCommand {
@@ -28,6 +29,18 @@ struct ImportCaffe: ParsableCommand {
         let model = files.first { $0.hasSuffix(".caffemodel") }
         let proto = files.first { !$0.hasSuffix(".caffemodel") }
         try emit(CaffeImportDriver.run(prototxt: proto, caffemodel: model, directory: output, name: name))
+    }
+}
+
+struct ImportDlib: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dlib",
+        abstract: "Convert dlib's face-recognition ResNet (FILE.dat) into DIR/NAME.fn2e and DIR/NAME.safetensors.")
+    @Argument(help: "The dlib network file, e.g. dlib_face_recognition_resnet_model_v1.dat.") var file: String
+    @Option(name: .shortAndLong, help: "Output folder.") var output: String
+    @Option(help: "Graph and file name (default: from the file's name).") var name: String?
+
+    func run() throws {
+        try emit(DlibImportDriver.run(file: file, directory: output, name: name))
     }
 }
 
