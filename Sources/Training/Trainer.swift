@@ -51,7 +51,9 @@ public final class Trainer {
         guard !graphPath.isEmpty else { throw TrainingError("no graph: set 'graph'") }
         let flat = try Trainer.flatGraph(settings)
         graph = flat
-        let lossName = settings.string("loss").isEmpty ? try Trainer.defaultLoss(flat) : settings.string("loss")
+        guard let lossName = settings.string("loss").isEmpty ? flat.defaultLoss : settings.string("loss") else {
+            throw TrainingError("'@\(flat.name)' returns no loss; set 'loss'")
+        }
         guard flat.type(of: lossName) == TensorType(.f32, []) else { throw TrainingError("'%\(lossName)' is not a scalar loss of '@\(flat.name)'") }
         loss = lossName
         if !settings.string("logits").isEmpty {
@@ -119,34 +121,14 @@ public final class Trainer {
         return Inliner.inline(g, graphs: program.graphs)
     }
 
-    static func defaultLoss(_ g: Graph) throws -> String {
-        if let l = g.outputs.first(where: { g.node($0).map { Op.losses.contains($0.op) } ?? false }) { return l }
-        throw TrainingError("'@\(g.name)' returns no loss; set 'loss'")
-    }
-
-    /// Loads `[PREFIX=]FILE` weights into every executor that has the parameter. Shape mismatches are
-    /// all reported at once; missing parameters keep their initializers; returns the report text.
+    /// Loads the settings' `[PREFIX=]FILE` weights into the executors (see `WeightLoader`); returns the report text.
     static func loadWeights(_ settings: Settings, into executors: [Executor], params: [Param]) throws -> String {
-        var loaded: Set<String> = []
-        var problems: [String] = []
-        for (prefix, file) in settings.weightFiles {
-            let (tensors, _) = try SafeTensors.read(path: file)
-            for (n, t) in tensors {
-                let target = prefix.isEmpty ? n : prefix + "." + n
-                guard let p = params.first(where: { $0.name == target }) else { continue }
-                guard t.shape == p.type.shape ?? [] else {
-                    problems.append("'\(target)': \(file) has shape \(t.shape), the graph wants \(p.type) (rename the parameter to learn it from scratch)")
-                    continue
-                }
-                for e in executors where e.schedule.buffers[target] != nil { try e.setValue(target, t) }
-                loaded.insert(target)
-            }
+        let report: WeightsReport
+        do { report = try WeightLoader.load(settings.weightFiles.map { ($0.prefix, $0.file) }, into: executors, params: params) } catch let e as RuntimeError {
+            throw TrainingError(e.description)
         }
-        guard problems.isEmpty else { throw TrainingError(problems.joined(separator: "\n")) }
-        for e in executors { e.refold() }
-        let fresh = params.map(\.name).filter { !loaded.contains($0) }
-        return "parameters: \(loaded.count) loaded, \(fresh.count) initialised from their initializers"
-            + (fresh.isEmpty ? "" : ": " + fresh.joined(separator: ", "))
+        return "parameters: \(report.loaded.count) loaded, \(report.initialized.count) initialised from their initializers"
+            + (report.initialized.isEmpty ? "" : ": " + report.initialized.joined(separator: ", "))
     }
 
     // MARK: Reports

@@ -29,8 +29,8 @@ public final class TrainingStep {
         cut = settings.bool("cache_frozen") ? FrozenCut.find(graph, loss: loss) : nil
         let forward = cut?.trainable ?? graph
         let gradGraph = try Autodiff.gradient(of: forward, loss: loss)
-        let planned = ProcessInfo.processInfo.environment["FN2E_NO_MEMORY_PLANNER"] != "1"
-        let schedule = try Scheduler.schedule(gradGraph, graphs: [:], options: ScheduleOptions(batch: batch, planMemory: planned))
+        let options = ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory)
+        let schedule = try Scheduler.schedule(gradGraph, graphs: [:], options: options)
         let exec = try Executor(schedule: schedule, seed: seed)
         self.exec = exec
         if let cut {
@@ -38,13 +38,7 @@ public final class TrainingStep {
         } else {
             frozenExec = nil
         }
-        let slots = schedule.graph.params.filter(\.trainable).compactMap { p -> Solver.Slot? in
-            guard let wp = exec.pointer(p.name), let gp = exec.pointer(Autodiff.prefix + p.name) else { return nil }
-            let n = p.type.count(batch: 1)
-            return Solver.Slot(param: p, weights: wp, gradient: gp, count: n, m: [Float](repeating: 0, count: n),
-                               v: settings.string("solver") == "adam" ? [Float](repeating: 0, count: n) : [])
-        }
-        solver = Solver(kind: settings.string("solver"), slots: slots, momentum: settings.double("momentum"),
+        solver = Solver(kind: settings.string("solver"), executor: exec, momentum: settings.double("momentum"),
                         weightDecay: settings.double("weight_decay"), beta1: settings.double("beta1"),
                         beta2: settings.double("beta2"), epsilon: settings.double("epsilon"))
     }
@@ -108,5 +102,20 @@ public final class TrainingStep {
             for i in 0..<s.count where !s.gradient[i].isFinite { return Autodiff.prefix + s.param.name }
         }
         return nil
+    }
+}
+
+extension Solver {
+    /// A solver over every trainable parameter of a training-step executor (one that computes
+    /// `%grad.<param>`), its state zero.
+    public convenience init(kind: String, executor exec: Executor, momentum: Double, weightDecay: Double = 0,
+                            beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+        let slots = exec.schedule.graph.params.filter(\.trainable).compactMap { p -> Solver.Slot? in
+            guard let wp = exec.pointer(p.name), let gp = exec.pointer(Autodiff.prefix + p.name) else { return nil }
+            let n = p.type.count(batch: 1)
+            return Solver.Slot(param: p, weights: wp, gradient: gp, count: n, m: [Float](repeating: 0, count: n),
+                               v: kind == "adam" ? [Float](repeating: 0, count: n) : [])
+        }
+        self.init(kind: kind, slots: slots, momentum: momentum, weightDecay: weightDecay, beta1: beta1, beta2: beta2, epsilon: epsilon)
     }
 }
