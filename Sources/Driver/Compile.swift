@@ -27,9 +27,14 @@ public struct RenderedDiagnostics: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// The text a command prints for an error: rendered diagnostics as they are, anything else after `error: `.
+/// The text a command prints for an error: one `error:` prefix. Rendered diagnostics, and messages
+/// that already say `file:line:col: error:` (settings and recipe files), print as they are;
+/// anything else after `error: `.
 public func errorText(_ error: Error) -> String {
-    error is RenderedDiagnostics ? "\(error)" : "error: \(error)"
+    let text = "\(error)"
+    if error is RenderedDiagnostics || text.hasPrefix("error: ") { return text }
+    let firstLine = text.prefix { $0 != "\n" }
+    return firstLine.contains(": error: ") ? text : "error: " + text
 }
 
 public func compile(path: String, graph name: String? = nil, batch: Int, seed: UInt64 = 0) throws -> Compiled {
