@@ -431,15 +431,21 @@ public enum RefOps {
 
     // MARK: - Softmax and losses
 
+    /// The max over axis 1 at (b, i) of x `[N, C, inner]`, and Σ exp(x − max) there.
+    static func maxAndExpSum(_ x: [Double], c: Int, inner: Int, b: Int, i: Int) -> (max: Double, sum: Double) {
+        var m = -Double.infinity
+        for ch in 0..<c { m = max(m, x[(b * c + ch) * inner + i]) }
+        var sum = 0.0
+        for ch in 0..<c { sum += _exp(x[(b * c + ch) * inner + i] - m) }
+        return (m, sum)
+    }
+
     /// Softmax over axis 1 of `[N, C, ...]` (max subtracted first).
     public static func softmax(x: [Double], shape: [Int]) -> [Double] {
         let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
         var y = [Double](repeating: 0, count: x.count)
         for b in 0..<n { for i in 0..<inner {
-            var m = -Double.infinity
-            for ch in 0..<c { m = max(m, x[(b * c + ch) * inner + i]) }
-            var sum = 0.0
-            for ch in 0..<c { sum += _exp(x[(b * c + ch) * inner + i] - m) }
+            let (m, sum) = maxAndExpSum(x, c: c, inner: inner, b: b, i: i)
             for ch in 0..<c { y[(b * c + ch) * inner + i] = _exp(x[(b * c + ch) * inner + i] - m) / sum }
         } }
         return y
@@ -450,10 +456,7 @@ public enum RefOps {
         let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
         var y = [Double](repeating: 0, count: x.count)
         for b in 0..<n { for i in 0..<inner {
-            var m = -Double.infinity
-            for ch in 0..<c { m = max(m, x[(b * c + ch) * inner + i]) }
-            var sum = 0.0
-            for ch in 0..<c { sum += _exp(x[(b * c + ch) * inner + i] - m) }
+            let (m, sum) = maxAndExpSum(x, c: c, inner: inner, b: b, i: i)
             let lse = m + _log(sum)
             for ch in 0..<c { y[(b * c + ch) * inner + i] = x[(b * c + ch) * inner + i] - lse }
         } }
