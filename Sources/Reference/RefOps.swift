@@ -431,60 +431,58 @@ public enum RefOps {
 
     // MARK: - Softmax and losses
 
-    /// The max over axis 1 at (b, i) of x `[N, C, inner]`, and Σ exp(x − max) there.
-    static func maxAndExpSum(_ x: [Double], c: Int, inner: Int, b: Int, i: Int) -> (max: Double, sum: Double) {
+    /// An array of `[N, C, ...]`'s size filled one column (one (n, inner) position, all C channels) at a
+    /// time: `fill(at, out)` writes the column, `at(ch)` being each channel's flat index. The walk every
+    /// softmax here shares.
+    static func byColumns(_ shape: [Int], _ fill: (_ at: (Int) -> Int, _ out: inout [Double]) -> Void) -> [Double] {
+        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
+        var out = [Double](repeating: 0, count: n * c * inner)
+        for b in 0..<n { for i in 0..<inner { fill({ (b * c + $0) * inner + i }, &out) } }
+        return out
+    }
+
+    /// The max of x over one column's channels, and Σ exp(x − max) there.
+    static func maxAndExpSum(_ x: [Double], _ c: Int, _ at: (Int) -> Int) -> (max: Double, sum: Double) {
         var m = -Double.infinity
-        for ch in 0..<c { m = max(m, x[(b * c + ch) * inner + i]) }
+        for ch in 0..<c { m = max(m, x[at(ch)]) }
         var sum = 0.0
-        for ch in 0..<c { sum += _exp(x[(b * c + ch) * inner + i] - m) }
+        for ch in 0..<c { sum += _exp(x[at(ch)] - m) }
         return (m, sum)
     }
 
     /// Softmax over axis 1 of `[N, C, ...]` (max subtracted first).
     public static func softmax(x: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var y = [Double](repeating: 0, count: x.count)
-        for b in 0..<n { for i in 0..<inner {
-            let (m, sum) = maxAndExpSum(x, c: c, inner: inner, b: b, i: i)
-            for ch in 0..<c { y[(b * c + ch) * inner + i] = _exp(x[(b * c + ch) * inner + i] - m) / sum }
-        } }
-        return y
+        byColumns(shape) { at, y in
+            let (m, sum) = maxAndExpSum(x, shape[1], at)
+            for ch in 0..<shape[1] { y[at(ch)] = _exp(x[at(ch)] - m) / sum }
+        }
     }
 
     /// Log-softmax over axis 1 of `[N, C, ...]`.
     public static func logSoftmax(x: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var y = [Double](repeating: 0, count: x.count)
-        for b in 0..<n { for i in 0..<inner {
-            let (m, sum) = maxAndExpSum(x, c: c, inner: inner, b: b, i: i)
+        byColumns(shape) { at, y in
+            let (m, sum) = maxAndExpSum(x, shape[1], at)
             let lse = m + _log(sum)
-            for ch in 0..<c { y[(b * c + ch) * inner + i] = x[(b * c + ch) * inner + i] - lse }
-        } }
-        return y
+            for ch in 0..<shape[1] { y[at(ch)] = x[at(ch)] - lse }
+        }
     }
 
     /// Gradient of softmax from its output y: `dx = y · (dy − Σ_c dy·y)`.
     public static func softmaxBackward(dy: [Double], y: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var dx = [Double](repeating: 0, count: y.count)
-        for b in 0..<n { for i in 0..<inner {
+        byColumns(shape) { at, dx in
             var dot = 0.0
-            for ch in 0..<c { let at = (b * c + ch) * inner + i; dot += dy[at] * y[at] }
-            for ch in 0..<c { let at = (b * c + ch) * inner + i; dx[at] = y[at] * (dy[at] - dot) }
-        } }
-        return dx
+            for ch in 0..<shape[1] { dot += dy[at(ch)] * y[at(ch)] }
+            for ch in 0..<shape[1] { dx[at(ch)] = y[at(ch)] * (dy[at(ch)] - dot) }
+        }
     }
 
     /// Gradient of log-softmax from its output y: `dx = dy − exp(y) · Σ_c dy`.
     public static func logSoftmaxBackward(dy: [Double], y: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var dx = [Double](repeating: 0, count: y.count)
-        for b in 0..<n { for i in 0..<inner {
+        byColumns(shape) { at, dx in
             var sum = 0.0
-            for ch in 0..<c { sum += dy[(b * c + ch) * inner + i] }
-            for ch in 0..<c { let at = (b * c + ch) * inner + i; dx[at] = dy[at] - _exp(y[at]) * sum }
-        } }
-        return dx
+            for ch in 0..<shape[1] { sum += dy[at(ch)] }
+            for ch in 0..<shape[1] { dx[at(ch)] = dy[at(ch)] - _exp(y[at(ch)]) * sum }
+        }
     }
 
     /// Mean softmax cross-entropy of logits `[N, C]` against labels `[N]` (class indices);
