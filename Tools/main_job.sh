@@ -14,8 +14,14 @@ if [ -n "${FN2E_DATA:-}" ] && [ -f "$FN2E_DATA/ckplus48/index.csv" ] && [ -f "$F
   data="$FN2E_DATA/ckplus48/index.csv"
   settings=(--set epochs="${EPOCHS:-3}")
 else
-  echo "main job: FN2E_DATA is not set, so this runs on a generated stand-in (synthetic drawings, a face net"
-  echo "with random weights): it shows the pipeline working, and its numbers say nothing about CK+."
+  if [ -n "${FN2E_DATA:-}" ]; then
+    echo "main job: FN2E_DATA=$FN2E_DATA lacks ckplus48/index.csv or caffe/mtcnn/det3.caffemodel, so this runs on a stand-in."
+  else
+    echo "main job: FN2E_DATA is not set, so this runs on a generated stand-in (synthetic drawings, a face net"
+    echo "with random weights): it shows the pipeline working, and its numbers say nothing about CK+."
+  fi
+  echo "main job: to run on real data, point FN2E_DATA at the folder that holds ckplus48/index.csv and"
+  echo "caffe/mtcnn/det3.{prototxt,caffemodel}:  FN2E_DATA=/path/to/shared/data bash Tools/main_job.sh"
   "$bin/fn2e-run" synthesize-faces "$out/synthetic" >/dev/null
   "$bin/fn2e-compile" import make-test-model Tools/standin/onet_standin.prototxt -o "$out/face" --name onet_standin >/dev/null
   "$bin/fn2e-compile" import caffe "$out/face/onet_standin.caffemodel" -o "$out/face" --name onet

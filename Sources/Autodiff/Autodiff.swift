@@ -39,9 +39,9 @@ public enum Autodiff {
             throw Diagnostic.error("'%\(clash)' clashes with the gradient names the pass adds (\(prefix)*); rename it", at: g.loc)
         }
 
-        g = try lowerDropout(g)
+        _ = try LowerDropout().run(&g, PassContext())
         if !g.outputs.contains(loss) { g.outputs.insert(loss, at: 0) }
-        g = pruned(g)
+        g = DeadCodeElimination.prune(g)
 
         let chosen: [String]
         if let wrt = wrt {
@@ -86,36 +86,6 @@ public enum Autodiff {
         }
         let order = g.inputs.map(\.name) + g.params.map(\.name) + g.nodes.map(\.name)
         return order.filter(used.contains)
-    }
-
-    /// Training-mode dropout: a random mask, saved, and a multiplication.
-    static func lowerDropout(_ g: Graph) throws -> Graph {
-        var out = g
-        out.nodes = []
-        let taken = Set(g.nodes.map(\.name) + g.inputs.map(\.name) + g.params.map(\.name))
-        for n in g.nodes {
-            guard n.op == .dropout else {
-                out.nodes.append(n)
-                continue
-            }
-            let maskName = n.name + ".mask"
-            guard !taken.contains(maskName) else { throw Diagnostic.error("'%\(maskName)' is taken; it would hold the dropout mask of '%\(n.name)'", at: n.loc) }
-            var mask = Node(name: maskName, op: .dropoutMask, operands: n.operands, attrs: n.attrs, type: n.type, loc: n.loc)
-            mask.trivia = n.trivia
-            out.nodes.append(mask)
-            out.nodes.append(Node(name: n.name, op: .mul, operands: [n.operands[0], maskName], type: n.type, loc: n.loc))
-        }
-        return out
-    }
-
-    /// Keeps the nodes the outputs depend on and the parameters those nodes read.
-    static func pruned(_ g: Graph) -> Graph {
-        var live = Set(g.outputs)
-        for n in g.nodes.reversed() where live.contains(n.name) { live.formUnion(n.operands) }
-        var out = g
-        out.nodes = g.nodes.filter { live.contains($0.name) }
-        out.params = g.params.filter { live.contains($0.name) }
-        return out
     }
 }
 
@@ -203,7 +173,7 @@ struct Backward {
     }
 
     /// Adds `value` to the gradient of `v`, first summing it to `v`'s shape if it was broadcast.
-    mutating func give(_ v: String, _ value: String, at loc: SourceLoc) throws {
+    mutating func accumulate(_ v: String, _ value: String, at loc: SourceLoc) throws {
         var value = value
         let target = types[v]!.dims
         if types[value]!.dims != target {
@@ -218,14 +188,14 @@ struct Backward {
         let x = n.operands, a = n.fullAttrs, loc = n.loc
         let sig = n.op.signature
         func wants(_ k: Int) -> Bool { k < x.count && !sig.intOperands.contains(k) && needs.contains(x[k]) }
-        func t(_ k: Int) -> TensorType { types[x[k]]! }
+        func operandType(_ k: Int) -> TensorType { types[x[k]]! }
         // Every axis but the channel axis 1: where per-channel parameters' gradients are summed.
-        func nonChannelAxes() -> AttrValue { .ints([0] + Array(2..<max(2, t(0).rank))) }
+        func nonChannelAxes() -> AttrValue { .ints([0] + Array(2..<max(2, operandType(0).rank))) }
         /// Emits the contribution to operand k under its gradient name (`suffix` for a temporary that
-        /// `give` will still sum down to the operand's shape).
-        func to(_ k: Int, _ op: Op, _ operands: [String], _ attrs: [String: AttrValue], broadcast: Bool = false) throws {
-            let name = slot(x[k]) + (broadcast && types[n.name]!.dims != t(k).dims ? ".full" : "")
-            try give(x[k], try emit(name, op, operands, attrs, at: loc), at: loc)
+        /// `accumulate` will still sum down to the operand's shape).
+        func contribute(_ k: Int, _ op: Op, _ operands: [String], _ attrs: [String: AttrValue], broadcast: Bool = false) throws {
+            let name = slot(x[k]) + (broadcast && types[n.name]!.dims != operandType(k).dims ? ".full" : "")
+            try accumulate(x[k], try emit(name, op, operands, attrs, at: loc), at: loc)
         }
         func notDifferentiable(_ why: String) -> Diagnostic {
             Diagnostic.error("cannot differentiate '%\(n.name)' (\(n.op.rawValue)): \(why)", at: n.opLoc ?? loc)
@@ -239,123 +209,123 @@ struct Backward {
         }
         switch n.op {
         case .conv2d:
-            let w = t(1).dims
+            let w = operandType(1).dims
             let conv = n.attrs.filter { $0.key != "activation" && $0.key != "negative_slope" }
             if wants(0) {
-                try to(0, .conv2dBackwardData, [dy, x[1]], conv.merging(["input_size": .ints(shapeAttr(Array(t(0).dims[2...])))]) { $1 })
+                try contribute(0, .conv2dBackwardData, [dy, x[1]], conv.merging(["input_size": .ints(shapeAttr(Array(operandType(0).dims[2...])))]) { $1 })
             }
             if wants(1) {
-                try to(1, .conv2dBackwardFilter, [x[0], dy], conv.merging(["kernel": .ints(shapeAttr(Array(w[2...])))]) { $1 })
+                try contribute(1, .conv2dBackwardFilter, [x[0], dy], conv.merging(["kernel": .ints(shapeAttr(Array(w[2...])))]) { $1 })
             }
-            if wants(2) { try to(2, .sum, [dy], ["axes": .ints([0, 2, 3])]) }
+            if wants(2) { try contribute(2, .sum, [dy], ["axes": .ints([0, 2, 3])]) }
         case .maxPool:
-            if wants(0) { try to(0, .maxPoolBackward, [x[0], dy], n.attrs) }
+            if wants(0) { try contribute(0, .maxPoolBackward, [x[0], dy], n.attrs) }
         case .avgPool:
             if wants(0) {
-                try to(0, .avgPoolBackward, [dy], n.attrs.merging(["input_size": .ints(shapeAttr(Array(t(0).dims[2...])))]) { $1 })
+                try contribute(0, .avgPoolBackward, [dy], n.attrs.merging(["input_size": .ints(shapeAttr(Array(operandType(0).dims[2...])))]) { $1 })
             }
         case .relu:
             // With a non-negative slope the output has the input's sign, and is saved anyway by the next layer.
             let sign = a.float("negative_slope") >= 0 ? n.name : x[0]
-            if wants(0) { try to(0, .reluBackward, [sign, dy], n.attrs) }
+            if wants(0) { try contribute(0, .reluBackward, [sign, dy], n.attrs) }
         case .prelu:
-            if wants(0) { try to(0, .preluBackwardInput, [x[0], x[1], dy], [:]) }
+            if wants(0) { try contribute(0, .preluBackwardInput, [x[0], x[1], dy], [:]) }
             if wants(1) {
-                let shared = t(1).dims == [.fixed(1)] && t(0).dims[1] != .fixed(1)
-                try to(1, .preluBackwardSlope, [x[0], dy], shared ? ["channel_shared": .bool(true)] : [:])
+                let shared = operandType(1).dims == [.fixed(1)] && operandType(0).dims[1] != .fixed(1)
+                try contribute(1, .preluBackwardSlope, [x[0], dy], shared ? ["channel_shared": .bool(true)] : [:])
             }
         case .sigmoid:
-            if wants(0) { try to(0, .sigmoidBackward, [n.name, dy], [:]) }
+            if wants(0) { try contribute(0, .sigmoidBackward, [n.name, dy], [:]) }
         case .tanh:
-            if wants(0) { try to(0, .tanhBackward, [n.name, dy], [:]) }
+            if wants(0) { try contribute(0, .tanhBackward, [n.name, dy], [:]) }
         case .dropout:
             throw notDifferentiable("dropout is lowered to dropout_mask + mul before differentiation")
         case .flatten, .reshape:
-            if wants(0) { try to(0, .reshape, [dy], ["shape": .ints(shapeAttr(t(0).dims))]) }
+            if wants(0) { try contribute(0, .reshape, [dy], ["shape": .ints(shapeAttr(operandType(0).dims))]) }
         case .transpose:
             let perm = a.ints("perm")
             var inverse = perm
             for (k, p) in perm.enumerated() { inverse[p] = k }
-            if wants(0) { try to(0, .transpose, [dy], ["perm": .ints(inverse)]) }
+            if wants(0) { try contribute(0, .transpose, [dy], ["perm": .ints(inverse)]) }
         case .concat:
-            let axis = a.int("axis") < 0 ? a.int("axis") + t(0).rank : a.int("axis")
+            let axis = a.int("axis") < 0 ? a.int("axis") + operandType(0).rank : a.int("axis")
             var start = 0
             for k in x.indices {
-                let size = t(k).dims[axis].value!
-                if wants(k) { try to(k, .slice, [dy], ["axis": .int(axis), "start": .int(start), "end": .int(start + size)]) }
+                let size = operandType(k).dims[axis].value!
+                if wants(k) { try contribute(k, .slice, [dy], ["axis": .int(axis), "start": .int(start), "end": .int(start + size)]) }
                 start += size
             }
         case .slice:
-            let axis = a.int("axis") < 0 ? a.int("axis") + t(0).rank : a.int("axis")
+            let axis = a.int("axis") < 0 ? a.int("axis") + operandType(0).rank : a.int("axis")
             if wants(0) {
-                try to(0, .sliceBackward, [dy], ["axis": .int(axis), "start": a["start"]!, "end": a["end"]!, "size": .int(t(0).dims[axis].value!)])
+                try contribute(0, .sliceBackward, [dy], ["axis": .int(axis), "start": a["start"]!, "end": a["end"]!, "size": .int(operandType(0).dims[axis].value!)])
             }
         case .channelReplicate:
-            if wants(0) { try give(x[0], dy, at: loc) }
+            if wants(0) { try accumulate(x[0], dy, at: loc) }
         case .add:
-            for k in 0..<2 where wants(k) { try give(x[k], dy, at: loc) }
+            for k in 0..<2 where wants(k) { try accumulate(x[k], dy, at: loc) }
         case .sub:
-            if wants(0) { try give(x[0], dy, at: loc) }
-            if wants(1) { try to(1, .affine, [dy], ["scale": .float(-1)], broadcast: true) }
+            if wants(0) { try accumulate(x[0], dy, at: loc) }
+            if wants(1) { try contribute(1, .affine, [dy], ["scale": .float(-1)], broadcast: true) }
         case .mul:
-            for k in 0..<2 where wants(k) { try to(k, .mul, [dy, x[1 - k]], [:], broadcast: true) }
+            for k in 0..<2 where wants(k) { try contribute(k, .mul, [dy, x[1 - k]], [:], broadcast: true) }
         case .maximum:
-            for k in 0..<2 where wants(k) { try to(k, .maximumBackward, [x[0], x[1], dy], ["operand": .int(k)], broadcast: true) }
+            for k in 0..<2 where wants(k) { try contribute(k, .maximumBackward, [x[0], x[1], dy], ["operand": .int(k)], broadcast: true) }
         case .affine:
             if wants(0) {
-                if a.float("scale") == 1 { try give(x[0], dy, at: loc) } else { try to(0, .affine, [dy], ["scale": a["scale"]!]) }
+                if a.float("scale") == 1 { try accumulate(x[0], dy, at: loc) } else { try contribute(0, .affine, [dy], ["scale": a["scale"]!]) }
             }
         case .scale:
-            if wants(0) { try to(0, .scale, [dy, x[1]], [:]) }
+            if wants(0) { try contribute(0, .scale, [dy, x[1]], [:]) }
             if wants(1) {
                 let prod = try emit(slot(x[1]) + ".full", .mul, [dy, x[0]], [:], at: loc)
-                try to(1, .sum, [prod], ["axes": nonChannelAxes()])
+                try contribute(1, .sum, [prod], ["axes": nonChannelAxes()])
             }
-            if wants(2) { try to(2, .sum, [dy], ["axes": nonChannelAxes()]) }
+            if wants(2) { try contribute(2, .sum, [dy], ["axes": nonChannelAxes()]) }
         case .bias:
-            if wants(0) { try give(x[0], dy, at: loc) }
-            if wants(1) { try to(1, .sum, [dy], ["axes": nonChannelAxes()]) }
+            if wants(0) { try accumulate(x[0], dy, at: loc) }
+            if wants(1) { try contribute(1, .sum, [dy], ["axes": nonChannelAxes()]) }
         case .batchNorm:
             if wants(1) || wants(2) {
                 throw notDifferentiable("batch_norm uses its mean and variance operands as given; they must be frozen (trainable=false)")
             }
-            if wants(0) { try to(0, .batchNormBackward, [x[2], dy], n.attrs) }
+            if wants(0) { try contribute(0, .batchNormBackward, [x[2], dy], n.attrs) }
         case .lrn:
             if wants(0) {
                 guard a.string("region") == "across_channels" else {
                     throw notDifferentiable("lrn_backward implements region=across_channels only (Caffe's within_channel backward is not supported)")
                 }
-                try to(0, .lrnBackward, [x[0], n.name, dy], n.attrs)
+                try contribute(0, .lrnBackward, [x[0], n.name, dy], n.attrs)
             }
         case .linear:
             // y[N,O] = x[N,K] w[O,K]^T + b: dx = dy w, dw = dy^T x, db = sum over N of dy.
-            if wants(0) { try to(0, .matmul, [dy, x[1]], [:]) }
-            if wants(1) { try to(1, .matmul, [dy, x[0]], ["transpose_a": .bool(true)]) }
-            if wants(2) { try to(2, .sum, [dy], ["axes": .ints([0])]) }
+            if wants(0) { try contribute(0, .matmul, [dy, x[1]], [:]) }
+            if wants(1) { try contribute(1, .matmul, [dy, x[0]], ["transpose_a": .bool(true)]) }
+            if wants(2) { try contribute(2, .sum, [dy], ["axes": .ints([0])]) }
         case .matmul:
             // y = A B with A = op(a), B = op(b): dA = dy B^T, dB = A^T dy, transposed back where op transposes.
             let ta = a.bool("transpose_a"), tb = a.bool("transpose_b")
             if wants(0) {
-                if ta { try to(0, .matmul, [x[1], dy], ["transpose_a": .bool(tb), "transpose_b": .bool(true)]) }
-                else { try to(0, .matmul, [dy, x[1]], ["transpose_b": .bool(!tb)]) }
+                if ta { try contribute(0, .matmul, [x[1], dy], ["transpose_a": .bool(tb), "transpose_b": .bool(true)]) }
+                else { try contribute(0, .matmul, [dy, x[1]], ["transpose_b": .bool(!tb)]) }
             }
             if wants(1) {
-                if tb { try to(1, .matmul, [dy, x[0]], ["transpose_a": .bool(true), "transpose_b": .bool(ta)]) }
-                else { try to(1, .matmul, [x[0], dy], ["transpose_a": .bool(!ta)]) }
+                if tb { try contribute(1, .matmul, [dy, x[0]], ["transpose_a": .bool(true), "transpose_b": .bool(ta)]) }
+                else { try contribute(1, .matmul, [x[0], dy], ["transpose_a": .bool(!ta)]) }
             }
         case .softmax:
-            if wants(0) { try to(0, .softmaxBackward, [n.name, dy], n.attrs) }
+            if wants(0) { try contribute(0, .softmaxBackward, [n.name, dy], n.attrs) }
         case .logSoftmax:
-            if wants(0) { try to(0, .logSoftmaxBackward, [n.name, dy], n.attrs) }
+            if wants(0) { try contribute(0, .logSoftmaxBackward, [n.name, dy], n.attrs) }
         case .softmaxCrossEntropy:
-            if wants(0) { try to(0, .softmaxCrossEntropyBackward, [x[0], x[1], dy], [:]) }
+            if wants(0) { try contribute(0, .softmaxCrossEntropyBackward, [x[0], x[1], dy], [:]) }
         case .euclideanLoss:
             // The loss is symmetric: the gradient for b is the rule for a with the operands swapped.
-            if wants(0) { try to(0, .euclideanLossBackward, [x[0], x[1], dy], [:]) }
-            if wants(1) { try to(1, .euclideanLossBackward, [x[1], x[0], dy], [:]) }
+            if wants(0) { try contribute(0, .euclideanLossBackward, [x[0], x[1], dy], [:]) }
+            if wants(1) { try contribute(1, .euclideanLossBackward, [x[1], x[0], dy], [:]) }
         case .mean, .sum:
             if wants(0) {
-                try to(0, .reduceBackward, [dy], ["axes": a["axes"]!, "shape": .ints(shapeAttr(t(0).dims)), "mean": .bool(n.op == .mean)])
+                try contribute(0, .reduceBackward, [dy], ["axes": a["axes"]!, "shape": .ints(shapeAttr(operandType(0).dims)), "mean": .bool(n.op == .mean)])
             }
         case .dropoutMask, .fill:
             break // constant outputs: `needs` never contains them

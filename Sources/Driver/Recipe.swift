@@ -78,7 +78,7 @@ public struct Recipe {
     /// `key = value` lines; keys are recipe keys (`face_weights`, `stage0.K`, `stage1`, `stage2.K`)
     /// or settings prefixed by the stage they apply to (`all.`, `stage0.`, `stage1.`, `stage2.`, `scratch.`).
     static func parse(_ path: String) throws -> [String: (value: String, line: Int)] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw StageError("cannot read the recipe '\(path)'") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw StageError("cannot read the recipe '\(path)': " + Resources.missingHint) }
         var out: [String: (String, Int)] = [:]
         for (i, raw) in String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
@@ -92,8 +92,8 @@ public struct Recipe {
                     throw RenderedDiagnostics(description: "\(path):\(i + 1):1: error: unknown recipe key '\(key)' (expected face_weights, stage1, stage0.K, stage2.K, or a setting prefixed all., stage0., stage1., stage2., scratch.)")
                 }
                 var probe = Settings()
-                do { try probe.set(parts[1], value, origin: path) } catch {
-                    throw RenderedDiagnostics(description: "\(path):\(i + 1):1: \(error)".replacingOccurrences(of: ": error: error:", with: ": error:"))
+                do { try probe.set(parts[1], value, origin: path, at: "\(path):\(i + 1):1") } catch {
+                    throw RenderedDiagnostics(description: "\(error)")
                 }
             }
             out[key] = (value, i + 1)

@@ -8,20 +8,12 @@ extension Stages {
     static func gradStage(_ program: Program, _ options: StageOptions) throws -> String {
         guard let g = program.graph(options.graph) else { throw StageError("no graph named '@\(options.graph ?? "")'") }
         let flat = Inliner.inline(g, graphs: program.graphs)
-        let loss = try options.loss ?? defaultLoss(flat)
+        guard let loss = options.loss ?? flat.defaultLoss else { throw StageError("'@\(flat.name)' returns no loss; name one with --loss") }
         var grad = try Autodiff.gradient(of: flat, loss: loss)
         grad.trivia = Trivia(comments: savedReport(grad, loss: loss))
         var module = Module(file: program.root.file, version: program.root.version)
         module.graphs = [grad]
         return Printer.print(module)
-    }
-
-    /// The first output computed by a loss op, else the only scalar output.
-    static func defaultLoss(_ g: Graph) throws -> String {
-        if let l = g.outputs.first(where: { g.node($0).map { Op.losses.contains($0.op) } ?? false }) { return l }
-        let scalars = g.outputs.filter { g.type(of: $0) == TensorType(.f32, []) }
-        guard scalars.count == 1 else { throw StageError("'@\(g.name)' returns no loss; name one with --loss") }
-        return scalars[0]
     }
 
     /// One comment line per saved activation (inputs and forward nodes) with its type, then the

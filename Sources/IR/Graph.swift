@@ -182,6 +182,16 @@ public struct Graph: Hashable, Sendable {
     }
 }
 
+extension Graph {
+    /// The loss to train when none is named: the first output computed by a loss op, else the only
+    /// scalar f32 output; nil when neither exists.
+    public var defaultLoss: String? {
+        if let l = outputs.first(where: { node($0).map { Op.losses.contains($0.op) } ?? false }) { return l }
+        let scalars = outputs.filter { type(of: $0) == TensorType(.f32, []) }
+        return scalars.count == 1 ? scalars[0] : nil
+    }
+}
+
 /// One parsed file: its version, its imports and its graphs.
 public struct Module: Hashable, Sendable {
     public struct Import: Hashable, Sendable {

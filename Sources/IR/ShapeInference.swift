@@ -1,3 +1,5 @@
+import Shapes
+
 /// Why a node's type could not be inferred; `operand` or `attribute` points at the culprit when known.
 public struct InferenceError: Error {
     public var message: String
@@ -8,20 +10,6 @@ public struct InferenceError: Error {
         self.operand = operand
         self.attribute = attribute
     }
-}
-
-/// Caffe's pooled output size. Floor: (size + 2 pad - kernel) / stride + 1. Ceil rounds the division
-/// up, then drops a last window that would start inside the padding.
-public func pooledSize(_ size: Int, kernel: Int, stride: Int, pad: Int, ceil: Bool) -> Int {
-    let span = size + 2 * pad - kernel
-    var out = (ceil ? (span + stride - 1) / stride : span / stride) + 1
-    if ceil && pad > 0 && (out - 1) * stride >= size + pad { out -= 1 }
-    return out
-}
-
-/// Output size of a convolution along one axis.
-public func convolvedSize(_ size: Int, kernel: Int, stride: Int, pad: Int, dilation: Int) -> Int {
-    (size + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1
 }
 
 extension Op {
@@ -43,8 +31,8 @@ extension Op {
             }
             if xs.count == 3 { try expectShape(xs[2], [.fixed(o)], "conv2d bias", 2) }
             let h = try fixed(x.dims[2], "height", 0), wd = try fixed(x.dims[3], "width", 0)
-            let oh = convolvedSize(h, kernel: kh, stride: sh, pad: ph, dilation: dh)
-            let ow = convolvedSize(wd, kernel: kw, stride: sw, pad: pw, dilation: dw)
+            let oh = convOutputSize(input: h, kernel: kh, stride: sh, pad: ph, dilation: dh)
+            let ow = convOutputSize(input: wd, kernel: kw, stride: sw, pad: pw, dilation: dw)
             guard oh >= 1, ow >= 1 else {
                 throw InferenceError("conv2d: kernel \(kh)x\(kw) (dilation \(dh),\(dw)) does not fit input \(x) with padding \(ph),\(pw)", operand: 0)
             }
@@ -62,8 +50,8 @@ extension Op {
                 throw InferenceError("\(rawValue): kernel \(kh)x\(kw) is larger than the padded input \(x)", operand: 0)
             }
             return TensorType(.f32, [x.dims[0], x.dims[1],
-                                     .fixed(pooledSize(h, kernel: kh, stride: sh, pad: ph, ceil: ceil)),
-                                     .fixed(pooledSize(w, kernel: kw, stride: sw, pad: pw, ceil: ceil))])
+                                     .fixed(poolOutputSize(input: h, kernel: kh, stride: sh, pad: ph, ceil: ceil)),
+                                     .fixed(poolOutputSize(input: w, kernel: kw, stride: sw, pad: pw, ceil: ceil))])
 
         case .relu, .sigmoid, .tanh, .dropout, .affine:
             return xs[0]
@@ -341,20 +329,8 @@ private func normAxis(_ axis: Int, _ rank: Int, _ name: String) throws -> Int {
     return a
 }
 
-/// NumPy broadcasting: align from the right; a dimension of 1 stretches.
-public func broadcastDims(_ a: [Dim], _ b: [Dim]) -> [Dim]? {
-    let r = max(a.count, b.count)
-    var out: [Dim] = []
-    for k in 0..<r {
-        let da = k < r - a.count ? Dim.fixed(1) : a[k - (r - a.count)]
-        let db = k < r - b.count ? Dim.fixed(1) : b[k - (r - b.count)]
-        if da == db { out.append(da) } else if da == .fixed(1) { out.append(db) } else if db == .fixed(1) { out.append(da) } else { return nil }
-    }
-    return out
-}
-
 private func broadcast(_ a: TensorType, _ b: TensorType, _ op: String) throws -> TensorType {
-    guard let dims = broadcastDims(a.dims, b.dims) else {
+    guard let dims = broadcastShapes(a.dims, b.dims, one: Dim.fixed(1)) else {
         throw InferenceError("\(op): shapes \(a) and \(b) do not broadcast", operand: 1)
     }
     return TensorType(.f32, dims)

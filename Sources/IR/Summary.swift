@@ -56,15 +56,7 @@ public struct Summary {
 
     /// A fixed-width table followed by the totals.
     public func render(title: String) -> String {
-        func num(_ n: Int) -> String {
-            let s = String(n)
-            var out = ""
-            for (k, c) in s.reversed().enumerated() {
-                if k > 0 && k % 3 == 0 { out.append(",") }
-                out.append(c)
-            }
-            return String(out.reversed())
-        }
+        let num = thousands
         let w0 = max(4, rows.map(\.node.count).max() ?? 0)
         let w1 = max(2, rows.map(\.op.count).max() ?? 0)
         let w2 = max(6, rows.map(\.type.description.count).max() ?? 0)
@@ -89,4 +81,14 @@ private func format2(_ v: Double) -> String {
     let whole = Int(r)
     let frac = Int(((r - Double(whole)) * 100).rounded())
     return "\(whole)." + (frac < 10 ? "0\(frac)" : "\(frac)")
+}
+
+/// `12681216` as `12,681,216` (summaries and schedules print counts this way).
+public func thousands(_ n: Int) -> String {
+    var out = ""
+    for (k, c) in String(n.magnitude).reversed().enumerated() {
+        if k > 0 && k % 3 == 0 { out.append(",") }
+        out.append(c)
+    }
+    return (n < 0 ? "-" : "") + String(out.reversed())
 }

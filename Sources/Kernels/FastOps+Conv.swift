@@ -187,17 +187,4 @@ extension FastOps {
         }
     }
 
-    /// Bias gradient: dy `[N, C, spatial]` summed over N and spatial → db `[C]` (overwritten).
-    public static func biasGradient(dy: UnsafePointer<Float>, db: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
-        for c in 0..<channels {
-            var acc: Double = 0
-            for n in 0..<batch {
-                let p = dy + (n * channels + c) * spatial
-                var s: Float = 0
-                for i in 0..<spatial { s += p[i] }
-                acc += Double(s)
-            }
-            db[c] = Float(acc)
-        }
-    }
 }

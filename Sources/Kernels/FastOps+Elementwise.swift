@@ -1,4 +1,5 @@
 import Foundation
+import Shapes
 
 extension FastOps {
     // MARK: - Activations (y may alias x)
@@ -91,26 +92,6 @@ extension FastOps {
         }
     }
 
-    /// Gradients of `channelScale`: dx (optional), dscale `[C]` and dbias `[C]` (optional, overwritten).
-    public static func channelScaleBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, scale: UnsafePointer<Float>,
-                                            dx: UnsafeMutablePointer<Float>?, dscale: UnsafeMutablePointer<Float>?,
-                                            dbias: UnsafeMutablePointer<Float>?, batch: Int, channels: Int, spatial: Int) {
-        dscale?.update(repeating: 0, count: channels)
-        dbias?.update(repeating: 0, count: channels)
-        for p in 0..<(batch * channels) {
-            let c = p % channels
-            let (g, s) = (dy + p * spatial, x + p * spatial)
-            var sg: Float = 0, sgx: Float = 0
-            if let dx {
-                let d = dx + p * spatial, a = scale[c]
-                for i in 0..<spatial { d[i] = g[i] * a }
-            }
-            for i in 0..<spatial { sg += g[i]; sgx += g[i] * s[i] }
-            dscale?[c] += sgx
-            dbias?[c] += sg
-        }
-    }
-
     /// Batch norm, inference form: `y = (x − mean[c]) / sqrt(variance[c] + eps)`.
     public static func batchNorm(x: UnsafePointer<Float>, mean: UnsafePointer<Float>, variance: UnsafePointer<Float>, eps: Float,
                                  y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
@@ -147,19 +128,6 @@ extension FastOps {
     // MARK: - Broadcasting binary ops
 
     public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, maximum }
-
-    /// NumPy broadcast of two shapes (right-aligned; each dim equal or 1), nil if incompatible.
-    public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
-        let r = max(a.count, b.count)
-        var out = [Int](repeating: 1, count: r)
-        for i in 0..<r {
-            let da = i < r - a.count ? 1 : a[i - (r - a.count)]
-            let db = i < r - b.count ? 1 : b[i - (r - b.count)]
-            if da != db && da != 1 && db != 1 { return nil }
-            out[i] = da == 1 ? db : da
-        }
-        return out
-    }
 
     /// Strides of `shape` read as the (right-aligned) broadcast `outShape`: 0 along broadcast dims.
     static func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {

@@ -1,18 +1,4 @@
 extension FastOps {
-    /// Sum of all `count` values, accumulated in Double.
-    public static func sumAll(x: UnsafePointer<Float>, count: Int) -> Float {
-        var total: Double = 0
-        var i = 0
-        while i < count {  // Float partial sums over blocks keep the inner loop vectorised.
-            let n = Swift.min(4096, count - i)
-            var s: Float = 0
-            for j in 0..<n { s += x[i + j] }
-            total += Double(s)
-            i += n
-        }
-        return Float(total)
-    }
-
     /// Sum over `axes` of x `[shape]`; y gets the shape with those axes set to 1 (keepdims layout).
     public static func sum(x: UnsafePointer<Float>, shape: [Int], axes: [Int], y: UnsafeMutablePointer<Float>) {
         let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }

@@ -1,20 +1,4 @@
-/// Output size of a convolution: `(input + 2 pad - (dilation (kernel - 1) + 1)) / stride + 1`, floored.
-/// (Reference keeps its own copy of this formula; a test checks they agree.)
-public func convOutputSize(input: Int, kernel: Int, stride: Int, pad: Int, dilation: Int) -> Int {
-    (input + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1
-}
-
-/// Output size of a pooling window. Floor mode: `(input + 2 pad - kernel) / stride + 1`. Ceil mode
-/// (Caffe): `ceil((input + 2 pad - kernel) / stride) + 1`, minus one when the last window would
-/// start inside the padding (`pad > 0 && (out - 1) stride >= input + pad`).
-/// (Reference keeps its own copy of this formula; a test checks they agree.)
-public func poolOutputSize(input: Int, kernel: Int, stride: Int, pad: Int, ceil: Bool) -> Int {
-    let span = input + 2 * pad - kernel
-    if !ceil { return span / stride + 1 }
-    var out = (span + stride - 1) / stride + 1
-    if pad > 0 && (out - 1) * stride >= input + pad { out -= 1 }
-    return out
-}
+import Shapes
 
 /// The activation fused into an epilogue (applied while the output is still in cache).
 public enum Activation: Equatable, Sendable {

@@ -1,7 +1,9 @@
 // Naive Double-precision reference ops: the oracle for every numeric test in the project.
 // Direct nested loops only (no im2col, no BLAS, no threads), written to be obviously correct
 // rather than fast (forward conv orders its direct loops along rows; see there). Layout is NCHW,
-// row-major. This file must not import IR or Kernels.
+// row-major. This file must not import IR or Kernels (the shape formulas come from Shapes).
+
+import Shapes
 
 /// Naive reference implementations of every forward and backward kernel, over `[Double]` with
 /// explicit shapes. Semantics follow Caffe where Caffe and PyTorch differ (pool rounding, avg-pool
@@ -25,22 +27,6 @@ public enum RefOps {
             idx[i] = r % shape[i]; r /= shape[i]
         }
         return idx
-    }
-
-    /// Convolution output size: `(input + 2 pad - (dilation (kernel - 1) + 1)) / stride + 1`, floored.
-    public static func convOutputSize(input: Int, kernel: Int, stride: Int, pad: Int, dilation: Int) -> Int {
-        (input + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1
-    }
-
-    /// Pooling output size. Floor mode: `(input + 2 pad - kernel) / stride + 1`. Ceil mode (Caffe):
-    /// `ceil((input + 2 pad - kernel) / stride) + 1`, then one less if the last window would start
-    /// inside the bottom/right padding (`pad > 0 && (out - 1) stride >= input + pad`).
-    public static func poolOutputSize(input: Int, kernel: Int, stride: Int, pad: Int, ceil: Bool) -> Int {
-        let span = input + 2 * pad - kernel
-        if !ceil { return span / stride + 1 }
-        var out = (span + stride - 1) / stride + 1
-        if pad > 0 && (out - 1) * stride >= input + pad { out -= 1 }
-        return out
     }
 
     // MARK: - Convolution
@@ -88,28 +74,38 @@ public enum RefOps {
         return (out, [n, o, oh, ow])
     }
 
-    /// Gradient of `conv2d` with respect to x: dy `[N, O, OH, OW]` → dx `[N, C, H, W]` (`xShape`).
-    public static func conv2dBackwardData(dy: [Double], w: [Double], wShape: [Int], xShape: [Int],
-                                          stride: (Int, Int), pad: (Int, Int), dilation: (Int, Int) = (1, 1),
-                                          groups: Int = 1) -> [Double] {
+    /// Every kernel tap of a convolution that lands inside the input, in a fixed order: calls
+    /// `visit(dyIndex, xIndex, wIndex)` with flat indices into dy `[N, O, OH, OW]`, x `[N, C, H, W]`
+    /// and w `[O, C/groups, KH, KW]`. Both conv gradients are sums over this walk.
+    static func forEachConvTap(xShape: [Int], wShape: [Int], stride: (Int, Int), pad: (Int, Int), dilation: (Int, Int),
+                               groups: Int, _ visit: (Int, Int, Int) -> Void) {
         let (n, c, h, wd) = (xShape[0], xShape[1], xShape[2], xShape[3])
         let (o, cg, kh, kw) = (wShape[0], wShape[1], wShape[2], wShape[3])
         let oh = convOutputSize(input: h, kernel: kh, stride: stride.0, pad: pad.0, dilation: dilation.0)
         let ow = convOutputSize(input: wd, kernel: kw, stride: stride.1, pad: pad.1, dilation: dilation.1)
         let og = o / groups
-        var dx = [Double](repeating: 0, count: n * c * h * wd)
         for b in 0..<n { for oc in 0..<o {
             let g = oc / og
             for y in 0..<oh { for xo in 0..<ow {
-                let gy = dy[((b * o + oc) * oh + y) * ow + xo]
+                let d = ((b * o + oc) * oh + y) * ow + xo
                 for ic in 0..<cg { for i in 0..<kh { for j in 0..<kw {
                     let iy = y * stride.0 - pad.0 + i * dilation.0
                     let ix = xo * stride.1 - pad.1 + j * dilation.1
                     if iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
-                    dx[((b * c + g * cg + ic) * h + iy) * wd + ix] += gy * w[((oc * cg + ic) * kh + i) * kw + j]
+                    visit(d, ((b * c + g * cg + ic) * h + iy) * wd + ix, ((oc * cg + ic) * kh + i) * kw + j)
                 } } }
             } }
         } }
+    }
+
+    /// Gradient of `conv2d` with respect to x: dy `[N, O, OH, OW]` → dx `[N, C, H, W]` (`xShape`).
+    public static func conv2dBackwardData(dy: [Double], w: [Double], wShape: [Int], xShape: [Int],
+                                          stride: (Int, Int), pad: (Int, Int), dilation: (Int, Int) = (1, 1),
+                                          groups: Int = 1) -> [Double] {
+        var dx = [Double](repeating: 0, count: xShape.reduce(1, *))
+        forEachConvTap(xShape: xShape, wShape: wShape, stride: stride, pad: pad, dilation: dilation, groups: groups) { d, xi, wi in
+            dx[xi] += dy[d] * w[wi]
+        }
         return dx
     }
 
@@ -117,24 +113,10 @@ public enum RefOps {
     public static func conv2dBackwardFilter(dy: [Double], x: [Double], xShape: [Int], wShape: [Int],
                                             stride: (Int, Int), pad: (Int, Int), dilation: (Int, Int) = (1, 1),
                                             groups: Int = 1) -> [Double] {
-        let (n, c, h, wd) = (xShape[0], xShape[1], xShape[2], xShape[3])
-        let (o, cg, kh, kw) = (wShape[0], wShape[1], wShape[2], wShape[3])
-        let oh = convOutputSize(input: h, kernel: kh, stride: stride.0, pad: pad.0, dilation: dilation.0)
-        let ow = convOutputSize(input: wd, kernel: kw, stride: stride.1, pad: pad.1, dilation: dilation.1)
-        let og = o / groups
-        var dw = [Double](repeating: 0, count: o * cg * kh * kw)
-        for b in 0..<n { for oc in 0..<o {
-            let g = oc / og
-            for y in 0..<oh { for xo in 0..<ow {
-                let gy = dy[((b * o + oc) * oh + y) * ow + xo]
-                for ic in 0..<cg { for i in 0..<kh { for j in 0..<kw {
-                    let iy = y * stride.0 - pad.0 + i * dilation.0
-                    let ix = xo * stride.1 - pad.1 + j * dilation.1
-                    if iy < 0 || iy >= h || ix < 0 || ix >= wd { continue }
-                    dw[((oc * cg + ic) * kh + i) * kw + j] += gy * x[((b * c + g * cg + ic) * h + iy) * wd + ix]
-                } } }
-            } }
-        } }
+        var dw = [Double](repeating: 0, count: wShape.reduce(1, *))
+        forEachConvTap(xShape: xShape, wShape: wShape, stride: stride, pad: pad, dilation: dilation, groups: groups) { d, xi, wi in
+            dw[wi] += dy[d] * x[xi]
+        }
         return dw
     }
 
@@ -300,19 +282,6 @@ public enum RefOps {
 
     public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, maximum }
 
-    /// NumPy broadcast of two shapes (right-aligned; dims equal or 1), nil if incompatible.
-    public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
-        let r = max(a.count, b.count)
-        var out = [Int](repeating: 1, count: r)
-        for i in 0..<r {
-            let da = i < r - a.count ? 1 : a[i - (r - a.count)]
-            let db = i < r - b.count ? 1 : b[i - (r - b.count)]
-            if da != db && da != 1 && db != 1 { return nil }
-            out[i] = da == 1 ? db : da
-        }
-        return out
-    }
-
     /// Flat index into `shape` for an index of the (larger) broadcast `outShape`.
     static func broadcastIndex(_ outIdx: [Int], _ shape: [Int]) -> Int {
         let off = outIdx.count - shape.count
@@ -462,57 +431,58 @@ public enum RefOps {
 
     // MARK: - Softmax and losses
 
+    /// An array of `[N, C, ...]`'s size filled one column (one (n, inner) position, all C channels) at a
+    /// time: `fill(at, out)` writes the column, `at(ch)` being each channel's flat index. The walk every
+    /// softmax here shares.
+    static func byColumns(_ shape: [Int], _ fill: (_ at: (Int) -> Int, _ out: inout [Double]) -> Void) -> [Double] {
+        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
+        var out = [Double](repeating: 0, count: n * c * inner)
+        for b in 0..<n { for i in 0..<inner { fill({ (b * c + $0) * inner + i }, &out) } }
+        return out
+    }
+
+    /// The max of x over one column's channels, and Σ exp(x − max) there.
+    static func maxAndExpSum(_ x: [Double], _ c: Int, _ at: (Int) -> Int) -> (max: Double, sum: Double) {
+        var m = -Double.infinity
+        for ch in 0..<c { m = max(m, x[at(ch)]) }
+        var sum = 0.0
+        for ch in 0..<c { sum += _exp(x[at(ch)] - m) }
+        return (m, sum)
+    }
+
     /// Softmax over axis 1 of `[N, C, ...]` (max subtracted first).
     public static func softmax(x: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var y = [Double](repeating: 0, count: x.count)
-        for b in 0..<n { for i in 0..<inner {
-            var m = -Double.infinity
-            for ch in 0..<c { m = max(m, x[(b * c + ch) * inner + i]) }
-            var sum = 0.0
-            for ch in 0..<c { sum += _exp(x[(b * c + ch) * inner + i] - m) }
-            for ch in 0..<c { y[(b * c + ch) * inner + i] = _exp(x[(b * c + ch) * inner + i] - m) / sum }
-        } }
-        return y
+        byColumns(shape) { at, y in
+            let (m, sum) = maxAndExpSum(x, shape[1], at)
+            for ch in 0..<shape[1] { y[at(ch)] = _exp(x[at(ch)] - m) / sum }
+        }
     }
 
     /// Log-softmax over axis 1 of `[N, C, ...]`.
     public static func logSoftmax(x: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var y = [Double](repeating: 0, count: x.count)
-        for b in 0..<n { for i in 0..<inner {
-            var m = -Double.infinity
-            for ch in 0..<c { m = max(m, x[(b * c + ch) * inner + i]) }
-            var sum = 0.0
-            for ch in 0..<c { sum += _exp(x[(b * c + ch) * inner + i] - m) }
+        byColumns(shape) { at, y in
+            let (m, sum) = maxAndExpSum(x, shape[1], at)
             let lse = m + _log(sum)
-            for ch in 0..<c { y[(b * c + ch) * inner + i] = x[(b * c + ch) * inner + i] - lse }
-        } }
-        return y
+            for ch in 0..<shape[1] { y[at(ch)] = x[at(ch)] - lse }
+        }
     }
 
     /// Gradient of softmax from its output y: `dx = y · (dy − Σ_c dy·y)`.
     public static func softmaxBackward(dy: [Double], y: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var dx = [Double](repeating: 0, count: y.count)
-        for b in 0..<n { for i in 0..<inner {
+        byColumns(shape) { at, dx in
             var dot = 0.0
-            for ch in 0..<c { let at = (b * c + ch) * inner + i; dot += dy[at] * y[at] }
-            for ch in 0..<c { let at = (b * c + ch) * inner + i; dx[at] = y[at] * (dy[at] - dot) }
-        } }
-        return dx
+            for ch in 0..<shape[1] { dot += dy[at(ch)] * y[at(ch)] }
+            for ch in 0..<shape[1] { dx[at(ch)] = y[at(ch)] * (dy[at(ch)] - dot) }
+        }
     }
 
     /// Gradient of log-softmax from its output y: `dx = dy − exp(y) · Σ_c dy`.
     public static func logSoftmaxBackward(dy: [Double], y: [Double], shape: [Int]) -> [Double] {
-        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
-        var dx = [Double](repeating: 0, count: y.count)
-        for b in 0..<n { for i in 0..<inner {
+        byColumns(shape) { at, dx in
             var sum = 0.0
-            for ch in 0..<c { sum += dy[(b * c + ch) * inner + i] }
-            for ch in 0..<c { let at = (b * c + ch) * inner + i; dx[at] = dy[at] - _exp(y[at]) * sum }
-        } }
-        return dx
+            for ch in 0..<shape[1] { sum += dy[at(ch)] }
+            for ch in 0..<shape[1] { dx[at(ch)] = dy[at(ch)] - _exp(y[at(ch)]) * sum }
+        }
     }
 
     /// Mean softmax cross-entropy of logits `[N, C]` against labels `[N]` (class indices);

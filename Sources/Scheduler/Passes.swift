@@ -1,19 +1,5 @@
 import IR
 
-/// A graph-to-graph rewrite. `run` says whether it changed anything; the pass manager verifies the
-/// graph after every pass that did.
-public protocol GraphPass {
-    var name: String { get }
-    func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool
-}
-
-/// What passes may need besides the graph.
-public struct PassContext {
-    /// Verified graphs by name, for calls.
-    public var graphs: [String: Graph]
-    public init(graphs: [String: Graph] = [:]) { self.graphs = graphs }
-}
-
 /// Runs passes in order, re-verifying after each change, and records what each did.
 public struct PassManager {
     public var passes: [GraphPass]
@@ -38,35 +24,6 @@ public struct PassManager {
 public struct SchedulerError: Error, CustomStringConvertible {
     public var description: String
     public init(_ message: String) { description = message }
-}
-
-/// Replaces calls by the called graphs' nodes.
-public struct InlineCalls: GraphPass {
-    public let name = "inline-calls"
-    public init() {}
-    public func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool {
-        guard graph.nodes.contains(where: { $0.op == .call }) else { return false }
-        graph = Inliner.inline(graph, graphs: context.graphs)
-        return true
-    }
-}
-
-/// Removes nodes and parameters that no output depends on.
-public struct DeadCodeElimination: GraphPass {
-    public let name = "dead-code-elimination"
-    public init() {}
-    public func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool {
-        var live = Set(graph.outputs)
-        for node in graph.nodes.reversed() where live.contains(node.name) {
-            live.formUnion(node.operands)
-        }
-        let nodes = graph.nodes.filter { live.contains($0.name) }
-        let params = graph.params.filter { live.contains($0.name) }
-        let changed = nodes.count != graph.nodes.count || params.count != graph.params.count
-        graph.nodes = nodes
-        graph.params = params
-        return changed
-    }
 }
 
 /// Folds a ReLU into the convolution or linear layer that feeds it, when nothing else reads the

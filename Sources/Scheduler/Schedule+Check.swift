@@ -52,14 +52,7 @@ extension Schedule {
 extension Schedule {
     /// Text form: the passes, then each kernel with the IR nodes it fused, its buffers, offsets and FLOPs.
     public func render(title: String) -> String {
-        func num(_ n: Int) -> String {
-            var out = ""
-            for (k, c) in String(n).reversed().enumerated() {
-                if k > 0 && k % 3 == 0 { out.append(",") }
-                out.append(c)
-            }
-            return String(out.reversed())
-        }
+        let num = thousands
         func where_(_ v: String) -> String {
             guard let b = buffers[v] else { return "%\(v)" }
             return "%\(v)(\(b.storage))"

@@ -1,3 +1,4 @@
+import Foundation
 import IR
 
 /// Where a value lives while a schedule runs.
@@ -84,5 +85,11 @@ public struct ScheduleOptions {
         self.batch = batch
         self.fuse = fuse
         self.planMemory = planMemory
+    }
+
+    /// Whether the environment leaves memory planning on: `FN2E_NO_MEMORY_PLANNER=1` gives every
+    /// temporary its own range, for bisecting (the one place that reads the variable).
+    public static var environmentPlansMemory: Bool {
+        ProcessInfo.processInfo.environment["FN2E_NO_MEMORY_PLANNER"] != "1"
     }
 }

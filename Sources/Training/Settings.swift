@@ -14,7 +14,7 @@ public struct Settings {
         Key(name: "graph", defaultValue: "", help: "training graph file (.fn2e); its loss is trained"),
         Key(name: "graph_name", defaultValue: "", help: "graph in the file (default: its last graph)"),
         Key(name: "include", defaultValue: "", help: "folders searched for imported graph files (comma separated), e.g. an imported face net"),
-        Key(name: "loss", defaultValue: "", help: "loss value (default: the graph's first loss output)"),
+        Key(name: "loss", defaultValue: "", help: "loss value (default: the graph's first loss output, else its only scalar output)"),
         Key(name: "logits", defaultValue: "", help: "class scores for evaluation (default: softmax_cross_entropy's input)"),
         Key(name: "weights", defaultValue: "", help: "initial weights: [PREFIX=]FILE.safetensors, comma separated"),
         Key(name: "data", defaultValue: "", help: "CSV index (path,label,...) or a folder of class folders"),

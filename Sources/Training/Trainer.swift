@@ -8,7 +8,9 @@ import Tensors
 
 /// Trains a graph's loss with a solver over compiled schedules: data from an index through the
 /// preprocessing pipeline (prefetched while the step runs), grouped splits, evaluation, metrics,
-/// checkpoints that resume bitwise, and a stop on the first non-finite value.
+/// checkpoints that resume bitwise, and a stop on the first non-finite value. The parts are types
+/// of their own: `TrainingStep` (the compiled step, solver and frozen cache), `ProgressReporter`
+/// (progress lines and metrics.jsonl) and `Checkpoint` (save and restore).
 public final class Trainer {
     public let settings: Settings
     public private(set) var data: Dataset
@@ -20,12 +22,11 @@ public final class Trainer {
     public let logits: String?
     let imageInput: String
     let labelInput: String?
-    let cut: FrozenCut?
-    let trainExec: Executor
-    let frozenExec: Executor?
+    /// The compiled step: gradient graph, solver, frozen cut and its cache.
+    public let compiled: TrainingStep
     private var evalExecs: [Int: Executor] = [:]
     let evalGraph: Graph
-    public let solver: Solver
+    public var solver: Solver { compiled.solver }
     let policy: LRPolicy
     public let batch: Int
     public let totalSteps: Int
@@ -36,9 +37,8 @@ public final class Trainer {
     /// Frozen parameters set from the training data before the first step (`target_scale`); they are
     /// written with the model, and every executor gets them after its weights.
     private(set) var calibrated: [(String, Tensor)] = []
-    /// Frozen boundary values by (sample, augmentation), and how often they were computed or reused.
-    private var cache: [String: [[Float]]] = [:]
-    public private(set) var cacheStats = (computed: 0, reused: 0)
+    /// How often frozen boundary values were computed or reused from the cache.
+    public var cacheStats: (computed: Int, reused: Int) { compiled.cacheStats }
     /// Seconds spent running steps (for throughput).
     public private(set) var computeSeconds = 0.0
 
@@ -54,7 +54,9 @@ public final class Trainer {
         guard !graphPath.isEmpty else { throw TrainingError("no graph: set 'graph'") }
         let flat = try Trainer.flatGraph(settings)
         graph = flat
-        let lossName = settings.string("loss").isEmpty ? try Trainer.defaultLoss(flat) : settings.string("loss")
+        guard let lossName = settings.string("loss").isEmpty ? flat.defaultLoss : settings.string("loss") else {
+            throw TrainingError("'@\(flat.name)' returns no loss; set 'loss'")
+        }
         guard flat.type(of: lossName) == TensorType(.f32, []) else { throw TrainingError("'%\(lossName)' is not a scalar loss of '@\(flat.name)'") }
         loss = lossName
         if !settings.string("logits").isEmpty {
@@ -92,33 +94,11 @@ public final class Trainer {
             throw TrainingError("'%\(l)' scores \(t.dims[1]) classes but the data has \(data.classes.count) (\(data.classes.joined(separator: ", ")))")
         }
 
-        // Compile: the frozen part once per input, the training step, evaluation.
-        cut = settings.bool("cache_frozen") ? FrozenCut.find(flat, loss: lossName) : nil
-        let forward = cut?.trainable ?? flat
-        let gradGraph = try Autodiff.gradient(of: forward, loss: lossName)
-        let planned = ProcessInfo.processInfo.environment["FN2E_NO_MEMORY_PLANNER"] != "1"
-        let trainSchedule = try Scheduler.schedule(gradGraph, graphs: [:], options: ScheduleOptions(batch: batch, planMemory: planned))
-        let exec = try Executor(schedule: trainSchedule, seed: seed)
-        trainExec = exec
-        if let cut {
-            frozenExec = try Executor(schedule: try Scheduler.schedule(cut.frozen, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
-        } else {
-            frozenExec = nil
-        }
+        // Compile: the training step (and the frozen part once per input), evaluation.
+        compiled = try TrainingStep(graph: flat, loss: lossName, batch: batch, seed: seed, settings: settings)
         var eg = flat
         eg.outputs = [lossName] + (logits.map { [$0] } ?? [])
         evalGraph = eg
-
-        // Solver over the trainable parameters of the step.
-        let slots = trainSchedule.graph.params.filter(\.trainable).compactMap { p -> Solver.Slot? in
-            guard let wp = exec.pointer(p.name), let gp = exec.pointer(Autodiff.prefix + p.name) else { return nil }
-            let n = p.type.count(batch: 1)
-            return Solver.Slot(param: p, weights: wp, gradient: gp, count: n, m: [Float](repeating: 0, count: n),
-                               v: settings.string("solver") == "adam" ? [Float](repeating: 0, count: n) : [])
-        }
-        solver = Solver(kind: settings.string("solver"), slots: slots, momentum: settings.double("momentum"),
-                        weightDecay: settings.double("weight_decay"), beta1: settings.double("beta1"),
-                        beta2: settings.double("beta2"), epsilon: settings.double("epsilon"))
         stepsPerEpoch = max(1, (splits.train.count + batch - 1) / batch)
         totalSteps = settings.int("iterations") > 0 ? settings.int("iterations") : settings.int("epochs") * stepsPerEpoch
         guard totalSteps > 0 else { throw TrainingError("nothing to train: set epochs or iterations") }
@@ -127,11 +107,11 @@ public final class Trainer {
                           stepvalues: settings.list("stepvalues").compactMap { Int($0) }, power: settings.double("power"),
                           maxIter: totalSteps, warmup: settings.int("warmup"))
 
-        weightsReport = try Trainer.loadWeights(settings, into: [trainExec] + (frozenExec.map { [$0] } ?? []), params: flat.params)
+        weightsReport = try Trainer.loadWeights(settings, into: compiled.executors, params: flat.params)
         if !settings.string("target_scale").isEmpty {
             let name = settings.string("target_scale")
             calibrated = [(name, try measureTargetScale(name))]
-            try applyCalibrated(to: [trainExec] + (frozenExec.map { [$0] } ?? []))
+            try applyCalibrated(to: compiled.executors)
         }
     }
 
@@ -156,38 +136,14 @@ public final class Trainer {
         return Inliner.inline(g, graphs: program.graphs)
     }
 
-    static func defaultLoss(_ g: Graph) throws -> String {
-        if let l = g.outputs.first(where: { g.node($0).map { Op.losses.contains($0.op) } ?? false }) { return l }
-        throw TrainingError("'@\(g.name)' returns no loss; set 'loss'")
-    }
-
-    /// Loads `[PREFIX=]FILE` weights into every executor that has the parameter. Shape mismatches are
-    /// all reported at once; missing parameters keep their initializers; returns the report text.
+    /// Loads the settings' `[PREFIX=]FILE` weights into the executors (see `WeightLoader`); returns the report text.
     static func loadWeights(_ settings: Settings, into executors: [Executor], params: [Param]) throws -> String {
-        var loaded: Set<String> = []
-        var problems: [String] = []
-        var files: [String] = []
-        for (prefix, file) in settings.weightFiles {
-            let (tensors, _) = try SafeTensors.read(path: file)
-            let before = loaded.count
-            for (n, t) in tensors {
-                let target = prefix.isEmpty ? n : prefix + "." + n
-                guard let p = params.first(where: { $0.name == target }) else { continue }
-                guard t.shape == p.type.shape ?? [] else {
-                    problems.append("'\(target)': \(file) has shape \(t.shape), the graph wants \(p.type) (rename the parameter to learn it from scratch)")
-                    continue
-                }
-                for e in executors where e.schedule.buffers[target] != nil { try e.setValue(target, t) }
-                loaded.insert(target)
-            }
-            files.append("weights: \(file) (fnv1a64 \(try Digest.fnv1a64(file: file))): \(loaded.count - before) tensors loaded"
-                         + (prefix.isEmpty ? "" : " as \(prefix).*"))
+        let report: WeightsReport
+        do { report = try WeightLoader.load(settings.weightFiles.map { ($0.prefix, $0.file) }, into: executors, params: params) } catch let e as RuntimeError {
+            throw TrainingError(e.description)
         }
-        guard problems.isEmpty else { throw TrainingError(problems.joined(separator: "\n")) }
-        for e in executors { e.refold() }
-        let fresh = params.map(\.name).filter { !loaded.contains($0) }
-        return files.map { $0 + "\n" }.joined() + "parameters: \(loaded.count) loaded, \(fresh.count) initialised from their initializers"
-            + (fresh.isEmpty ? "" : ": " + fresh.joined(separator: ", "))
+        return report.files.map { $0 + "\n" }.joined() + "parameters: \(report.loaded.count) loaded, \(report.initialized.count) initialised from their initializers"
+            + (report.initialized.isEmpty ? "" : ": " + report.initialized.joined(separator: ", "))
     }
 
     // MARK: Reports
@@ -205,11 +161,8 @@ public final class Trainer {
 
     /// What was compiled: kernels, arena, the frozen cut.
     public var compileReport: String {
-        let sch = trainExec.schedule
-        var s = "step: \(sch.kernels.count) kernels (\(sch.prologue.count) folded), arena \(sch.arenaBytes / 1048576) MiB, "
-            + "\(solver.slots.count) trainable tensors (\(solver.slots.reduce(0) { $0 + $1.count }) values), "
-            + "\(totalSteps) steps of \(batch) (\(stepsPerEpoch) per epoch)"
-        if let cut { s += "\nfrozen part computed once per image and augmentation: " + cut.boundary.map { "%" + $0 }.joined(separator: ", ") }
+        var s = compiled.summary + ", \(totalSteps) steps of \(batch) (\(stepsPerEpoch) per epoch)"
+        if let cut = compiled.cut { s += "\nfrozen part computed once per image and augmentation: " + cut.boundary.map { "%" + $0 }.joined(separator: ", ") }
         return s
     }
 
@@ -268,35 +221,10 @@ public final class Trainer {
         return "\(idx):\(y0):\(x0):\(flip)"
     }
 
-    /// Copies a batch into the step's inputs; frozen boundary values come from the cache, or from
-    /// one run of the frozen part for the whole batch when any is missing.
+    /// Copies a batch into the step's inputs (frozen results from the step's cache).
     func feed(_ b: Batch) throws {
-        let shape = [batch, pre.channels, pre.inputHeight, pre.inputWidth]
-        let imageTensor = Tensor(shape: shape, data: b.images)
-        if trainExec.schedule.buffers[imageInput] != nil { try trainExec.setValue(imageInput, imageTensor) }
-        if let l = labelInput, trainExec.schedule.buffers[l] != nil { try trainExec.setLabels(l, b.labels) }
-        guard let cut, let frozenExec else { return }
-        let misses = b.keys.filter { cache[$0] == nil }
-        cacheStats.reused += b.keys.count - misses.count
-        if !misses.isEmpty {
-            // One run of the frozen part for the whole batch fills every missing entry.
-            try frozenExec.setValue(imageInput, imageTensor)
-            frozenExec.run()
-            for (k, key) in b.keys.enumerated() where cache[key] == nil {
-                cache[key] = cut.boundary.map { v in
-                    let per = frozenExec.schedule.buffers[v]!.bytes / 4 / batch
-                    return Array(UnsafeBufferPointer(start: frozenExec.pointer(v)! + k * per, count: per))
-                }
-                cacheStats.computed += 1
-            }
-        }
-        for (j, v) in cut.boundary.enumerated() {
-            let dst = trainExec.pointer(v)!
-            let per = trainExec.schedule.buffers[v]!.bytes / 4 / batch
-            for (k, key) in b.keys.enumerated() {
-                cache[key]![j].withUnsafeBufferPointer { dst.advanced(by: k * per).update(from: $0.baseAddress!, count: per) }
-            }
-        }
+        let images = Tensor(shape: [batch, pre.channels, pre.inputHeight, pre.inputWidth], data: b.images)
+        try compiled.feed(images: images, imageInput: imageInput, labels: b.labels, labelInput: labelInput, keys: b.keys)
     }
 
     // MARK: Training
@@ -318,8 +246,6 @@ public final class Trainer {
         let metrics = try MetricsLog(path: outputDir + "/metrics.jsonl", append: resume)
         let evalEvery = settings.int("eval_interval") > 0 ? settings.int("eval_interval") : stepsPerEpoch
         let saveEvery = settings.int("checkpoint_interval") > 0 ? settings.int("checkpoint_interval") : stepsPerEpoch
-        let display = max(1, settings.int("display"))
-        let tty = isatty(2) == 1
         let queue = DispatchQueue(label: "fn2e.prefetch")
         let next = Box<Batch>()
         let group = DispatchGroup()
@@ -329,8 +255,9 @@ public final class Trainer {
             queue.async { next.value = self.prepare(step: s); group.leave() }
         }
         prefetch(step)
-        let start = Date()
-        let startStep = step
+        let reporter = ProgressReporter(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, batch: batch,
+                                        display: settings.int("display"), classification: logits != nil, startStep: step,
+                                        metrics: metrics, log: log, terminal: ProgressReporter.standardErrorTerminal)
         var lastEvals: [Evaluation] = []
         while step < totalSteps {
             if shouldStop() {
@@ -339,76 +266,27 @@ public final class Trainer {
                 throw Interrupted(step: step)
             }
             group.wait()
-            let batchData = next.value!
-            try feed(batchData)
+            try feed(next.value!)
             prefetch(step + 1)
             let t0 = Date()
-            trainExec.run()
-            let lossValue = trainExec.pointer(loss)![0]
-            if let bad = firstNonFinite(lossValue) {
-                group.wait()
-                throw TrainingError("step \(step + 1): non-finite value in %\(bad); stopped, the last checkpoint is intact")
-            }
             let lr = policy.rate(at: step)
-            solver.step(lr: lr)
-            // A finite gradient times a huge rate can still overflow; never checkpoint such weights.
-            if let bad = firstNonFiniteWeight() {
-                group.wait()
-                throw TrainingError("step \(step + 1): non-finite value in %\(bad) after the update; stopped, the last checkpoint is intact")
+            do {
+                let lossValue = try compiled.forwardBackward(step: step)
+                try compiled.update(lr: lr, step: step)
+                computeSeconds += Date().timeIntervalSince(t0)
+                step += 1
+                reporter.stepDone(step, loss: lossValue, lr: lr)
+            } catch {
+                group.wait()  // the prefetch of the next batch finishes before the error leaves
+                throw error
             }
-            computeSeconds += Date().timeIntervalSince(t0)
-            step += 1
-            let elapsed = Date().timeIntervalSince(start)
-            let rate = Double((step - startStep) * batch) / max(elapsed, 1e-9)
-            let eta = Double(totalSteps - step) * batch.asDouble / max(rate, 1e-9)
-            let epoch = Double(step) / Double(stepsPerEpoch)
-            // Only what the seed determines goes to metrics.jsonl (throughput is on the progress line), so
-            // two runs, or a run and its resumed twin, write the same file.
-            metrics.write(["type": "step", "step": step, "epoch": epoch, "loss": Double(lossValue), "lr": lr])
-            let line = String(format: "epoch %.2f step %d/%d loss %.5f lr %.3g %.1f img/s ETA %@", epoch, step, totalSteps,
-                              lossValue, lr, rate, Trainer.duration(eta))
-            if tty {
-                let width = 30, done = width * step / totalSteps
-                FileHandle.standardError.write(Data(("\r[" + String(repeating: "=", count: done) + String(repeating: " ", count: width - done) + "] " + line + "\u{1B}[K").utf8))
-                if step == totalSteps { FileHandle.standardError.write(Data("\n".utf8)) }
-            } else if step % display == 0 || step == totalSteps || step == startStep + 1 {
-                log(line)
-            }
-            if step % evalEvery == 0 || step == totalSteps {
-                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
-                lastEvals = try evaluateSplits()
-                for e in lastEvals {
-                    var j = e.json
-                    j["step"] = step
-                    if logits == nil { j.removeValue(forKey: "accuracy"); j.removeValue(forKey: "mean_class_accuracy"); j.removeValue(forKey: "confusion") }
-                    metrics.write(j)
-                    log(logits == nil ? String(format: "%@: loss %.5f (%d samples)", e.split, e.loss / Double(max(e.count, 1)), e.count) : e.summary)
-                }
-            }
+            if step % evalEvery == 0 || step == totalSteps { lastEvals = try reporter.evaluation(at: step, evaluateSplits) }
             if step % saveEvery == 0 || step == totalSteps { try saveCheckpoint() }
         }
         group.wait()
         try saveModel()
-        if cut != nil { log("frozen part: \(cacheStats.computed) results computed, \(cacheStats.reused) reused from the cache") }
+        if compiled.cut != nil { log("frozen part: \(cacheStats.computed) results computed, \(cacheStats.reused) reused from the cache") }
         return lastEvals
-    }
-
-    func firstNonFinite(_ lossValue: Float) -> String? {
-        if !lossValue.isFinite { return loss }
-        for s in solver.slots {
-            for i in 0..<s.count where !s.gradient[i].isFinite { return Autodiff.prefix + s.param.name }
-        }
-        return nil
-    }
-
-    func firstNonFiniteWeight() -> String? {
-        solver.slots.first { s in (0..<s.count).contains { !s.weights[$0].isFinite } }?.param.name
-    }
-
-    static func duration(_ s: Double) -> String {
-        guard s.isFinite else { return "?" }
-        let t = Int(s)
-        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
     }
 
     // MARK: Evaluation
@@ -463,9 +341,7 @@ public final class Trainer {
             try applyCalibrated(to: [ex])
             evalExecs[n] = ex
         }
-        for s in solver.slots where ex.schedule.buffers[s.param.name] != nil {
-            ex.pointer(s.param.name)!.update(from: s.weights, count: s.count)
-        }
+        for (name, t) in solver.parameterTensors where ex.schedule.buffers[name] != nil { try ex.setValue(name, t) }
         ex.refold()
         return ex
     }
@@ -474,70 +350,36 @@ public final class Trainer {
 
     var settingsText: String { settings.fileText }
 
-    /// Trainable parameters, optimizer state, step and RNG state, written to a temporary file and renamed.
+    /// Trainable parameters, optimizer state, step and RNG state (see `Checkpoint`).
     public func saveCheckpoint() throws {
-        var tensors: [(String, Tensor)] = solver.slots.map { s in
-            (s.param.name, Tensor(shape: s.param.type.shape ?? [s.count], data: Array(UnsafeBufferPointer(start: s.weights, count: s.count))))
-        }
-        tensors += solver.state
-        let meta = ["step": String(step), "solver_t": String(solver.t),
-                    "rng": trainExec.rng.stateWords.map(String.init).joined(separator: ","),
-                    "seed": settings.string("seed"), "format": "fn2e-checkpoint-1"]
-        try SafeTensors.write(tensors, metadata: meta, to: checkpointPath)
+        try Checkpoint.write(to: checkpointPath, solver: solver, step: step, rng: compiled.exec.rng, seed: settings.string("seed"))
     }
 
     func restore() throws {
         guard FileManager.default.fileExists(atPath: checkpointPath) else {
             throw TrainingError("--resume: no checkpoint at \(checkpointPath)")
         }
-        let (tensors, meta) = try SafeTensors.read(path: checkpointPath)
-        guard meta["format"] == "fn2e-checkpoint-1", let s = meta["step"].flatMap(Int.init), let t = meta["solver_t"].flatMap(Int.init),
-              let words = meta["rng"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4 || words.count == 6 else {
-            throw TrainingError("\(checkpointPath): not an fn2e checkpoint")
-        }
-        guard meta["seed"] == settings.string("seed") else {
-            throw TrainingError("\(checkpointPath) was written with seed \(meta["seed"] ?? "?"), this run has seed \(settings.string("seed"))")
-        }
-        for slot in solver.slots {
-            guard let w = tensors[slot.param.name], w.count == slot.count else { throw TrainingError("\(checkpointPath) lacks '\(slot.param.name)'") }
-            w.data.withUnsafeBufferPointer { slot.weights.update(from: $0.baseAddress!, count: slot.count) }
-        }
-        try solver.restore(tensors, t: t)
-        trainExec.rng = Xoshiro256(stateWords: words)
+        let (s, rng) = try Checkpoint.restore(from: checkpointPath, into: solver, seed: settings.string("seed"))
+        compiled.exec.rng = rng
         step = s
         // Drop metrics lines written after the checkpoint, so the log reads as one run.
-        let path = outputDir + "/metrics.jsonl"
-        let kept = MetricsLog.read(path).filter { ($0["step"] as? Int ?? 0) <= s }
-        let text = kept.compactMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
-            .map { String(decoding: $0, as: UTF8.self) + "\n" }.joined()
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try MetricsLog.truncate(outputDir + "/metrics.jsonl", after: s)
         log("resumed from \(checkpointPath) at step \(s)")
     }
 
     /// Loads trained parameters (a run's model.safetensors or checkpoint) into the step's weights.
     public func loadTrained(_ path: String) throws {
-        let (tensors, _) = try SafeTensors.read(path: path)
-        for slot in solver.slots {
-            guard let w = tensors[slot.param.name], w.count == slot.count else { throw TrainingError("\(path) lacks '\(slot.param.name)'") }
-            w.data.withUnsafeBufferPointer { slot.weights.update(from: $0.baseAddress!, count: slot.count) }
-        }
+        try solver.loadParameters(try SafeTensors.read(path: path).tensors, from: path)
     }
 
     /// The trained parameters with what prediction needs: classes, preprocessing, graph and scores.
     public func saveModel() throws {
-        let tensors: [(String, Tensor)] = solver.slots.map { s in
-            (s.param.name, Tensor(shape: s.param.type.shape ?? [s.count], data: Array(UnsafeBufferPointer(start: s.weights, count: s.count))))
-        } + calibrated
         let meta = ["classes": data.classes.joined(separator: ","), "logits": logits ?? "", "loss": loss, "step": String(step)]
-        try SafeTensors.write(tensors, metadata: meta, to: outputDir + "/model.safetensors")
+        try SafeTensors.write(solver.parameterTensors + calibrated, metadata: meta, to: outputDir + "/model.safetensors")
     }
 }
 
 /// A value handed from the prefetch thread; the dispatch group orders the accesses.
 final class Box<T>: @unchecked Sendable {
     var value: T?
-}
-
-private extension Int {
-    var asDouble: Double { Double(self) }
 }

@@ -20,10 +20,12 @@ struct GraphOptions: ParsableArguments {
         if let b = batch, b < 1 { throw ValidationError("--batch must be positive") }
     }
 
-    func run(_ stage: String) throws {
+    func run(_ stage: String, loss: String? = nil) throws {
+        var options = stageOptions
+        options.loss = loss
         var status: Int32 = 0
         for f in files {
-            let out = Stages.run(stage, path: f, options: stageOptions)
+            let out = Stages.run(stage, path: f, options: options)
             FileHandle.standardOutput.write(Data(out.stdout.utf8))
             FileHandle.standardError.write(Data(out.stderr.utf8))
             if out.status != 0 { status = out.status }
@@ -83,7 +85,7 @@ struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fn2e-compile",
         abstract: "The fn2e graph compiler: check, print, summarise and test graph files.",
-        subcommands: [Check.self, Print.self, SummaryCommand.self, ScheduleCommand.self, Test.self] + extraCompileCommands)
+        subcommands: [Check.self, Print.self, SummaryCommand.self, ScheduleCommand.self, Test.self, Grad.self, ImportCommand.self])
 }
 
 Compile.main()

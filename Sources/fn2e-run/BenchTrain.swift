@@ -7,6 +7,7 @@ import Kernels
 import Runtime
 import Scheduler
 import Tensors
+import Training
 
 /// `fn2e-run bench-train`: times training steps (forward, backward, SGD-momentum update) or forward
 /// passes of a graph and prints one JSON line for Tools/bench/bench_vs_torch.sh.
@@ -33,7 +34,7 @@ struct BenchTrain: ParsableCommand {
             let flat = Inliner.inline(g, graphs: program.graphs)
             let step = forward ? flat : try Autodiff.gradient(of: flat, loss: "loss")
             let schedule = try Scheduler.schedule(step, graphs: program.graphs,
-                                                  options: ScheduleOptions(batch: batch, planMemory: !memoryPlannerDisabled))
+                                                  options: ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory))
             let ex = try Executor(schedule: schedule, seed: 1)
             var rng = Xoshiro256(seed: 7)
             for i in schedule.graph.inputs {
@@ -44,13 +45,14 @@ struct BenchTrain: ParsableCommand {
                     try ex.setValue(i.name, Tensor(shape: i.type.shape ?? [], data: (0..<n).map { _ in rng.nextFloat() }))
                 }
             }
-            let sgd = forward ? nil : SGDMomentum(ex, lr: lr, momentum: momentum)
+            // Training's solver, Caffe's SGD with momentum (no weight decay): v = m·v + lr·g; w -= v.
+            let sgd = forward ? nil : Solver(kind: "sgd", executor: ex, momentum: Double(momentum))
             var times: [Double] = []
             var losses: [Float] = []
             for k in 0..<(warmup + steps) {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 ex.run()
-                sgd?.update()
+                sgd?.step(lr: Double(lr))
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 if k >= warmup { times.append(dt) }
                 if let l = ex.pointer("loss") { losses.append(l[0]) }
@@ -74,39 +76,6 @@ struct BenchTrain: ParsableCommand {
             print("{" + fields.joined(separator: ", ") + "}")
         } catch {
             throw fail(error)
-        }
-    }
-}
-
-/// SGD with momentum over the trainable parameters, in place: v = m·v + lr·g; w -= v
-/// (Caffe's and PyTorch's form with dampening 0).
-final class SGDMomentum {
-    let lr: Float, momentum: Float
-    var slots: [(w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int)] = []
-
-    init(_ ex: Executor, lr: Float, momentum: Float) {
-        (self.lr, self.momentum) = (lr, momentum)
-        for p in ex.schedule.graph.params where p.trainable {
-            guard let w = ex.pointer(p.name), let g = ex.pointer(Autodiff.prefix + p.name) else { continue }
-            let n = p.type.count(batch: 1)
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            v.initialize(repeating: 0, count: n)
-            slots.append((w, g, v, n))
-        }
-    }
-
-    deinit { for s in slots { s.v.deallocate() } }
-
-    func update() {
-        let (lr, m) = (lr, momentum)
-        for s in slots {
-            Parallel.forChunks(s.count, costPerItem: 4) { r in
-                for i in r {
-                    let v = m * s.v[i] + lr * s.g[i]
-                    s.v[i] = v
-                    s.w[i] -= v
-                }
-            }
         }
     }
 }

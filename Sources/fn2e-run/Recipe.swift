@@ -21,7 +21,7 @@ struct FaceNet2ExpNet: ParsableCommand {
     func run() throws {
         startBLAS(verbose: false)
         do {
-            var o = Recipe.Options(recipeFile: recipe, faceNet: faceNet, data: data, output: output,
+            var o = Recipe.Options(recipeFile: Resources.locate(recipe), faceNet: faceNet, data: data, output: output,
                                    executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path)
             o.group = group
             o.folds = folds

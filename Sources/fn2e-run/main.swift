@@ -2,6 +2,7 @@ import ArgumentParser
 import Driver
 import Foundation
 import Kernels
+import Runtime
 import Tensors
 
 /// Startup shared by every subcommand: choose OpenBLAS's kernels, check one GEMM, say which core.
@@ -49,7 +50,7 @@ struct Infer: ParsableCommand {
             }
             let n = tensors.values.first?.shape.first ?? batch ?? 1
             let c = try compile(path: graphFile, graph: graph, batch: n, seed: seed)
-            if let w = weights { FileHandle.standardError.write(Data((try loadWeights(w, into: c.executor).text + "\n").utf8)) }
+            if let w = weights { FileHandle.standardError.write(Data((try WeightLoader.load(w, into: c.executor).text + "\n").utf8)) }
             var rng = Xoshiro256(seed: seed)
             for i in c.schedule.graph.inputs where tensors[i.name] == nil {
                 guard i.type.dtype == .f32 else { throw StageError("input '%\(i.name)' (\(i.type)) needs --input") }
@@ -92,7 +93,8 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fn2e-run",
         abstract: "Run compiled fn2e graphs: inference, benchmarks, training.",
-        subcommands: [Infer.self, Bench.self] + extraRunCommands)
+        subcommands: [Infer.self, Bench.self, Train.self, Eval.self, PlotCommand.self, Predict.self, Visualize.self,
+                      FaceNet2ExpNet.self, SynthesizeFaces.self, BenchTrain.self])
 }
 
 Run.main()

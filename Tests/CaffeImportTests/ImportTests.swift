@@ -6,6 +6,7 @@ import Driver
 import Foundation
 import IR
 import Reference
+import Runtime
 import Scheduler
 import Tensors
 import XCTest
@@ -189,7 +190,7 @@ final class ImportTests: XCTestCase {
         let program = try loadProgram(dir + "/mini.fn2e")
         XCTAssertEqual(Printer.print(program.verifiedRoot), try String(contentsOfFile: dir + "/mini.fn2e", encoding: .utf8))
         let compiled = try compile(path: dir + "/mini.fn2e", batch: 1)
-        let report = try loadWeights(dir + "/mini.safetensors", into: compiled.executor)
+        let report = try WeightLoader.load(dir + "/mini.safetensors", into: compiled.executor)
         XCTAssertEqual(report.loaded.count, 10)
         XCTAssertTrue(report.initialized.isEmpty)
 

@@ -1,4 +1,5 @@
 import IR
+import Shapes
 import XCTest
 
 /// The inferred type of every op, through the parser and verifier as a user would write it.
@@ -36,10 +37,10 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertEqual(type("%x: f32[N,1,7,7]", "%y = avg_pool(%x) {kernel=2, stride=2, round=ceil}"), "f32[N,1,4,4]")
         XCTAssertEqual(type("%x: f32[N,1,112,112]", "%y = max_pool(%x) {kernel=3, stride=2, round=ceil}"), "f32[N,1,56,56]")
         XCTAssertEqual(type("%x: f32[N,5,7,3]", "%y = avg_pool(%x) {global=true}"), "f32[N,5,1,1]")
-        XCTAssertEqual(pooledSize(6, kernel: 3, stride: 2, pad: 1, ceil: true), 4)
-        XCTAssertEqual(pooledSize(7, kernel: 2, stride: 2, pad: 1, ceil: true), 4)
-        XCTAssertEqual(pooledSize(5, kernel: 2, stride: 2, pad: 1, ceil: true), 3)
-        XCTAssertEqual(pooledSize(224, kernel: 2, stride: 2, pad: 0, ceil: true), 112)
+        XCTAssertEqual(poolOutputSize(input: 6, kernel: 3, stride: 2, pad: 1, ceil: true), 4)
+        XCTAssertEqual(poolOutputSize(input: 7, kernel: 2, stride: 2, pad: 1, ceil: true), 4)
+        XCTAssertEqual(poolOutputSize(input: 5, kernel: 2, stride: 2, pad: 1, ceil: true), 3)
+        XCTAssertEqual(poolOutputSize(input: 224, kernel: 2, stride: 2, pad: 0, ceil: true), 112)
         XCTAssert(type("%x: f32[N,1,6,6]", "%y = max_pool(%x) {stride=2}").contains("needs attribute 'kernel'"))
         XCTAssert(type("%x: f32[N,1,6,6]", "%y = max_pool(%x) {kernel=2, pad=2}").contains("smaller than the kernel"))
     }

@@ -1,4 +1,5 @@
 import Kernels
+import Shapes
 import Reference
 import Tensors
 import XCTest
@@ -67,13 +68,13 @@ final class ElementwiseTests: XCTestCase {
             let b = rounded(randomValues(sb.reduce(1, *), seed: UInt64(20 + pi)))
             for op in RefOps.BinaryOp.allCases {
                 let ref = RefOps.binary(op, a: a, aShape: sa, b: b, bShape: sb)
-                XCTAssertEqual(FastOps.broadcastShape(sa, sb), ref.shape)
+                XCTAssertEqual(broadcastShape(sa, sb), ref.shape)
                 var y = [Float](repeating: .nan, count: ref.out.count)
                 FastOps.binary(FastOps.BinaryOp(rawValue: op.rawValue)!, a: floats(a), aShape: sa, b: floats(b), bShape: sb, y: &y)
                 assertClose(y, ref.out, "\(op) \(sa) \(sb)")
             }
             // Gradient of a·b with respect to b: reduce (dy · a) back to b's shape.
-            let outShape = RefOps.broadcastShape(sa, sb)!
+            let outShape = broadcastShape(sa, sb)!
             let dy = rounded(randomValues(outShape.reduce(1, *), seed: UInt64(30 + pi)))
             let dyA = RefOps.binary(.mul, a: dy, aShape: outShape, b: a, bShape: sa).out
             let db = RefOps.reduceToShape(dyA, gShape: outShape, to: sb)
@@ -109,11 +110,7 @@ final class ElementwiseTests: XCTestCase {
         assertClose(y, RefOps.channelScale(x: x, shape: shape, scale: g, bias: b), "channel scale")
         FastOps.channelScale(x: floats(x), scale: nil, bias: floats(b), y: &y, batch: n, channels: c, spatial: sp)
         assertClose(y, RefOps.channelBias(x: x, shape: shape, bias: b), "channel bias")
-        var dx = [Float](repeating: .nan, count: count), dg = [Float](repeating: .nan, count: c), dbb = [Float](repeating: .nan, count: c)
-        FastOps.channelScaleBackward(dy: floats(dy), x: floats(x), scale: floats(g), dx: &dx, dscale: &dg, dbias: &dbb,
-                                     batch: n, channels: c, spatial: sp)
         let r = RefOps.channelScaleBackward(dy: dy, x: x, shape: shape, scale: g)
-        assertClose(dx, r.dx, "scale dx"); assertClose(dg, r.dscale, "scale dg"); assertClose(dbb, r.dbias, "scale db")
         checkGradient("scale dx", x: x, analytic: r.dx) { project(RefOps.channelScale(x: $0, shape: self.shape, scale: g, bias: b), dy) }
         checkGradient("scale dg", x: g, analytic: r.dscale) { project(RefOps.channelScale(x: x, shape: self.shape, scale: $0, bias: b), dy) }
         checkGradient("scale db", x: b, analytic: r.dbias) { project(RefOps.channelScale(x: x, shape: self.shape, scale: g, bias: $0), dy) }
@@ -121,7 +118,7 @@ final class ElementwiseTests: XCTestCase {
         let mean = rounded(randomValues(c, seed: 10)), variance = rounded(randomValues(c, seed: 11).map { abs($0) + 0.5 })
         FastOps.batchNorm(x: floats(x), mean: floats(mean), variance: floats(variance), eps: 1e-5, y: &y, batch: n, channels: c, spatial: sp)
         assertClose(y, RefOps.batchNorm(x: x, shape: shape, mean: mean, variance: variance, eps: Double(Float(1e-5))), "batch norm")
-        var dm = [Float](repeating: .nan, count: c), dv = [Float](repeating: .nan, count: c)
+        var dx = [Float](repeating: .nan, count: count), dm = [Float](repeating: .nan, count: c), dv = [Float](repeating: .nan, count: c)
         FastOps.batchNormBackward(dy: floats(dy), x: floats(x), mean: floats(mean), variance: floats(variance), eps: 1e-5,
                                   dx: &dx, dmean: &dm, dvariance: &dv, batch: n, channels: c, spatial: sp)
         let eps = Double(Float(1e-5))

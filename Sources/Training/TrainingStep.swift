@@ -1,0 +1,121 @@
+import Autodiff
+import Foundation
+import IR
+import Runtime
+import Scheduler
+import Tensors
+
+/// The compiled training step of a flat graph: its gradient graph lowered for one batch size, the
+/// solver over its trainable parameters, and (with `cache_frozen`) the frozen part compiled on its
+/// own, whose results are computed once per (sample, augmentation) and reused from a cache.
+public final class TrainingStep {
+    public let batch: Int
+    public let loss: String
+    /// Runs forward and backward: the loss and `%grad.<param>` of every trainable parameter.
+    public let exec: Executor
+    /// The part that reaches no trainable parameter, when it is cached.
+    public let cut: FrozenCut?
+    let frozenExec: Executor?
+    public let solver: Solver
+    /// Frozen boundary values by cache key (sample and augmentation), one row per boundary value.
+    private var cache: [String: [[Float]]] = [:]
+    public private(set) var cacheStats = (computed: 0, reused: 0)
+
+    /// Compiles `graph` (flat: calls inlined) for `batch` samples; the solver's kind and constants
+    /// come from the settings.
+    public init(graph: Graph, loss: String, batch: Int, seed: UInt64, settings: Settings) throws {
+        self.batch = batch
+        self.loss = loss
+        cut = settings.bool("cache_frozen") ? FrozenCut.find(graph, loss: loss) : nil
+        let forward = cut?.trainable ?? graph
+        let gradGraph = try Autodiff.gradient(of: forward, loss: loss)
+        let options = ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory)
+        let schedule = try Scheduler.schedule(gradGraph, graphs: [:], options: options)
+        let exec = try Executor(schedule: schedule, seed: seed)
+        self.exec = exec
+        if let cut {
+            frozenExec = try Executor(schedule: try Scheduler.schedule(cut.frozen, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
+        } else {
+            frozenExec = nil
+        }
+        solver = Solver(kind: settings.string("solver"), executor: exec, momentum: settings.double("momentum"),
+                        weightDecay: settings.double("weight_decay"), beta1: settings.double("beta1"),
+                        beta2: settings.double("beta2"), epsilon: settings.double("epsilon"))
+    }
+
+    /// The executors that hold the graph's parameters (the step, and the frozen part when cut off).
+    public var executors: [Executor] { [exec] + (frozenExec.map { [$0] } ?? []) }
+
+    /// Kernels, arena and trainable values.
+    public var summary: String {
+        let sch = exec.schedule
+        return "step: \(sch.kernels.count) kernels (\(sch.prologue.count) folded), arena \(sch.arenaBytes / 1048576) MiB, "
+            + "\(solver.slots.count) trainable tensors (\(solver.slots.reduce(0) { $0 + $1.count }) values)"
+    }
+
+    /// Copies a batch into the step's inputs; frozen boundary values come from the cache, or from
+    /// one run of the frozen part for the whole batch when any is missing. `keys` name each
+    /// sample's augmentation.
+    public func feed(images: Tensor, imageInput: String, labels: [Int32], labelInput: String?, keys: [String]) throws {
+        if exec.schedule.buffers[imageInput] != nil { try exec.setValue(imageInput, images) }
+        if let l = labelInput, exec.schedule.buffers[l] != nil { try exec.setLabels(l, labels) }
+        guard let cut, let frozenExec else { return }
+        let misses = keys.filter { cache[$0] == nil }
+        cacheStats.reused += keys.count - misses.count
+        if !misses.isEmpty {
+            // One run of the frozen part for the whole batch fills every missing entry.
+            try frozenExec.setValue(imageInput, images)
+            frozenExec.run()
+            for (k, key) in keys.enumerated() where cache[key] == nil {
+                cache[key] = cut.boundary.map { frozenExec.row($0, k) }
+                cacheStats.computed += 1
+            }
+        }
+        for (j, v) in cut.boundary.enumerated() {
+            for (k, key) in keys.enumerated() { exec.setRow(v, k, cache[key]![j]) }
+        }
+    }
+
+    /// Runs forward and backward and returns the loss; a non-finite loss or gradient throws
+    /// (`step` numbers the message).
+    public func forwardBackward(step: Int) throws -> Float {
+        exec.run()
+        let value = exec.pointer(loss)![0]
+        if let bad = firstNonFinite(value) {
+            throw TrainingError("step \(step + 1): non-finite value in %\(bad); stopped, the last checkpoint is intact")
+        }
+        return value
+    }
+
+    /// Applies the solver's update at learning rate `lr`; a non-finite updated weight throws.
+    public func update(lr: Double, step: Int) throws {
+        solver.step(lr: lr)
+        // A finite gradient times a huge rate can still overflow; never checkpoint such weights.
+        if let bad = solver.slots.first(where: { s in (0..<s.count).contains { !s.weights[$0].isFinite } })?.param.name {
+            throw TrainingError("step \(step + 1): non-finite value in %\(bad) after the update; stopped, the last checkpoint is intact")
+        }
+    }
+
+    func firstNonFinite(_ lossValue: Float) -> String? {
+        if !lossValue.isFinite { return loss }
+        for s in solver.slots {
+            for i in 0..<s.count where !s.gradient[i].isFinite { return Autodiff.prefix + s.param.name }
+        }
+        return nil
+    }
+}
+
+extension Solver {
+    /// A solver over every trainable parameter of a training-step executor (one that computes
+    /// `%grad.<param>`), its state zero.
+    public convenience init(kind: String, executor exec: Executor, momentum: Double, weightDecay: Double = 0,
+                            beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+        let slots = exec.schedule.graph.params.filter(\.trainable).compactMap { p -> Solver.Slot? in
+            guard let wp = exec.pointer(p.name), let gp = exec.pointer(Autodiff.prefix + p.name) else { return nil }
+            let n = p.type.count(batch: 1)
+            return Solver.Slot(param: p, weights: wp, gradient: gp, count: n, m: [Float](repeating: 0, count: n),
+                               v: kind == "adam" ? [Float](repeating: 0, count: n) : [])
+        }
+        self.init(kind: kind, slots: slots, momentum: momentum, weightDecay: weightDecay, beta1: beta1, beta2: beta2, epsilon: epsilon)
+    }
+}
