@@ -198,11 +198,13 @@ public struct Recipe {
         let all = try jobs(classCounts: counts)
         log("FaceNet2ExpNet: \(all.count) trainings (\(options.methods.joined(separator: ", "))), \(counts.map(String.init).joined(separator: " and ")) classes, seeds \(options.seeds.map(String.init).joined(separator: ",")), \(min(options.folds, options.foldLimit ?? options.folds)) of \(options.folds) folds, \(options.jobs) at a time")
         let board = JobBoard(count: all.count)
+        // Workers report one at a time, so `log` need not be thread-safe.
+        let logLock = NSLock()
         DispatchQueue.concurrentPerform(iterations: max(1, options.jobs)) { _ in
             while let i = board.next(all.map(\.deps), names: all.map(\.name)) {
                 let (ok, secs, message) = execute(all[i])
                 let done = board.finish(i, ok: ok, seconds: secs, failure: ok ? nil : "\(all[i].name): \(message)")
-                log(String(format: "[%d/%d] %@ %@ (%.0f s)", done, all.count, all[i].name, ok ? message : "FAILED", secs))
+                logLock.withLock { log(String(format: "[%d/%d] %@ %@ (%.0f s)", done, all.count, all[i].name, ok ? message : "FAILED", secs)) }
             }
         }
         let (seconds, failures) = (board.seconds, board.failures)
