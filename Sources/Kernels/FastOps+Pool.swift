@@ -1,4 +1,26 @@
 extension FastOps {
+    /// Calls `body(oy, ox, max, index)` for every pooling window of one `[H, W]` plane: the window
+    /// clipped to the plane, its largest value and that value's index `h · W + w` (the first of
+    /// ties; -inf and -1 for a window wholly in the padding).
+    @inline(__always)
+    static func windowMaxima(_ src: UnsafePointer<Float>, geometry g: PoolGeometry, _ body: (Int, Int, Float, Int) -> Void) {
+        let (h, w) = (g.height, g.width)
+        for oy in 0..<g.outH {
+            let hs = oy * g.strideH - g.padH
+            let (h0, h1) = (max(hs, 0), min(hs + g.kernelH, h))
+            for ox in 0..<g.outW {
+                let ws = ox * g.strideW - g.padW
+                let (w0, w1) = (max(ws, 0), min(ws + g.kernelW, w))
+                var best = -Float.infinity, bestIdx = -1
+                for iy in h0..<max(h0, h1) {
+                    let row = src + iy * w
+                    for ix in w0..<max(w0, w1) where row[ix] > best { best = row[ix]; bestIdx = iy * w + ix }
+                }
+                body(oy, ox, best, bestIdx)
+            }
+        }
+    }
+
     /// Max pooling. x `[N, C, H, W]` → y `[N, C, OH, OW]`; the window is clipped to the image, so
     /// padding never wins; ties keep the first maximum. `argmax`, if given, receives `h · W + w`
     /// of each winner within its plane (Caffe's mask), shape `[N, C, OH, OW]`.
@@ -20,22 +42,10 @@ extension FastOps {
         }
         Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
             for p in planes {
-                let src = x + p * h * w
-                for oy in 0..<oh {
-                    let hs = oy * g.strideH - g.padH
-                    let (h0, h1) = (max(hs, 0), min(hs + g.kernelH, h))
-                    for ox in 0..<ow {
-                        let ws = ox * g.strideW - g.padW
-                        let (w0, w1) = (max(ws, 0), min(ws + g.kernelW, w))
-                        var best = -Float.infinity, bestIdx = -1
-                        for iy in h0..<max(h0, h1) {
-                            let row = src + iy * w
-                            for ix in w0..<max(w0, w1) where row[ix] > best { best = row[ix]; bestIdx = iy * w + ix }
-                        }
-                        let o = (p * oh + oy) * ow + ox
-                        y[o] = best
-                        argmax?[o] = Int32(bestIdx)
-                    }
+                windowMaxima(x + p * h * w, geometry: g) { oy, ox, best, bestIdx in
+                    let o = (p * oh + oy) * ow + ox
+                    y[o] = best
+                    argmax?[o] = Int32(bestIdx)
                 }
             }
         }
@@ -89,20 +99,9 @@ extension FastOps {
             for p in planes {
                 let src = x + p * h * w, d = dx + p * h * w, gy = dy + p * oh * ow
                 d.update(repeating: 0, count: h * w)
-                for oy in 0..<oh {
-                    let hs = oy * g.strideH - g.padH
-                    let (h0, h1) = (max(hs, 0), min(hs + g.kernelH, h))
-                    for ox in 0..<ow {
-                        let ws = ox * g.strideW - g.padW
-                        let (w0, w1) = (max(ws, 0), min(ws + g.kernelW, w))
-                        var best = -Float.infinity, bestIdx = -1
-                        for iy in h0..<max(h0, h1) {
-                            let row = src + iy * w
-                            for ix in w0..<max(w0, w1) where row[ix] > best { best = row[ix]; bestIdx = iy * w + ix }
-                        }
-                        if bestIdx < 0 || (reluMask && !(best > 0)) { continue }
-                        d[bestIdx] += gy[oy * ow + ox]
-                    }
+                windowMaxima(src, geometry: g) { oy, ox, best, bestIdx in
+                    if bestIdx < 0 || (reluMask && !(best > 0)) { return }
+                    d[bestIdx] += gy[oy * ow + ox]
                 }
             }
         }
