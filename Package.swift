@@ -25,14 +25,16 @@ let package = Package(
         // The pipeline. Each target lists exactly the modules its files import.
         // Shapes: the output-size and broadcast formulas that IR, Kernels and Reference share.
         .target(name: "Shapes"),
-        .target(name: "IR", dependencies: ["Shapes"]),
+        // Detection: SSD's prior boxes, box decoding and non-maximum suppression.
+        .target(name: "Detection"),
+        .target(name: "IR", dependencies: ["Shapes", "Detection"]),
         .target(name: "Tensors", dependencies: ["CStb"]),
         .target(name: "Kernels", dependencies: ["CBLAS", "Shapes"]),
-        .target(name: "Reference", dependencies: ["IR", "Shapes"]),
+        .target(name: "Reference", dependencies: ["IR", "Shapes", "Detection"]),
         .target(name: "Autodiff", dependencies: ["IR"]),
         .target(name: "Scheduler", dependencies: ["IR"]),
-        .target(name: "Runtime", dependencies: ["IR", "Tensors", "Kernels", "Scheduler"]),
-        .target(name: "CaffeImport", dependencies: ["IR", "Tensors", "CCaffeProto", "CProtobufC"]),
+        .target(name: "Runtime", dependencies: ["IR", "Tensors", "Kernels", "Scheduler", "Detection"]),
+        .target(name: "CaffeImport", dependencies: ["IR", "Tensors", "Detection", "CCaffeProto", "CProtobufC"]),
         // dlib's own serialization (the face-recognition ResNet) to IR and weights, no dlib at run time.
         .target(name: "DlibImport", dependencies: ["IR", "Tensors"]),
         // Training: data, splits, solvers, checkpoints, metrics over compiled schedules.
@@ -58,7 +60,8 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Driver", "CaffeImport"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
-        .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),
+        .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "Detection", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
         .testTarget(name: "DlibImportTests", dependencies: ["DlibImport", "IR", "Tensors", "Driver", "Runtime"]),
     ],
     swiftLanguageModes: [.v5]

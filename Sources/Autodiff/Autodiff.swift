@@ -327,14 +327,18 @@ struct Backward {
             if wants(0) {
                 try contribute(0, .reduceBackward, [dy], ["axes": a["axes"]!, "shape": .ints(shapeAttr(operandType(0).dims)), "mean": .bool(n.op == .mean)])
             }
-        case .dropoutMask, .fill:
+        case .l2Normalize:
+            if wants(0) { try contribute(0, .l2NormalizeBackward, [x[0], dy], n.attrs) }
+        case .dropoutMask, .fill, .priorBox:
             break // constant outputs: `needs` never contains them
+        case .detectionOutput:
+            throw notDifferentiable("non-maximum suppression has no gradient; train on the location and confidence outputs before it")
         case .call:
             throw notDifferentiable("calls must be inlined first (Inliner.inline)")
         case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
              .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
              .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-             .lrnBackward, .batchNormBackward, .sliceBackward, .reduceBackward, .sumTo:
+             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .reduceBackward, .sumTo:
             throw notDifferentiable("backward ops have no gradient rule (second-order gradients are not supported)")
         }
     }

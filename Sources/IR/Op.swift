@@ -18,6 +18,8 @@ public enum Op: String, CaseIterable, Sendable {
     case scale, bias
     case batchNorm = "batch_norm"
     case lrn
+    /// x divided by its L2 norm over C, H and W of each sample (across_spatial) or over C at each position.
+    case l2Normalize = "l2_normalize"
     // Dense layers and classifiers.
     case linear
     case softmax
@@ -29,6 +31,10 @@ public enum Op: String, CaseIterable, Sendable {
     case mean, sum
     // Another graph, called by name; its parameters are namespaced by the call.
     case call
+    // Detection (the SSD fork of Caffe): default boxes of a feature map, and the decoding and
+    // non-maximum suppression that turn box and class predictions into a table of detections.
+    case priorBox = "prior_box"
+    case detectionOutput = "detection_output"
 
     // Backward ops: what Autodiff emits. Each is one kernel; `dy` is the gradient of the forward
     // op's output and the result is the gradient of one forward operand. In their `shape` and
@@ -65,6 +71,8 @@ public enum Op: String, CaseIterable, Sendable {
     case lrnBackward = "lrn_backward"
     /// `(var[C], dy) {eps}` -> dy / sqrt(var[c] + eps): batch_norm with given statistics.
     case batchNormBackward = "batch_norm_backward"
+    /// `(x, dy) {l2_normalize attrs}` -> (dy - y * sum(dy * y)) / norm over each normalised group, y = x / norm.
+    case l2NormalizeBackward = "l2_normalize_backward"
     /// `(dy) {axis, start, end, size}` -> dy placed at [start, end) of an axis of `size`, zeros elsewhere.
     case sliceBackward = "slice_backward"
     /// `(dy) {axes, shape, mean}` -> shape: dy repeated along the reduced axes (all when empty), divided by their element count when mean.
@@ -161,6 +169,10 @@ extension Op {
                 AttrSpec("k", .float, .float(1)),
                 AttrSpec("region", .word(["across_channels", "within_channel"]), .word("across_channels")),
             ])
+        case .l2Normalize:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
+                AttrSpec("across_spatial", .bool, .bool(true)), AttrSpec("eps", .float, .float(1e-10)),
+            ])
         case .linear:
             return OpSignature(minOperands: 2, maxOperands: 3, attrs: epilogueAttrs)
         case .softmax, .logSoftmax:
@@ -176,6 +188,31 @@ extension Op {
                 AttrSpec("output", .string, .string("")),
                 AttrSpec("prefix", .string, .string("")),
                 AttrSpec("frozen", .bool, .bool(false)),
+            ])
+        case .priorBox:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [
+                AttrSpec("min_sizes", .floats),
+                AttrSpec("max_sizes", .floats, .floats([])),
+                AttrSpec("aspect_ratios", .floats, .floats([])),
+                AttrSpec("flip", .bool, .bool(true)),
+                AttrSpec("clip", .bool, .bool(false)),
+                AttrSpec("variances", .floats, .floats([])),
+                AttrSpec("image_size", .ints(count: 2), pair00),
+                AttrSpec("step", .floats, .floats([])),
+                AttrSpec("offset", .float, .float(0.5)),
+            ])
+        case .detectionOutput:
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [
+                AttrSpec("num_classes", .int),
+                AttrSpec("share_location", .bool, .bool(true)),
+                AttrSpec("background_label", .int, .int(0)),
+                AttrSpec("nms_threshold", .float, .float(0.3)),
+                AttrSpec("top_k", .int, .int(-1)),
+                AttrSpec("eta", .float, .float(1)),
+                AttrSpec("code_type", .word(["corner", "center_size", "corner_size"]), .word("corner")),
+                AttrSpec("keep_top_k", .int, .int(-1)),
+                AttrSpec("variance_encoded_in_target", .bool, .bool(false)),
+                AttrSpec("confidence_threshold", .float, .float(-Double(Float.greatestFiniteMagnitude))),
             ])
 
         case .conv2dBackwardData:
@@ -206,6 +243,8 @@ extension Op {
             return OpSignature(minOperands: 3, maxOperands: 3, attrs: Op.lrn.signature.attrs)
         case .batchNormBackward:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.batchNorm.signature.attrs)
+        case .l2NormalizeBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.l2Normalize.signature.attrs)
         case .sliceBackward:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.slice.signature.attrs + [AttrSpec("size", .int)])
         case .reduceBackward:
@@ -249,8 +288,8 @@ extension Op {
         .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
         .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
         .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-        .lrnBackward, .batchNormBackward, .sliceBackward, .reduceBackward, .sumTo,
+        .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .reduceBackward, .sumTo,
     ]
     /// Ops whose output carries no gradient to their operands (random masks, constants).
-    public static let constantOutput: Set<Op> = [.dropoutMask, .fill]
+    public static let constantOutput: Set<Op> = [.dropoutMask, .fill, .priorBox]
 }

@@ -170,10 +170,55 @@ extension Op {
         case .call:
             preconditionFailure("calls are typed by the verifier")
 
+        case .l2Normalize:
+            _ = try atLeastRank(xs[0], 2, 0)
+            guard a.float("eps") >= 0 else { throw InferenceError("l2_normalize: eps must be non-negative", attribute: "eps") }
+            return xs[0]
+
+        case .priorBox:
+            let f = try rank(xs[0], 4, 0), image = try rank(xs[1], 4, 1)
+            let spec = a.priorBoxSpec
+            if let problem = spec.problem { throw InferenceError("prior_box: \(problem)") }
+            let step = a.floats("step")
+            guard step.isEmpty || (step.count == 2 && step.allSatisfy { $0 > 0 }) else {
+                throw InferenceError("prior_box: step must be empty or two positive numbers, found \(step)", attribute: "step")
+            }
+            let (ih, iw) = a.pair("image_size")
+            guard (ih == 0 && iw == 0) || (ih > 0 && iw > 0) else {
+                throw InferenceError("prior_box: image_size must be [0, 0] (from operand 1) or positive, found [\(ih), \(iw)]", attribute: "image_size")
+            }
+            _ = try fixed(image.dims[2], "image height", 1)
+            let h = try fixed(f.dims[2], "feature map height", 0), w = try fixed(f.dims[3], "feature map width", 0)
+            return TensorType(.f32, [.fixed(1), .fixed(2), .fixed(h * w * spec.boxesPerCell * 4)])
+
+        case .detectionOutput:
+            let loc = try atLeastRank(xs[0], 2, 0), conf = try atLeastRank(xs[1], 2, 1), priors = try rank(xs[2], 3, 2)
+            let spec = try a.detectionSpec()
+            if let problem = spec.problem { throw InferenceError("detection_output: \(problem)") }
+            guard priors.dims[0] == .fixed(1), priors.dims[1] == .fixed(2), let p4 = priors.dims[2].value, p4 % 4 == 0 else {
+                throw InferenceError("detection_output: priors must be [1, 2, P*4] as prior_box makes them, found \(priors)", operand: 2)
+            }
+            let p = p4 / 4
+            func perSample(_ t: TensorType, _ k: Int) throws -> Int {
+                guard t.dims[0] == loc.dims[0] else { throw InferenceError("detection_output: \(t) and \(loc) disagree on the batch size", operand: k) }
+                var n = 1
+                for d in t.dims.dropFirst() { n *= try fixed(d, "a per-sample dimension", k) }
+                return n
+            }
+            let locWant = p * 4 * (spec.shareLocation ? 1 : spec.numClasses), confWant = p * spec.numClasses
+            guard try perSample(loc, 0) == locWant else {
+                throw InferenceError("detection_output: locations \(loc) must hold \(locWant) values per sample (\(p) priors x \(spec.shareLocation ? "" : "\(spec.numClasses) classes x ")4)", operand: 0)
+            }
+            guard try perSample(conf, 1) == confWant else {
+                throw InferenceError("detection_output: confidences \(conf) must hold \(confWant) values per sample (\(p) priors x \(spec.numClasses) classes)", operand: 1)
+            }
+            return TensorType(.f32, [loc.dims[0], .fixed(spec.rowsPerImage(priors: p)), .fixed(7)])
+
         case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
              .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
              .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-             .lrnBackward, .batchNormBackward, .sliceBackward, .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
+             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .reduceBackward, .sumTo, .matmul,
+             .dropoutMask, .fill:
             return try inferBackwardType(xs, a)
         }
     }
@@ -258,6 +303,10 @@ extension Op {
             let dy = try atLeastRank(xs[1], 2, 1)
             try expectShape(xs[0], [dy.dims[1]], "batch_norm_backward variance", 0)
             return dy
+        case .l2NormalizeBackward:
+            _ = try Op.l2Normalize.inferType([xs[0]], a)
+            try same(0, 1)
+            return xs[0]
         case .sliceBackward:
             let dy = xs[0]
             let axis = try normAxis(a.int("axis"), dy.rank, "axis")
@@ -292,7 +341,8 @@ extension Op {
             return TensorType(.f32, dimsFromShapeAttr(a.ints("shape")))
         case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
              .concat, .slice, .channelReplicate, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm, .lrn,
-             .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call:
+             .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call, .l2Normalize,
+             .priorBox, .detectionOutput:
             preconditionFailure("\(rawValue) is typed by inferType")
         }
     }

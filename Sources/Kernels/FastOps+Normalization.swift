@@ -96,3 +96,55 @@ extension FastOps {
         }
     }
 }
+
+extension FastOps {
+    /// `1 / sqrt(Σ x² + eps)` of each normalised group of one sample `[C, spatial]`: one group
+    /// (all values) when `acrossSpatial`, else one per position (over C).
+    static func inverseNorms(_ x: UnsafePointer<Float>, channels: Int, spatial: Int, acrossSpatial: Bool, eps: Float) -> [Float] {
+        if acrossSpatial {
+            var s = 0.0
+            for i in 0..<channels * spatial { s += Double(x[i]) * Double(x[i]) }
+            return [Float(1 / (s + Double(eps)).squareRoot())]
+        }
+        var sums = [Double](repeating: 0, count: spatial)
+        for c in 0..<channels {
+            let v = x + c * spatial
+            for i in 0..<spatial { sums[i] += Double(v[i]) * Double(v[i]) }
+        }
+        return sums.map { Float(1 / ($0 + Double(eps)).squareRoot()) }
+    }
+
+    /// L2 normalisation (the SSD fork's Normalize, before its scale): `y = x / sqrt(Σ x² + eps)`,
+    /// the sum over all C·spatial values of a sample (`acrossSpatial`) or over C at each position.
+    /// x, y `[N, C, spatial]`.
+    public static func l2Normalize(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
+                                   acrossSpatial: Bool, eps: Float) {
+        Parallel.forChunks(batch, costPerItem: 3 * channels * spatial) { range in for b in range {
+            let xs = x + b * channels * spatial, ys = y + b * channels * spatial
+            let r = inverseNorms(xs, channels: channels, spatial: spatial, acrossSpatial: acrossSpatial, eps: eps)
+            for c in 0..<channels {
+                for i in 0..<spatial { ys[c * spatial + i] = xs[c * spatial + i] * r[acrossSpatial ? 0 : i] }
+            }
+        } }
+    }
+
+    /// Gradient of `l2Normalize`: `dx = r·dy − r³·x·Σ(dy·x)` per group, r the inverse norm.
+    public static func l2NormalizeBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, batch: Int,
+                                           channels: Int, spatial: Int, acrossSpatial: Bool, eps: Float) {
+        Parallel.forChunks(batch, costPerItem: 6 * channels * spatial) { range in for b in range {
+            let o = b * channels * spatial
+            let xs = x + o, g = dy + o, d = dx + o
+            let r = inverseNorms(xs, channels: channels, spatial: spatial, acrossSpatial: acrossSpatial, eps: eps)
+            var dots = [Double](repeating: 0, count: r.count)
+            for c in 0..<channels {
+                for i in 0..<spatial { dots[acrossSpatial ? 0 : i] += Double(g[c * spatial + i]) * Double(xs[c * spatial + i]) }
+            }
+            for c in 0..<channels {
+                for i in 0..<spatial {
+                    let k = acrossSpatial ? 0 : i, ri = r[k]
+                    d[c * spatial + i] = ri * g[c * spatial + i] - ri * ri * ri * Float(dots[k]) * xs[c * spatial + i]
+                }
+            }
+        } }
+    }
+}

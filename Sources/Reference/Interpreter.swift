@@ -1,3 +1,4 @@
+import Detection
 import IR
 
 /// Runs any verified, flat graph with naive Double loops (`RefOps`): the oracle for every numeric
@@ -70,6 +71,20 @@ public enum Interpreter {
                 return RefOps.lrnWithin(x: xs[0], shape: ss[0], size: a.int("size"), alpha: a.float("alpha"), beta: a.float("beta"))
             }
             return RefOps.lrnAcross(x: xs[0], shape: ss[0], size: a.int("size"), alpha: a.float("alpha"), beta: a.float("beta"), k: a.float("k"))
+        case .l2Normalize:
+            return RefOps.l2Normalize(x: xs[0], shape: ss[0], acrossSpatial: a.bool("across_spatial"), eps: a.float("eps"))
+        case .priorBox:
+            return a.priorBoxes(feature: ss[0], image: ss[1]).map(Double.init)
+        case .detectionOutput:
+            // The post-processing is exact-compare logic, not arithmetic to check: the reference
+            // runs the one implementation (checked against OpenCV's) on single-precision inputs.
+            let f = xs.map { $0.map(Float.init) }
+            var y = [Float](repeating: 0, count: out.reduce(1, *))
+            try f[0].withUnsafeBufferPointer { loc in try f[1].withUnsafeBufferPointer { conf in try f[2].withUnsafeBufferPointer { priors in
+                DetectionOutput.run(try a.detectionSpec(), loc: loc.baseAddress!, conf: conf.baseAddress!, priors: priors.baseAddress!,
+                                    batch: ss[0][0], priorCount: ss[2][2] / 4, out: &y)
+            } } }
+            return y.map(Double.init)
         case .softmax, .logSoftmax:
             let ax = axis("axis", out.count)
             let view = [out[..<ax].reduce(1, *), out[ax], out[(ax + 1)...].reduce(1, *)]
@@ -134,6 +149,8 @@ public enum Interpreter {
             let (ea, eb) = (expand(xs[0], ss[0], out), expand(xs[1], ss[1], out))
             let first = a.int("operand") == 0
             return (0..<count).map { (first ? ea[$0] >= eb[$0] : eb[$0] > ea[$0]) ? xs[2][$0] : 0 }
+        case .l2NormalizeBackward:
+            return RefOps.l2NormalizeBackward(dy: xs[1], x: xs[0], shape: ss[0], acrossSpatial: a.bool("across_spatial"), eps: a.float("eps"))
         case .lrnBackward:
             guard a.string("region") == "across_channels" else { throw InterpreterError("lrn_backward supports across_channels only") }
             return RefOps.lrnAcrossBackward(dy: xs[2], x: xs[0], shape: out, size: a.int("size"), alpha: a.float("alpha"),

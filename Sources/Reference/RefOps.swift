@@ -617,3 +617,34 @@ import Darwin
 @inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
 @inline(__always) func _tanh(_ x: Double) -> Double { Darwin.tanh(x) }
 #endif
+
+extension RefOps {
+    /// The groups `l2Normalize` divides by its norm: every value of a sample when `acrossSpatial`,
+    /// else the C values at each position. Indices into x `[N, C, inner]`.
+    static func l2Groups(shape: [Int], acrossSpatial: Bool) -> [[Int]] {
+        let (n, c, inner) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
+        if acrossSpatial { return (0..<n).map { b in Array(b * c * inner..<(b + 1) * c * inner) } }
+        return (0..<n).flatMap { b in (0..<inner).map { i in (0..<c).map { ch in (b * c + ch) * inner + i } } }
+    }
+
+    /// `y = x / sqrt(Σ_group x² + eps)`.
+    public static func l2Normalize(x: [Double], shape: [Int], acrossSpatial: Bool, eps: Double) -> [Double] {
+        var y = x
+        for group in l2Groups(shape: shape, acrossSpatial: acrossSpatial) {
+            let norm = (group.reduce(0.0) { $0 + x[$1] * x[$1] } + eps).squareRoot()
+            for i in group { y[i] = x[i] / norm }
+        }
+        return y
+    }
+
+    /// Gradient of `l2Normalize` by the quotient rule: `dx_i = dy_i / n − x_i · Σ_j dy_j x_j / n³`.
+    public static func l2NormalizeBackward(dy: [Double], x: [Double], shape: [Int], acrossSpatial: Bool, eps: Double) -> [Double] {
+        var dx = x
+        for group in l2Groups(shape: shape, acrossSpatial: acrossSpatial) {
+            let norm = (group.reduce(0.0) { $0 + x[$1] * x[$1] } + eps).squareRoot()
+            let dot = group.reduce(0.0) { $0 + dy[$1] * x[$1] }
+            for i in group { dx[i] = dy[i] / norm - x[i] * dot / (norm * norm * norm) }
+        }
+        return dx
+    }
+}

@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 import IR
 import Kernels
@@ -268,6 +269,15 @@ public final class Executor {
                 return { FastOps.lrnWithin(x: xs[0], y: y, batch: b, channels: c, height: h, width: w, size: size, alpha: alpha, beta: beta) }
             }
             return { FastOps.lrnAcross(x: xs[0], y: y, batch: b, channels: c, spatial: sp, size: size, alpha: alpha, beta: beta, k: kk) }
+        case .l2Normalize:
+            let (b, c, sp) = Executor.ncs(shapes[0]), across = a.bool("across_spatial"), eps = Float(a.float("eps"))
+            return { FastOps.l2Normalize(x: xs[0], y: y, batch: b, channels: c, spatial: sp, acrossSpatial: across, eps: eps) }
+        case .priorBox:
+            let boxes = a.priorBoxes(feature: shapes[0], image: shapes[1])
+            return { boxes.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: $0.count) } }
+        case .detectionOutput:
+            let spec = try a.detectionSpec(), batch = shapes[0][0], priors = shapes[2][2] / 4
+            return { DetectionOutput.run(spec, loc: xs[0], conf: xs[1], priors: xs[2], batch: batch, priorCount: priors, out: y) }
         case .softmax, .logSoftmax:
             let axis = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
             let outer = outShape[..<axis].reduce(1, *), ch = outShape[axis], inner = outShape[(axis + 1)...].reduce(1, *)
@@ -373,6 +383,9 @@ public final class Executor {
                 let dy = xs[2]
                 for i in 0..<count { y[i] = (first ? ea[i] >= eb[i] : eb[i] > ea[i]) ? dy[i] : 0 }
             }
+        case .l2NormalizeBackward:
+            let (b, c, sp) = Executor.ncs(shapes[0]), across = a.bool("across_spatial"), eps = Float(a.float("eps"))
+            return { FastOps.l2NormalizeBackward(x: xs[0], dy: xs[1], dx: y, batch: b, channels: c, spatial: sp, acrossSpatial: across, eps: eps) }
         case .lrnBackward:
             guard a.string("region") == "across_channels" else {
                 throw RuntimeError("'%\(n.name)': lrn_backward supports region=across_channels only")

@@ -180,6 +180,13 @@ enum GradCases {
                      frozen: ["m", "v"], positive: ["v"]),
             GradCase(name: "lrn", params: ["%x: f32[2,5,2,3]"], body: ["%y = lrn(%x) {size=3, alpha=0.5, beta=0.75, k=2.0}"]),
             GradCase(name: "lrn default", params: ["%x: f32[2,7,2,2]"], body: ["%y = lrn(%x)"]),
+            GradCase(name: "l2_normalize", params: ["%x: f32[2,3,2,3]"], body: ["%y = l2_normalize(%x)"]),
+            GradCase(name: "l2_normalize per position", params: ["%x: f32[2,4,3,2]", "%s: f32[4]"],
+                     body: ["%n = l2_normalize(%x) {across_spatial=false, eps=0.01}", "%y = scale(%n, %s)"]),
+            // prior_box is a constant of its operands' shapes: the gradient reaches x through mul only.
+            GradCase(name: "prior_box", params: ["%x: f32[2,3,2,3]"],
+                     body: ["%p = prior_box(%x, %x) {min_sizes=[2.0], max_sizes=[3.0], aspect_ratios=[2.0], clip=true}",
+                            "%m = mean(%p)", "%y = mul(%x, %m)"]),
             GradCase(name: "linear", params: ["%x: f32[2,5]", "%w: f32[3,5]"], body: ["%y = linear(%x, %w)"]),
             GradCase(name: "linear bias", params: ["%x: f32[2,5]", "%w: f32[3,5]", "%b: f32[3]"], body: ["%y = linear(%x, %w, %b)"]),
             GradCase(name: "linear relu", params: ["%x: f32[3,5]", "%w: f32[4,5]", "%b: f32[4]"], body: ["%y = linear(%x, %w, %b) {activation=relu}"]),

@@ -68,7 +68,8 @@ final class GradientCheckTests: XCTestCase {
             }
         }
         for f in failures.prefix(40) { XCTFail(f) }
-        let differentiable = Set(Op.allCases).subtracting(Op.backward).subtracting([.call, .dropout, .dropoutMask, .fill])
+        // detection_output has no gradient (Autodiff refuses it; AutodiffTests checks the message).
+        let differentiable = Set(Op.allCases).subtracting(Op.backward).subtracting([.call, .dropout, .dropoutMask, .fill, .detectionOutput])
         XCTAssertEqual(differentiable.subtracting(covered), [], "forward ops without a finite-difference case")
     }
 
@@ -137,6 +138,12 @@ final class GradientRuleLimitTests: XCTestCase {
     func testWithinChannelLRNIsRefused() {
         let message = refusal("%y = lrn(%x) {size=3, region=within_channel}")
         XCTAssertTrue(message.contains("cannot differentiate '%y' (lrn)") && message.contains("across_channels"), message)
+    }
+
+    func testDetectionOutputIsRefused() {
+        let message = refusal("%y = detection_output(%l, %c, %p) {num_classes=2}",
+                              params: ["%l: f32[2,16]", "%c: f32[2,8]", "%p: f32[1,2,16]"])
+        XCTAssertTrue(message.contains("cannot differentiate '%y' (detection_output)") && message.contains("non-maximum suppression"), message)
     }
 
     func testFusedActivationWithNegativeSlopeIsRefused() {
