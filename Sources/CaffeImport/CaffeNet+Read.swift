@@ -18,6 +18,7 @@ extension CaffeNet {
         for (i, m) in current.enumerated() { layers.append(try converter.layer(m, index: i)) }
         for (i, m) in v1.enumerated() { layers.append(try converter.layer(v1: m, index: i)) }
         self.init(name: message.string("name") ?? "", layers: layers, upgradeLog: converter.log)
+        warnings = locations.warnings
     }
 
     /// Reads a prototxt file.

@@ -125,7 +125,7 @@ struct CaffeConverter {
         return (f.messageDescriptor.newMessage(), true)
     }
 
-    private func withParam<T>(_ m: ProtoRef, _ field: String, _ body: (ProtoRef) throws(CaffeError) -> T) throws(CaffeError) -> T? {
+    func withParam<T>(_ m: ProtoRef, _ field: String, _ body: (ProtoRef) throws(CaffeError) -> T) throws(CaffeError) -> T? {
         guard let (p, owned) = param(m, field) else { return nil }
         defer { if owned { p.free() } }
         return try body(p)
@@ -223,7 +223,7 @@ struct CaffeConverter {
         case "Input":
             return try withParam(m, "input_param") { p in .input(shapes: p.messages("shape").map { $0.ints("dim") }) } ?? .none
         default:
-            return .none
+            return try ssdParams(type, m) ?? .none
         }
     }
 

@@ -1,5 +1,6 @@
 // The Caffe model as the rest of fn2e sees it: layers in the current (post-upgrade) vocabulary,
 // parameters resolved to plain Swift values, weights as float arrays, source locations kept.
+import Detection
 
 /// TRAIN or TEST, as in `NetStateRule.phase`.
 public enum CaffePhase: String, Sendable, Equatable {
@@ -192,6 +193,11 @@ public enum CaffeLayerParams: Equatable, Sendable {
     case bias(axis: Int, numAxes: Int)
     /// One shape per top (or one for all).
     case input(shapes: [[Int]])
+    // The SSD fork's layers (CaffeNet+SSD.swift).
+    case normalize(NormalizeParams)
+    case permute(order: [Int])
+    case priorBox(PriorBoxParams)
+    case detectionOutput(DetectionSpec)
 }
 
 public struct CaffeLayer: Equatable, Sendable {
@@ -249,6 +255,8 @@ public struct CaffeNet: Equatable, Sendable {
     public var layers: [CaffeLayer]
     /// One line per upgrade step applied while reading ("upgrading V1 layers to current format").
     public var upgradeLog: [String]
+    /// What the reader skipped (`file:line:col: warning: ...`): fields caffe.proto does not have.
+    public var warnings: [String] = []
 
     public init(name: String, layers: [CaffeLayer], upgradeLog: [String] = []) {
         self.name = name

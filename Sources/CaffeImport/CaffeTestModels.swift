@@ -70,6 +70,70 @@ public enum CaffeTestModels {
     layer { name: "prob" type: "Softmax" bottom: "ip" top: "prob" }
     """
 
+    /// An SSD-style detector using every layer of the SSD fork fn2e imports: BatchNorm + frozen Scale
+    /// (folded) and BatchNorm + learned Scale (kept), Normalize per position with per-channel scale
+    /// and across the sample with one shared scale, Permute, Flatten, PriorBox on two feature maps
+    /// (clipped with given variances; explicit step and offset), Concat on axes 1 and 2, Reshape,
+    /// Softmax on axis 2 and DetectionOutput with CENTER_SIZE coding. 3 classes, input `[1, 3, 32, 32]`.
+    public static let ssdMini = """
+    name: "ssd_mini"
+    layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 32 dim: 32 } } }
+    layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }
+    layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" batch_norm_param { use_global_stats: true } }
+    layer { name: "scale1" type: "Scale" bottom: "conv1" top: "conv1" param { lr_mult: 0 } param { lr_mult: 0 }
+      scale_param { bias_term: true } }
+    layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+    layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+    layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2" convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }
+    layer { name: "bn2" type: "BatchNorm" bottom: "conv2" top: "conv2" }
+    layer { name: "scale2" type: "Scale" bottom: "conv2" top: "conv2" scale_param { bias_term: true } }
+    layer { name: "relu2" type: "ReLU" bottom: "conv2" top: "conv2" }
+    layer { name: "conv2_norm" type: "Normalize" bottom: "conv2" top: "conv2_norm"
+      norm_param { across_spatial: false channel_shared: false scale_filler { type: "constant" value: 20 } } }
+    layer { name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+    layer { name: "conv3" type: "Convolution" bottom: "pool2" top: "conv3" convolution_param { num_output: 16 kernel_size: 3 pad: 1 } }
+    layer { name: "relu3" type: "ReLU" bottom: "conv3" top: "conv3" }
+    layer { name: "conv3_norm" type: "Normalize" bottom: "conv3" top: "conv3_norm" norm_param { eps: 0.001 } }
+    layer { name: "res" type: "Eltwise" bottom: "conv3_norm" bottom: "conv3" top: "res" }
+    layer { name: "conv2_mbox_loc" type: "Convolution" bottom: "conv2_norm" top: "conv2_mbox_loc"
+      convolution_param { num_output: 16 kernel_size: 3 pad: 1 } }
+    layer { name: "conv2_mbox_loc_perm" type: "Permute" bottom: "conv2_mbox_loc" top: "conv2_mbox_loc_perm"
+      permute_param { order: 0 order: 2 order: 3 order: 1 } }
+    layer { name: "conv2_mbox_loc_flat" type: "Flatten" bottom: "conv2_mbox_loc_perm" top: "conv2_mbox_loc_flat" }
+    layer { name: "conv2_mbox_conf" type: "Convolution" bottom: "conv2_norm" top: "conv2_mbox_conf"
+      convolution_param { num_output: 12 kernel_size: 3 pad: 1 } }
+    layer { name: "conv2_mbox_conf_perm" type: "Permute" bottom: "conv2_mbox_conf" top: "conv2_mbox_conf_perm"
+      permute_param { order: 0 order: 2 order: 3 order: 1 } }
+    layer { name: "conv2_mbox_conf_flat" type: "Flatten" bottom: "conv2_mbox_conf_perm" top: "conv2_mbox_conf_flat" }
+    layer { name: "conv2_mbox_priorbox" type: "PriorBox" bottom: "conv2_norm" bottom: "data" top: "conv2_mbox_priorbox"
+      prior_box_param { min_size: 6 max_size: 12 aspect_ratio: 2 flip: true clip: true
+        variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 } }
+    layer { name: "res_mbox_loc" type: "Convolution" bottom: "res" top: "res_mbox_loc"
+      convolution_param { num_output: 24 kernel_size: 3 pad: 1 } }
+    layer { name: "res_mbox_loc_perm" type: "Permute" bottom: "res_mbox_loc" top: "res_mbox_loc_perm"
+      permute_param { order: 0 order: 2 order: 3 order: 1 } }
+    layer { name: "res_mbox_loc_flat" type: "Flatten" bottom: "res_mbox_loc_perm" top: "res_mbox_loc_flat" }
+    layer { name: "res_mbox_conf" type: "Convolution" bottom: "res" top: "res_mbox_conf"
+      convolution_param { num_output: 18 kernel_size: 3 pad: 1 } }
+    layer { name: "res_mbox_conf_perm" type: "Permute" bottom: "res_mbox_conf" top: "res_mbox_conf_perm"
+      permute_param { order: 0 order: 2 order: 3 order: 1 } }
+    layer { name: "res_mbox_conf_flat" type: "Flatten" bottom: "res_mbox_conf_perm" top: "res_mbox_conf_flat" }
+    layer { name: "res_mbox_priorbox" type: "PriorBox" bottom: "res" bottom: "data" top: "res_mbox_priorbox"
+      prior_box_param { min_size: 12 max_size: 24 aspect_ratio: 2 aspect_ratio: 3 flip: true
+        variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 step: 4 offset: 0.5 } }
+    layer { name: "mbox_loc" type: "Concat" bottom: "conv2_mbox_loc_flat" bottom: "res_mbox_loc_flat" top: "mbox_loc" }
+    layer { name: "mbox_conf" type: "Concat" bottom: "conv2_mbox_conf_flat" bottom: "res_mbox_conf_flat" top: "mbox_conf" }
+    layer { name: "mbox_priorbox" type: "Concat" bottom: "conv2_mbox_priorbox" bottom: "res_mbox_priorbox" top: "mbox_priorbox"
+      concat_param { axis: 2 } }
+    layer { name: "mbox_conf_reshape" type: "Reshape" bottom: "mbox_conf" top: "mbox_conf_reshape"
+      reshape_param { shape { dim: 0 dim: -1 dim: 3 } } }
+    layer { name: "mbox_conf_softmax" type: "Softmax" bottom: "mbox_conf_reshape" top: "mbox_conf_softmax" softmax_param { axis: 2 } }
+    layer { name: "mbox_conf_flatten" type: "Flatten" bottom: "mbox_conf_softmax" top: "mbox_conf_flatten" }
+    layer { name: "detection_out" type: "DetectionOutput" bottom: "mbox_loc" bottom: "mbox_conf_flatten" bottom: "mbox_priorbox"
+      top: "detection_out" detection_output_param { num_classes: 3 share_location: true background_label_id: 0
+        nms_param { nms_threshold: 0.45 top_k: 20 } code_type: CENTER_SIZE keep_top_k: 30 confidence_threshold: 0.5 } }
+    """
+
     /// The net with seeded random blobs in every layer that has parameters, shaped as Caffe stores
     /// them (a transposed InnerProduct as `[K, M]`; BatchNorm with a scale-factor blob of 2).
     public static func withRandomWeights(_ net: CaffeNet, seed: UInt64) throws(CaffeError) -> CaffeNet {

@@ -18,6 +18,8 @@ public struct CaffeImported: Sendable {
     public var graph: Graph
     public var weights: [(String, Tensor)]
     public var log: [String]
+    /// What the prototxt reader skipped (`file:line:col: warning: ...`).
+    public var warnings: [String] = []
 
     public init(module: Module, graph: Graph, weights: [(String, Tensor)], log: [String]) {
         self.module = module
@@ -51,43 +53,50 @@ struct ParamSlot: Sendable {
 public enum CaffeToIR {
     /// Layer types the importer converts.
     public static let supportedTypes = [
-        "BatchNorm", "Bias", "Concat", "Convolution", "Dropout", "Eltwise", "Flatten", "InnerProduct", "Input", "LRN",
-        "Pooling", "PReLU", "ReLU", "Reshape", "Scale", "Sigmoid", "Slice", "Softmax", "Split", "TanH",
+        "BatchNorm", "Bias", "Concat", "Convolution", "DetectionOutput", "Dropout", "Eltwise", "Flatten", "InnerProduct", "Input",
+        "LRN", "Normalize", "Permute", "Pooling", "PReLU", "PriorBox", "ReLU", "Reshape", "Scale", "Sigmoid", "Slice", "Softmax",
+        "Split", "TanH",
     ]
     /// Layer types that only matter for training; the importer leaves them out (and says so).
     public static let trainingOnlyTypes: Set<String> = [
         "Data", "ImageData", "HDF5Data", "HDF5Output", "MemoryData", "WindowData", "DummyData", "Accuracy", "Silence",
         "SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "InfogainLoss", "MultinomialLogisticLoss",
-        "SigmoidCrossEntropyLoss", "ContrastiveLoss",
+        "SigmoidCrossEntropyLoss", "ContrastiveLoss", "AnnotatedData", "MultiBoxLoss", "DetectionEvaluate",
     ]
 
     /// Converts `net` (filtered to the TEST phase here) into a graph named `name`. Weights are taken
     /// from the layers' own blobs when they have any (a caffemodel read as the net).
-    public static func convert(_ net: CaffeNet, name: String, file: String = "<caffe>") throws(CaffeError) -> CaffeImported {
-        var builder = try GraphBuilder(net: net.filtered(phase: .test), name: name, file: file)
+    public static func convert(_ net: CaffeNet, name: String, file: String = "<caffe>", outputs: [String]? = nil) throws(CaffeError) -> CaffeImported {
+        var builder = try GraphBuilder(net: net.filtered(phase: .test), name: name, file: file, outputs: outputs)
         var imported = try builder.finish()
         for layer in net.layers where !layer.blobs.isEmpty {
             if let w = try builder.weights(for: layer, from: file) { imported.weights += w }
         }
         imported.weights = builder.ordered(imported.weights)
-        imported.log = net.upgradeLog + imported.log
+        imported.log = net.upgradeLog + builder.cutLog + imported.log
+        imported.warnings = net.warnings
+        try imported.foldFrozenBatchNorms()
         return imported
     }
 
     /// Imports files as `fn2e-compile import caffe` does: a deploy prototxt, a caffemodel, or both
     /// (the prototxt then gives the net and the caffemodel the weights, matched by layer name). The
     /// caffemodel is read one layer at a time; blobs of layers the net lacks are dropped at once.
-    public static func importFiles(prototxt: String?, caffemodel: String?, name: String) throws(CaffeError) -> CaffeImported {
+    ///
+    /// `outputs` (layer or blob names) imports only the layers those outputs need, and makes them
+    /// the graph's outputs (`--until`, `--outputs`); nil imports the whole net.
+    public static func importFiles(prototxt: String?, caffemodel: String?, name: String, outputs: [String]? = nil) throws(CaffeError) -> CaffeImported {
         switch (prototxt, caffemodel) {
         case (nil, nil):
             throw CaffeError(file: "<command line>", "give a deploy prototxt, a caffemodel, or both")
         case (nil, let model?):
-            return try convert(try CaffeNet(caffemodelPath: model), name: name, file: model)
+            return try convert(try CaffeNet(caffemodelPath: model), name: name, file: model, outputs: outputs)
         case (let proto?, let model):
             let net = try CaffeNet(prototxtPath: proto)
-            var builder = try GraphBuilder(net: net.filtered(phase: .test), name: name, file: proto)
+            var builder = try GraphBuilder(net: net.filtered(phase: .test), name: name, file: proto, outputs: outputs)
             var imported = try builder.finish()
-            imported.log = net.upgradeLog + imported.log
+            imported.log = net.upgradeLog + builder.cutLog + imported.log
+            imported.warnings = net.warnings
             guard let model else { return imported }
             var found: [(String, Tensor)] = []
             var seen = Set<String>()
@@ -102,6 +111,7 @@ public enum CaffeToIR {
                 imported.log.append("no weights in \(model) for layer\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")); their parameters keep their initializers")
             }
             imported.weights = builder.ordered(found)
+            try imported.foldFrozenBatchNorms()
             return imported
         }
     }
@@ -127,15 +137,40 @@ struct GraphBuilder {
     var slots: [String: [ParamSlot]] = [:]
     var weightedLayers: [String] = []
     var layerLocs: [String: CaffeSourceLocation] = [:]
+    /// With `--until`/`--outputs`: the layers whose tops are the outputs, and those tops' values.
+    var outputLayers: [String]?
+    var outputValues: [String: [String]] = [:]
+    var cutLog: [String] = []
 
-    init(net: CaffeNet, name: String, file: String) throws(CaffeError) {
+    init(net: CaffeNet, name: String, file: String, outputs: [String]? = nil) throws(CaffeError) {
         self.file = file
         graph = Graph(name: name, loc: SourceLoc(file: file, line: 1, column: 1))
-        for layer in net.layers { try add(layer) }
+        var net = net
+        if let outputs {
+            outputLayers = try net.outputLayers(outputs)
+            let before = net.upgradeLog.count
+            net = try net.cut(outputs: outputs)
+            cutLog = Array(net.upgradeLog[before...])
+        }
+        for layer in net.layers {
+            try add(layer)
+            if outputLayers?.contains(layer.name) == true { outputValues[layer.name] = layer.tops.compactMap { values[$0] } }
+        }
     }
 
     mutating func finish() throws(CaffeError) -> CaffeImported {
-        graph.outputs = produced.filter { !consumed.contains($0) }
+        if let outputLayers {
+            var outputs: [String] = []
+            for name in outputLayers {
+                guard let vs = outputValues[name], !vs.isEmpty else {
+                    throw CaffeError(file: file, location: layerLocs[name], "layer '\(name)' gives no value to output (a training-only layer?)")
+                }
+                outputs += vs.filter { !outputs.contains($0) }
+            }
+            graph.outputs = outputs
+        } else {
+            graph.outputs = produced.filter { !consumed.contains($0) }
+        }
         var g = graph
         let diags = Verifier().verify(&g)
         if let d = diags.first {
@@ -243,10 +278,12 @@ struct GraphBuilder {
         if try addCombining(layer) { return }
         if try addReshaping(layer) { return }
         if try addNormalization(layer) { return }
+        if try addDetection(layer) { return }
         throw CaffeError(file: file, location: layer.typeLocation ?? layer.location,
                          "layer '\(layer.name)' has type '\(layer.type)', which fn2e cannot import; supported types: "
                          + CaffeToIR.supportedTypes.joined(separator: ", ")
-                         + " (training-only layers such as \(CaffeToIR.trainingOnlyTypes.sorted().prefix(3).joined(separator: ", ")) are skipped)")
+                         + " (training-only layers such as \(CaffeToIR.trainingOnlyTypes.sorted().prefix(3).joined(separator: ", ")) are skipped;"
+                         + " --until LAYER or --outputs A,B imports only the layers before it)")
     }
 
     func layerInputs(_ layer: CaffeLayer) -> [CaffeInput] {

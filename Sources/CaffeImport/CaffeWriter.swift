@@ -310,6 +310,8 @@ public struct CaffeWriter: Sendable {
                 let s = p.add("shape")
                 for d in shape { s.set("dim", d) }
             }
+        case .normalize, .permute, .priorBox, .detectionOutput:
+            try fillSSDParams(layer.typeParams, sub: sub)
         }
     }
 }

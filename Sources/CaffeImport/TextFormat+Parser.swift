@@ -9,6 +9,8 @@ struct TextLocations {
     var messageStart: [UnsafeMutableRawPointer: CaffeSourceLocation] = [:]
     /// The field-name token of each field set inside a message (the last one, for repeated fields).
     var fields: [UnsafeMutableRawPointer: [String: CaffeSourceLocation]] = [:]
+    /// Fields the message types do not have, skipped: `file:line:col: warning: ...`, in file order.
+    var warnings: [String] = []
 }
 
 struct TextParser {
@@ -79,7 +81,13 @@ struct TextParser {
             }
             let nameToken = token
             guard let f = message.descriptor.field(named: nameToken.text) else {
-                throw error("message type \"\(message.descriptor.fullName)\" has no field named \"\(nameToken.text)\"")
+                // Lenient, as protobuf's own text reader can be: a field this caffe.proto lacks
+                // (another fork's, or a newer one) is reported and its value skipped.
+                locations.warnings.append("\(file):\(nameToken.location): warning: message type \"\(message.descriptor.fullName)\" has no field named \"\(nameToken.text)\"; ignored")
+                try advance()
+                try skipUnknownValue(nameToken, depth: depth)
+                if isSymbol(",") || isSymbol(";") { try advance() }
+                continue
             }
             if !f.isRepeated && !seen.insert(f.pointee.id).inserted {
                 throw error("non-repeated field \"\(nameToken.text)\" is specified multiple times")
@@ -111,6 +119,64 @@ struct TextParser {
                 }
             }
             if isSymbol(",") || isSymbol(";") { try advance() }
+        }
+    }
+
+    /// Skips the value of an unknown field, the current token following its name: `: scalar`, a
+    /// list or a message (`{...}` / `<...>`), the last two with or without `:`, nested to any
+    /// depth the reader allows.
+    private mutating func skipUnknownValue(_ nameToken: TextToken, depth: Int) throws(CaffeError) {
+        let colon = isSymbol(":")
+        if colon { try advance() }
+        if isSymbol("{") || isSymbol("<") {
+            try skipMessage(nameToken, depth: depth + 1)
+        } else if isSymbol("[") {
+            try parseList(nameToken) { (p: inout TextParser) throws(CaffeError) in
+                if p.isSymbol("{") || p.isSymbol("<") { try p.skipMessage(nameToken, depth: depth + 1) } else { try p.skipScalar(nameToken) }
+            }
+        } else if colon {
+            try skipScalar(nameToken)
+        } else {
+            throw error("expected \":\" or \"{\" after field \"\(nameToken.text)\", found \(found)")
+        }
+    }
+
+    /// Skips `{ ... }` or `< ... >`, the current token being the opening symbol.
+    private mutating func skipMessage(_ nameToken: TextToken, depth: Int) throws(CaffeError) {
+        guard depth < Self.maxDepth else { throw error("messages nested more than \(Self.maxDepth) deep") }
+        let open = token
+        let closing = isSymbol("{") ? UInt8(ascii: "}") : UInt8(ascii: ">")
+        try advance()
+        while true {
+            if case .symbol(let s) = token.kind, s == closing { try advance(); return }
+            if case .endOfFile = token.kind {
+                throw error("unexpected end of file: expected \"\(String(decoding: [closing], as: UTF8.self))\" to close \"\(nameToken.text)\" opened at \(open.location)")
+            }
+            guard case .identifier = token.kind else { throw error("expected a field name, found \(found)") }
+            let inner = token
+            try advance()
+            try skipUnknownValue(inner, depth: depth)
+            if isSymbol(",") || isSymbol(";") { try advance() }
+        }
+    }
+
+    /// Skips one scalar: strings (adjacent ones concatenate), a number or identifier with an
+    /// optional minus sign.
+    private mutating func skipScalar(_ nameToken: TextToken) throws(CaffeError) {
+        switch token.kind {
+        case .string:
+            while case .string = token.kind { try advance() }
+        case .symbol(let s) where s == UInt8(ascii: "-"):
+            try advance()
+            guard case .number = token.kind else {
+                if case .identifier = token.kind { try advance(); return }
+                throw error("expected a value for field \"\(nameToken.text)\", found \(found)")
+            }
+            try advance()
+        case .number, .identifier:
+            try advance()
+        default:
+            throw error("expected a value for field \"\(nameToken.text)\", found \(found)")
         }
     }
 

@@ -16,13 +16,15 @@ public enum CaffeImportDriver {
         out.status = 1
     }
 
-    /// Imports and writes `directory/name.fn2e` and `directory/name.safetensors`. The upgrade and
-    /// import log goes to stderr, the written paths to stdout.
-    public static func run(prototxt: String?, caffemodel: String?, directory: String, name: String?) -> CommandOutput {
+    /// Imports and writes `directory/name.fn2e` and `directory/name.safetensors`. The reader's
+    /// warnings and the upgrade and import log go to stderr, the written paths to stdout. `outputs`
+    /// (layer or blob names) imports only what they need.
+    public static func run(prototxt: String?, caffemodel: String?, directory: String, name: String?, outputs: [String]? = nil) -> CommandOutput {
         var out = CommandOutput()
         do {
             let graphName = name ?? CaffeToIR.graphName(fromPath: prototxt ?? caffemodel ?? "net")
-            let imported = try CaffeToIR.importFiles(prototxt: prototxt, caffemodel: caffemodel, name: graphName)
+            let imported = try CaffeToIR.importFiles(prototxt: prototxt, caffemodel: caffemodel, name: graphName, outputs: outputs)
+            out.stderr += imported.warnings.map { "\($0)\n" }.joined()
             out.stderr += imported.log.map { "note: \($0)\n" }.joined()
             let text = try canonicalText(imported)
             out.stdout += try Importing.write(text: text, weights: imported.weights, source: "caffe", directory: directory, name: graphName)
@@ -68,7 +70,7 @@ public enum CaffeImportDriver {
         return out
     }
 
-    /// Writes a test model (hidden `import make-test-model`): `net` is `mini-vgg`, `all-layers` or a
+    /// Writes a test model (hidden `import make-test-model`): `net` is `mini-vgg`, `all-layers`, `ssd-mini` or a
     /// prototxt path whose layers get seeded random weights.
     public static func makeTestModel(net: String, syntax: CaffeSyntax, seed: UInt64, directory: String, name: String) -> CommandOutput {
         var out = CommandOutput()
@@ -77,6 +79,7 @@ public enum CaffeImportDriver {
             switch net {
             case "mini-vgg": caffeNet = try CaffeNet(prototxt: CaffeTestModels.miniVGG, file: "mini-vgg")
             case "all-layers": caffeNet = try CaffeNet(prototxt: CaffeTestModels.allLayers, file: "all-layers")
+            case "ssd-mini": caffeNet = try CaffeNet(prototxt: CaffeTestModels.ssdMini, file: "ssd-mini")
             default: caffeNet = try CaffeNet(prototxtPath: net)
             }
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaffeImport
 import Driver
+import Foundation
 
 /// `fn2e-compile import caffe|dlib|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`
 /// and `DlibImportDriver`.
@@ -17,9 +18,13 @@ struct ImportCaffe: ParsableCommand {
     var files: [String]
     @Option(name: .shortAndLong, help: "Output folder.") var output: String
     @Option(help: "Graph and file name (default: from the first file's name).") var name: String?
+    @Option(help: "Import only the layers LAYER needs; its top is the graph's output (a backbone).") var until: String?
+    @Option(help: "Import only the layers these layers (or blobs) need, comma-separated; their tops are the outputs.")
+    var outputs: String?
 
     func validate() throws {
         guard (1...2).contains(files.count) else { throw ValidationError("give a prototxt, a caffemodel, or both") }
+        guard until == nil || outputs == nil else { throw ValidationError("give --until or --outputs, not both") }
         guard files.filter({ $0.hasSuffix(".caffemodel") }).count <= 1, files.filter({ !$0.hasSuffix(".caffemodel") }).count <= 1 else {
             throw ValidationError("give at most one prototxt and one .caffemodel")
         }
@@ -28,7 +33,8 @@ struct ImportCaffe: ParsableCommand {
     func run() throws {
         let model = files.first { $0.hasSuffix(".caffemodel") }
         let proto = files.first { !$0.hasSuffix(".caffemodel") }
-        try emit(CaffeImportDriver.run(prototxt: proto, caffemodel: model, directory: output, name: name))
+        let cut = until.map { [$0] } ?? outputs.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } }
+        try emit(CaffeImportDriver.run(prototxt: proto, caffemodel: model, directory: output, name: name, outputs: cut))
     }
 }
 
@@ -47,7 +53,7 @@ struct ImportDlib: ParsableCommand {
 struct MakeTestModel: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "make-test-model",
         abstract: "Write a Caffe test model with seeded random weights.", shouldDisplay: false)
-    @Argument(help: "mini-vgg, all-layers, or a prototxt whose layers get random weights.") var net: String
+    @Argument(help: "mini-vgg, all-layers, ssd-mini, or a prototxt whose layers get random weights.") var net: String
     @Option(help: "current or v1.") var syntax: String = "current"
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(name: .shortAndLong, help: "Output folder.") var output: String

@@ -16,8 +16,8 @@ final class DiagnosticsTests: XCTestCase {
 
     func testMessages() {
         let cases: [(String, String)] = [
-            ("layer {\n  name: \"a\"\n  colour: 3\n}\n",
-             "bad.prototxt:3:3: error: message type \"caffe.LayerParameter\" has no field named \"colour\""),
+            ("layer {\n  name: \"a\"\n  colour 3\n}\n",
+             "bad.prototxt:3:10: error: expected \":\" or \"{\" after field \"colour\", found number 3"),
             ("layer { type: \"Pooling\" pooling_param { pool: MEDIAN } }",
              "bad.prototxt:1:47: error: unknown value \"MEDIAN\" for enum field \"pool\"; allowed values: MAX, AVE, STOCHASTIC"),
             ("layer {\n  convolution_param { num_output: \"ten\" }\n}",
@@ -51,15 +51,15 @@ final class DiagnosticsTests: XCTestCase {
     }
 
     func testRenderedWithCaret() {
-        let text = "layer {\n  name: \"a\"\n  colour: 3\n}\n"
+        let text = "layer {\n  name: \"a\"\n  colour 3\n}\n"
         do {
             _ = try CaffeNet(prototxt: text, file: "bad.prototxt")
             XCTFail("parsed")
         } catch {
             XCTAssertEqual(error.rendered(source: text), """
-                bad.prototxt:3:3: error: message type "caffe.LayerParameter" has no field named "colour"
-                  colour: 3
-                  ^
+                bad.prototxt:3:10: error: expected ":" or "{" after field "colour", found number 3
+                  colour 3
+                         ^
                 """)
         }
     }

@@ -166,6 +166,9 @@ final class ImportTests: XCTestCase {
         XCTAssertEqual(CaffeImportDriver.makeTestModel(net: "all-layers", syntax: .current, seed: 5, directory: dir, name: "all").status, 0)
         let all = try CaffeToIR.importFiles(prototxt: "\(dir)/all.prototxt", caffemodel: "\(dir)/all.caffemodel", name: "all")
         try checkAgainstInterpreter(all, input: [2, 4, 10, 10])
+        XCTAssertEqual(CaffeImportDriver.makeTestModel(net: "ssd-mini", syntax: .current, seed: 5, directory: dir, name: "ssd").status, 0)
+        try checkAgainstInterpreter(try CaffeToIR.importFiles(prototxt: "\(dir)/ssd.prototxt", caffemodel: "\(dir)/ssd.caffemodel", name: "ssd"),
+                                    input: [2, 3, 32, 32])
         // BatchNorm statistics are divided by the stored scale factor (2).
         let net = try CaffeNet(caffemodelPath: "\(dir)/all.caffemodel")
         let stored = try XCTUnwrap(net.layer(named: "bn")?.blobs[0].data)

@@ -1,5 +1,6 @@
 // Writer -> reader round trips in both syntaxes, binary and text.
 import CaffeImport
+import Detection
 import XCTest
 
 /// Deterministic weights (SplitMix64) so generated models are reproducible.
@@ -140,6 +141,17 @@ final class LayerParamsTests: XCTestCase {
             layer { name: "ip" type: "InnerProduct" inner_product_param { num_output: 7 bias_term: false axis: 2 transpose: true } }
             layer { name: "pr" type: "PReLU" prelu_param { channel_shared: true } }
             layer { name: "in" type: "Input" top: "a" top: "b" input_param { shape { dim: 2 } shape { dim: 3 dim: 4 } } }
+            layer { name: "nm" type: "Normalize" norm_param { across_spatial: false channel_shared: false eps: 0.01
+              scale_filler { type: "constant" value: 20 } } }
+            layer { name: "nm0" type: "Normalize" }
+            layer { name: "pm" type: "Permute" permute_param { order: [0, 2, 3, 1] } }
+            layer { name: "pb" type: "PriorBox" prior_box_param { min_size: 30 max_size: 60 aspect_ratio: [2, 3] flip: false clip: true
+              variance: [0.1, 0.2] img_size: 300 step: 8 offset: 0.25 } }
+            layer { name: "pb0" type: "PriorBox" prior_box_param { min_size: 4 img_h: 20 img_w: 30 step_h: 2 step_w: 3 } }
+            layer { name: "do" type: "DetectionOutput" detection_output_param { num_classes: 21 share_location: false background_label_id: 3
+              nms_param { nms_threshold: 0.4 top_k: 50 eta: 0.9 } code_type: CORNER_SIZE keep_top_k: 7 variance_encoded_in_target: true
+              confidence_threshold: 0.25 } }
+            layer { name: "do0" type: "DetectionOutput" detection_output_param { num_classes: 2 } }
             """)
         let p = Dictionary(uniqueKeysWithValues: net.layers.map { ($0.name, $0.typeParams) })
         XCTAssertEqual(p["lrn"], .lrn(LRNParams(localSize: 3, alpha: 0.0001, beta: 0.75, k: 1, region: .withinChannel)))
@@ -160,6 +172,17 @@ final class LayerParamsTests: XCTestCase {
         XCTAssertEqual(p["ip"], .innerProduct(InnerProductParams(numOutput: 7, biasTerm: false, axis: 2, transpose: true)))
         XCTAssertEqual(p["pr"], .prelu(channelShared: true))
         XCTAssertEqual(net.inputs, [CaffeInput(name: "a", shape: [2]), CaffeInput(name: "b", shape: [3, 4])])
+        XCTAssertEqual(p["nm"], .normalize(NormalizeParams(acrossSpatial: false, channelShared: false, eps: 0.01, scaleValue: 20)))
+        XCTAssertEqual(p["nm0"], .normalize(NormalizeParams()))
+        XCTAssertEqual(p["pm"], .permute(order: [0, 2, 3, 1]))
+        XCTAssertEqual(p["pb"], .priorBox(PriorBoxParams(
+            PriorBoxSpec(minSizes: [30], maxSizes: [60], aspectRatios: [2, 3], flip: false, clip: true, variances: [0.1, 0.2], offset: 0.25),
+            imageSize: CaffeHW(300, 300), step: CaffeStep(8, 8))))
+        XCTAssertEqual(p["pb0"], .priorBox(PriorBoxParams(PriorBoxSpec(minSizes: [4]), imageSize: CaffeHW(20, 30), step: CaffeStep(2, 3))))
+        XCTAssertEqual(p["do"], .detectionOutput(DetectionSpec(
+            numClasses: 21, shareLocation: false, backgroundLabel: 3, nmsThreshold: 0.4, topK: 50, eta: 0.9, coding: .cornerSize,
+            keepTopK: 7, varianceEncodedInTarget: true, confidenceThreshold: 0.25)))
+        XCTAssertEqual(p["do0"], .detectionOutput(DetectionSpec(numClasses: 2)))
         for syntax in [CaffeSyntax.current] {
             let back = try CaffeNet(prototxt: try CaffeWriter(syntax: syntax).prototxt(net))
             XCTAssertEqual(back.withoutLocations.layers.map(\.typeParams), net.layers.map(\.typeParams))

@@ -24,6 +24,11 @@ typedef struct Caffe__NetState Caffe__NetState;
 typedef struct Caffe__NetStateRule Caffe__NetStateRule;
 typedef struct Caffe__ParamSpec Caffe__ParamSpec;
 typedef struct Caffe__LayerParameter Caffe__LayerParameter;
+typedef struct Caffe__NormalizeParameter Caffe__NormalizeParameter;
+typedef struct Caffe__PermuteParameter Caffe__PermuteParameter;
+typedef struct Caffe__PriorBoxParameter Caffe__PriorBoxParameter;
+typedef struct Caffe__NonMaximumSuppressionParameter Caffe__NonMaximumSuppressionParameter;
+typedef struct Caffe__DetectionOutputParameter Caffe__DetectionOutputParameter;
 typedef struct Caffe__BatchNormParameter Caffe__BatchNormParameter;
 typedef struct Caffe__BiasParameter Caffe__BiasParameter;
 typedef struct Caffe__ConcatParameter Caffe__ConcatParameter;
@@ -59,6 +64,12 @@ typedef enum _Caffe__ParamSpec__DimCheckMode {
   CAFFE__PARAM_SPEC__DIM_CHECK_MODE__PERMISSIVE = 1
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CAFFE__PARAM_SPEC__DIM_CHECK_MODE)
 } Caffe__ParamSpec__DimCheckMode;
+typedef enum _Caffe__PriorBoxParameter__CodeType {
+  CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE__CORNER = 1,
+  CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE__CENTER_SIZE = 2,
+  CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE__CORNER_SIZE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE)
+} Caffe__PriorBoxParameter__CodeType;
 typedef enum _Caffe__ConvolutionParameter__Engine {
   CAFFE__CONVOLUTION_PARAMETER__ENGINE__DEFAULT = 0,
   CAFFE__CONVOLUTION_PARAMETER__ENGINE__CAFFE = 1,
@@ -361,10 +372,137 @@ struct  Caffe__LayerParameter
   Caffe__SoftmaxParameter *softmax_param;
   Caffe__SliceParameter *slice_param;
   Caffe__TanHParameter *tanh_param;
+  /*
+   * The layers of the SSD fork of Caffe (Wei Liu's `ssd` branch), under that fork's field numbers,
+   * so that its prototxts and caffemodels read. Its training-only messages (annotated data 200,
+   * multibox loss 201, detection evaluation 205, video data 207) are not listed.
+   */
+  Caffe__PermuteParameter *permute_param;
+  Caffe__PriorBoxParameter *prior_box_param;
+  Caffe__DetectionOutputParameter *detection_output_param;
+  Caffe__NormalizeParameter *norm_param;
 };
 #define CAFFE__LAYER_PARAMETER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&caffe__layer_parameter__descriptor) \
-    , NULL, NULL, 0,NULL, 0,NULL, 0, CAFFE__PHASE__TRAIN, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+    , NULL, NULL, 0,NULL, 0,NULL, 0, CAFFE__PHASE__TRAIN, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+
+/*
+ * SSD fork: L2 normalization over all of C, H, W (across_spatial) or over C at each position,
+ * then a learned scale (one value, or one per channel).
+ */
+struct  Caffe__NormalizeParameter
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_across_spatial;
+  protobuf_c_boolean across_spatial;
+  Caffe__FillerParameter *scale_filler;
+  protobuf_c_boolean has_channel_shared;
+  protobuf_c_boolean channel_shared;
+  protobuf_c_boolean has_eps;
+  float eps;
+};
+#define CAFFE__NORMALIZE_PARAMETER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&caffe__normalize_parameter__descriptor) \
+    , 0, 1, NULL, 0, 1, 0, 1e-10 }
+
+
+/*
+ * SSD fork: reorders the axes of a blob.
+ */
+struct  Caffe__PermuteParameter
+{
+  ProtobufCMessage base;
+  size_t n_order;
+  uint32_t *order;
+};
+#define CAFFE__PERMUTE_PARAMETER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&caffe__permute_parameter__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * SSD fork: the default boxes of one feature map, in image-relative coordinates.
+ */
+struct  Caffe__PriorBoxParameter
+{
+  ProtobufCMessage base;
+  size_t n_min_size;
+  float *min_size;
+  size_t n_max_size;
+  float *max_size;
+  size_t n_aspect_ratio;
+  float *aspect_ratio;
+  protobuf_c_boolean has_flip;
+  protobuf_c_boolean flip;
+  protobuf_c_boolean has_clip;
+  protobuf_c_boolean clip;
+  size_t n_variance;
+  float *variance;
+  protobuf_c_boolean has_img_size;
+  uint32_t img_size;
+  protobuf_c_boolean has_img_h;
+  uint32_t img_h;
+  protobuf_c_boolean has_img_w;
+  uint32_t img_w;
+  protobuf_c_boolean has_step;
+  float step;
+  protobuf_c_boolean has_step_h;
+  float step_h;
+  protobuf_c_boolean has_step_w;
+  float step_w;
+  protobuf_c_boolean has_offset;
+  float offset;
+};
+#define CAFFE__PRIOR_BOX_PARAMETER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&caffe__prior_box_parameter__descriptor) \
+    , 0,NULL, 0,NULL, 0,NULL, 0, 1, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.5 }
+
+
+/*
+ * SSD fork: non-maximum suppression settings of DetectionOutput.
+ */
+struct  Caffe__NonMaximumSuppressionParameter
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_nms_threshold;
+  float nms_threshold;
+  protobuf_c_boolean has_top_k;
+  int32_t top_k;
+  protobuf_c_boolean has_eta;
+  float eta;
+};
+#define CAFFE__NON_MAXIMUM_SUPPRESSION_PARAMETER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&caffe__non_maximum_suppression_parameter__descriptor) \
+    , 0, 0.3, 0, 0, 0, 1 }
+
+
+/*
+ * SSD fork: box decoding, per-class NMS and the final table of detections. save_output_param (5)
+ * and the visualisation fields only matter to the fork's evaluation tools and are not listed.
+ */
+struct  Caffe__DetectionOutputParameter
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_num_classes;
+  uint32_t num_classes;
+  protobuf_c_boolean has_share_location;
+  protobuf_c_boolean share_location;
+  protobuf_c_boolean has_background_label_id;
+  int32_t background_label_id;
+  Caffe__NonMaximumSuppressionParameter *nms_param;
+  protobuf_c_boolean has_code_type;
+  Caffe__PriorBoxParameter__CodeType code_type;
+  protobuf_c_boolean has_keep_top_k;
+  int32_t keep_top_k;
+  protobuf_c_boolean has_variance_encoded_in_target;
+  protobuf_c_boolean variance_encoded_in_target;
+  protobuf_c_boolean has_confidence_threshold;
+  float confidence_threshold;
+};
+#define CAFFE__DETECTION_OUTPUT_PARAMETER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&caffe__detection_output_parameter__descriptor) \
+    , 0, 0, 0, 1, 0, 0, NULL, 0, CAFFE__PRIOR_BOX_PARAMETER__CODE_TYPE__CORNER, 0, -1, 0, 0, 0, 0 }
 
 
 struct  Caffe__BatchNormParameter
@@ -882,6 +1020,101 @@ Caffe__LayerParameter *
 void   caffe__layer_parameter__free_unpacked
                      (Caffe__LayerParameter *message,
                       ProtobufCAllocator *allocator);
+/* Caffe__NormalizeParameter methods */
+void   caffe__normalize_parameter__init
+                     (Caffe__NormalizeParameter         *message);
+size_t caffe__normalize_parameter__get_packed_size
+                     (const Caffe__NormalizeParameter   *message);
+size_t caffe__normalize_parameter__pack
+                     (const Caffe__NormalizeParameter   *message,
+                      uint8_t             *out);
+size_t caffe__normalize_parameter__pack_to_buffer
+                     (const Caffe__NormalizeParameter   *message,
+                      ProtobufCBuffer     *buffer);
+Caffe__NormalizeParameter *
+       caffe__normalize_parameter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   caffe__normalize_parameter__free_unpacked
+                     (Caffe__NormalizeParameter *message,
+                      ProtobufCAllocator *allocator);
+/* Caffe__PermuteParameter methods */
+void   caffe__permute_parameter__init
+                     (Caffe__PermuteParameter         *message);
+size_t caffe__permute_parameter__get_packed_size
+                     (const Caffe__PermuteParameter   *message);
+size_t caffe__permute_parameter__pack
+                     (const Caffe__PermuteParameter   *message,
+                      uint8_t             *out);
+size_t caffe__permute_parameter__pack_to_buffer
+                     (const Caffe__PermuteParameter   *message,
+                      ProtobufCBuffer     *buffer);
+Caffe__PermuteParameter *
+       caffe__permute_parameter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   caffe__permute_parameter__free_unpacked
+                     (Caffe__PermuteParameter *message,
+                      ProtobufCAllocator *allocator);
+/* Caffe__PriorBoxParameter methods */
+void   caffe__prior_box_parameter__init
+                     (Caffe__PriorBoxParameter         *message);
+size_t caffe__prior_box_parameter__get_packed_size
+                     (const Caffe__PriorBoxParameter   *message);
+size_t caffe__prior_box_parameter__pack
+                     (const Caffe__PriorBoxParameter   *message,
+                      uint8_t             *out);
+size_t caffe__prior_box_parameter__pack_to_buffer
+                     (const Caffe__PriorBoxParameter   *message,
+                      ProtobufCBuffer     *buffer);
+Caffe__PriorBoxParameter *
+       caffe__prior_box_parameter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   caffe__prior_box_parameter__free_unpacked
+                     (Caffe__PriorBoxParameter *message,
+                      ProtobufCAllocator *allocator);
+/* Caffe__NonMaximumSuppressionParameter methods */
+void   caffe__non_maximum_suppression_parameter__init
+                     (Caffe__NonMaximumSuppressionParameter         *message);
+size_t caffe__non_maximum_suppression_parameter__get_packed_size
+                     (const Caffe__NonMaximumSuppressionParameter   *message);
+size_t caffe__non_maximum_suppression_parameter__pack
+                     (const Caffe__NonMaximumSuppressionParameter   *message,
+                      uint8_t             *out);
+size_t caffe__non_maximum_suppression_parameter__pack_to_buffer
+                     (const Caffe__NonMaximumSuppressionParameter   *message,
+                      ProtobufCBuffer     *buffer);
+Caffe__NonMaximumSuppressionParameter *
+       caffe__non_maximum_suppression_parameter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   caffe__non_maximum_suppression_parameter__free_unpacked
+                     (Caffe__NonMaximumSuppressionParameter *message,
+                      ProtobufCAllocator *allocator);
+/* Caffe__DetectionOutputParameter methods */
+void   caffe__detection_output_parameter__init
+                     (Caffe__DetectionOutputParameter         *message);
+size_t caffe__detection_output_parameter__get_packed_size
+                     (const Caffe__DetectionOutputParameter   *message);
+size_t caffe__detection_output_parameter__pack
+                     (const Caffe__DetectionOutputParameter   *message,
+                      uint8_t             *out);
+size_t caffe__detection_output_parameter__pack_to_buffer
+                     (const Caffe__DetectionOutputParameter   *message,
+                      ProtobufCBuffer     *buffer);
+Caffe__DetectionOutputParameter *
+       caffe__detection_output_parameter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   caffe__detection_output_parameter__free_unpacked
+                     (Caffe__DetectionOutputParameter *message,
+                      ProtobufCAllocator *allocator);
 /* Caffe__BatchNormParameter methods */
 void   caffe__batch_norm_parameter__init
                      (Caffe__BatchNormParameter         *message);
@@ -1288,6 +1521,21 @@ typedef void (*Caffe__ParamSpec_Closure)
 typedef void (*Caffe__LayerParameter_Closure)
                  (const Caffe__LayerParameter *message,
                   void *closure_data);
+typedef void (*Caffe__NormalizeParameter_Closure)
+                 (const Caffe__NormalizeParameter *message,
+                  void *closure_data);
+typedef void (*Caffe__PermuteParameter_Closure)
+                 (const Caffe__PermuteParameter *message,
+                  void *closure_data);
+typedef void (*Caffe__PriorBoxParameter_Closure)
+                 (const Caffe__PriorBoxParameter *message,
+                  void *closure_data);
+typedef void (*Caffe__NonMaximumSuppressionParameter_Closure)
+                 (const Caffe__NonMaximumSuppressionParameter *message,
+                  void *closure_data);
+typedef void (*Caffe__DetectionOutputParameter_Closure)
+                 (const Caffe__DetectionOutputParameter *message,
+                  void *closure_data);
 typedef void (*Caffe__BatchNormParameter_Closure)
                  (const Caffe__BatchNormParameter *message,
                   void *closure_data);
@@ -1365,6 +1613,12 @@ extern const ProtobufCMessageDescriptor caffe__net_state_rule__descriptor;
 extern const ProtobufCMessageDescriptor caffe__param_spec__descriptor;
 extern const ProtobufCEnumDescriptor    caffe__param_spec__dim_check_mode__descriptor;
 extern const ProtobufCMessageDescriptor caffe__layer_parameter__descriptor;
+extern const ProtobufCMessageDescriptor caffe__normalize_parameter__descriptor;
+extern const ProtobufCMessageDescriptor caffe__permute_parameter__descriptor;
+extern const ProtobufCMessageDescriptor caffe__prior_box_parameter__descriptor;
+extern const ProtobufCEnumDescriptor    caffe__prior_box_parameter__code_type__descriptor;
+extern const ProtobufCMessageDescriptor caffe__non_maximum_suppression_parameter__descriptor;
+extern const ProtobufCMessageDescriptor caffe__detection_output_parameter__descriptor;
 extern const ProtobufCMessageDescriptor caffe__batch_norm_parameter__descriptor;
 extern const ProtobufCMessageDescriptor caffe__bias_parameter__descriptor;
 extern const ProtobufCMessageDescriptor caffe__concat_parameter__descriptor;
