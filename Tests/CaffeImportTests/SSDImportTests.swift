@@ -52,6 +52,11 @@ final class SSDImportTests: XCTestCase {
                        "the generated ssd-mini model changed; rerun python3 Tools/caffe/opencv_check.py --fixture Tests/Fixtures/Caffe/ssd_mini.opencv.safetensors")
         let imported = try CaffeToIR.importFiles(prototxt: dir + "/ssd.prototxt", caffemodel: dir + "/ssd.caffemodel", name: "ssd")
         XCTAssertTrue(imported.log.contains("folded BatchNorm 'bn1' into the frozen Scale 'scale1'"), "\(imported.log)")
+        // The caffemodel carries the SSD layers' settings (the fork's field numbers): alone it gives the same net.
+        let alone = try CaffeToIR.importFiles(prototxt: nil, caffemodel: dir + "/ssd.caffemodel", name: "ssd")
+        XCTAssertEqual(alone.graph.nodes.map { "\($0.name) \($0.op)" }, imported.graph.nodes.map { "\($0.name) \($0.op)" })
+        XCTAssertEqual(alone.graph.nodes.map { $0.attrs }, imported.graph.nodes.map { $0.attrs })
+        XCTAssertEqual(alone.weights.map { $0.1 }, imported.weights.map { $0.1 })
         let shape = try JSONDecoder().decode([Int].self, from: Data(meta["input"]!.utf8))
         let ex = try CaffeImportDriver.executor(imported, batch: shape[0])
         _ = try ex.run(inputs: ["data": formulaInput(shape)])
