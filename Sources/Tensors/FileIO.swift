@@ -14,6 +14,7 @@ enum FileIO {
     static func atomicWrite(_ data: Data, to path: String) throws {
         let tmp = path + ".tmp-\(getpid())"
         do { try data.write(to: URL(fileURLWithPath: tmp)) } catch {
+            unlink(tmp)  // a full disk leaves a partial temporary file; the old `path` is untouched
             throw TensorError.io(path: path, message: "cannot write temporary file \(tmp): \(error.localizedDescription)")
         }
         if rename(tmp, path) != 0 {

@@ -4,11 +4,22 @@ import Foundation
 /// Image decoding and encoding through stb_image / stb_image_write. Images are tensors of shape
 /// `[C, H, W]` (C = 1 gray or 3 RGB) holding floats in 0...255.
 public enum Images {
+    /// The largest image decoded (width x height), checked from the header before stb allocates:
+    /// 8192 x 8192. A header may claim any size up to 2^24 per side.
+    nonisolated(unsafe) public static var maxPixels = 1 << 26
+
+    private static func checkSize(_ w: Int32, _ h: Int32, _ label: String) throws {
+        guard Int(w) * Int(h) <= maxPixels else {
+            throw TensorError.image(path: label, message: "image of \(w) x \(h) pixels is larger than the \(maxPixels) pixels fn2e decodes")
+        }
+    }
+
     /// Decodes a PNG/JPEG/BMP/... file into `[channels, H, W]` floats 0...255 (channels 1 or 3;
     /// stb converts colour to gray or gray to RGB as asked). Errors name the file and stb's reason.
     public static func load(path: String, channels: Int = 3) throws -> Tensor {
         precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
         var w: Int32 = 0, h: Int32 = 0, n: Int32 = 0
+        if stbi_info(path, &w, &h, &n) == 1 { try checkSize(w, h, path) }
         guard let pixels = stbi_load(path, &w, &h, &n, Int32(channels)) else {
             throw TensorError.image(path: path, message: failureReason())
         }
@@ -20,6 +31,12 @@ public enum Images {
     public static func decode(_ data: Data, channels: Int = 3, label: String = "<memory>") throws -> Tensor {
         precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
         var w: Int32 = 0, h: Int32 = 0, n: Int32 = 0
+        guard data.count <= Int(Int32.max) else { throw TensorError.image(path: label, message: "file is larger than 2 GB") }
+        let info: Int32 = data.withUnsafeBytes { raw in
+            guard let base = raw.bindMemory(to: UInt8.self).baseAddress else { return 0 }
+            return stbi_info_from_memory(base, Int32(raw.count), &w, &h, &n)
+        }
+        if info == 1 { try checkSize(w, h, label) }
         let pixels: UnsafeMutablePointer<UInt8>? = data.withUnsafeBytes { raw in
             guard let base = raw.bindMemory(to: UInt8.self).baseAddress else { return nil }
             return stbi_load_from_memory(base, Int32(raw.count), &w, &h, &n, Int32(channels))

@@ -56,10 +56,13 @@ public enum Npy {
         default: throw TensorError.format(path: path, message: "unsupported dtype '\(descr)' (supported: <f4 <f8 <i4 |u1)")
         }
         let dataStart = headerStart + headerLen
-        let count = shape.reduce(1, *)
-        guard bytes.count - dataStart >= count * dtype.size else {
-            throw TensorError.format(path: path, message: "truncated data: shape \(shape) of \(descr) needs \(count * dtype.size) bytes, file has \(bytes.count - dataStart)")
+        guard let need = Tensor.byteCount(shape, elementSize: dtype.size) else {
+            throw TensorError.format(path: path, message: "shape \(shape) is too large")
         }
+        guard bytes.count - dataStart >= need else {
+            throw TensorError.format(path: path, message: "truncated data: shape \(shape) of \(descr) needs \(need) bytes, file has \(bytes.count - dataStart)")
+        }
+        let count = need / dtype.size
         return Tensor(shape: shape, data: dtype.decode(bytes, begin: dataStart, count: count))
     }
 

@@ -34,6 +34,22 @@ public enum SafeTensors {
         let headerLen = Int(headerLen64)
         let dataStart = 8 + headerLen
         let dataLen = bytes.count - dataStart
+        // The header is two levels deep; a deeper one is refused before a recursive JSON parser sees it.
+        var depth = 0, inString = false, escaped = false
+        for b in bytes[8..<dataStart] {
+            if inString {
+                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch b {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                guard depth <= 8 else { throw TensorError.format(path: path, message: "header nests JSON more than 8 deep") }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+            default: break
+            }
+        }
         let json: Any
         do { json = try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<dataStart)) } catch {
             throw TensorError.format(path: path, message: "header is not valid JSON: \(error.localizedDescription)")
@@ -75,7 +91,9 @@ public enum SafeTensors {
             guard begin >= 0, begin <= end, end <= dataLen else {
                 throw TensorError.tensor(path: path, name: name, message: "data_offsets [\(begin), \(end)) out of range (data section has \(dataLen) bytes)")
             }
-            let need = shape.reduce(1, *) * dtype.size
+            guard let need = Tensor.byteCount(shape, elementSize: dtype.size) else {
+                throw TensorError.tensor(path: path, name: name, message: "shape \(shape) is too large")
+            }
             guard end - begin == need else {
                 throw TensorError.tensor(path: path, name: name, message: "data_offsets [\(begin), \(end)) hold \(end - begin) bytes, shape \(shape) of \(dtypeName) needs \(need)")
             }

@@ -13,6 +13,19 @@ public struct Tensor: Equatable, Sendable {
         self.data = data
     }
 
+    /// The element count of `shape` times `elementSize`, or nil when a dimension is negative or
+    /// the product overflows: what a reader checks against the bytes it has before allocating.
+    public static func byteCount(_ shape: [Int], elementSize: Int = 1) -> Int? {
+        var n = elementSize
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = p
+        }
+        return n
+    }
+
     /// A tensor of zeros with the given shape.
     public init(zeros shape: [Int]) {
         self.init(shape: shape, data: [Float](repeating: 0, count: shape.reduce(1, *)))

@@ -63,6 +63,61 @@ final class TensorsTests: XCTestCase {
         XCTAssertFalse(leftovers.contains { $0.contains(".tmp-") })
     }
 
+    /// A write that runs out of space (a file size limit stands in for a full disk) is an error
+    /// naming the file, the previous file stays as it was, and no temporary file is left.
+    func testFullDiskKeepsThePreviousFile() throws {
+        let dir = NSTemporaryDirectory() + "fn2e-full-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/model.safetensors"
+        let old = [("w", Tensor(shape: [4], data: [1, 2, 3, 4]))]
+        try SafeTensors.write(old, to: path)
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        let previousHandler = signal(SIGXFSZ, SIG_IGN)
+        var small = saved
+        small.rlim_cur = 4096
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &small), 0)
+        let big = [("w", Tensor(shape: [100_000], seed: 1))]
+        var message = ""
+        do { try SafeTensors.write(big, to: path) } catch { message = "\(error)" }
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        signal(SIGXFSZ, previousHandler)
+        XCTAssertTrue(message.contains(path) && message.contains("cannot write"), message)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["model.safetensors"])
+    }
+
+    /// Lengths and shapes the bytes do not back are errors before anything is allocated.
+    func testHugeDeclaredShapesAreErrors() throws {
+        let header = #"{"w":{"dtype":"F32","shape":[3037000500,3037000500,4],"data_offsets":[0,16]}}"#
+        var st = Data()
+        var n = UInt64(header.utf8.count).littleEndian
+        st.append(Data(bytes: &n, count: 8))
+        st.append(Data(header.utf8))
+        st.append(Data(count: 16))
+        XCTAssertThrowsError(try SafeTensors.parse(st, path: "huge.safetensors")) { e in XCTAssertTrue("\(e)".contains("too large"), "\(e)") }
+        // A header nested a million deep is refused before the JSON parser recurses into it.
+        let deep = String(repeating: "[", count: 1_000_000)
+        var d = Data()
+        var dn = UInt64(deep.utf8.count).littleEndian
+        d.append(Data(bytes: &dn, count: 8))
+        d.append(Data(deep.utf8))
+        XCTAssertThrowsError(try SafeTensors.parse(d, path: "deep.safetensors")) { e in XCTAssertTrue("\(e)".contains("more than 8 deep"), "\(e)") }
+        let npyHeader = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }"
+        var npy = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0])
+        var len = UInt16(npyHeader.utf8.count).littleEndian
+        npy.append(Data(bytes: &len, count: 2))
+        npy.append(Data(npyHeader.utf8))
+        XCTAssertThrowsError(try Npy.parse(npy, path: "huge.npy")) { e in XCTAssertTrue("\(e)".contains("too large"), "\(e)") }
+        // A PNG header claiming 10000 x 10000 pixels is refused before stb allocates 300 MB (and 1.2 GB of floats).
+        var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52])
+        for v in [UInt32(10000), UInt32(10000)] { var be = v.bigEndian; png.append(Data(bytes: &be, count: 4)) }
+        png.append(Data([8, 2, 0, 0, 0, 0, 0, 0, 0]))
+        XCTAssertThrowsError(try Images.decode(png, label: "huge.png")) { e in XCTAssertTrue("\(e)".contains("larger than"), "\(e)") }
+    }
+
     func testSafeTensorsCorruptFilesGiveErrors() throws {
         let good = try SafeTensors.serialize([("w", Tensor(shape: [2, 2], seed: 3)), ("b", Tensor(shape: [2], seed: 4))])
         func expectError(_ data: Data, _ fragment: String, line: UInt = #line) {
