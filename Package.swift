@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "fn2e-compile", targets: ["fn2e-compile"]),
         .executable(name: "fn2e-run", targets: ["fn2e-run"]),
+        // For Tools/fuzz, whose libFuzzer build calls Driver's FuzzTargets.
+        .library(name: "Driver", targets: ["Driver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

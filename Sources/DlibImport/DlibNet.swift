@@ -40,6 +40,14 @@ public struct DlibNetType: Equatable, Sendable {
         self.input = input
     }
 
+    /// A small type with every layer family the importer maps (con, affine, relu, max and avg
+    /// pooling, tags, skip, add_prev over mismatched shapes, fc, loss_metric): the generated test
+    /// net's type, and the second type the dlib fuzz target reads with.
+    public static let everyFamily = DlibNetType(loss: "loss_metric", layers: [
+        .layer("fc"), .layer("avg_pool"), .layer("relu"), .addPrev(tag: 2), .layer("avg_pool"), .skip(1), .tag(2),
+        .layer("affine"), .layer("con"), .tag(1), .layer("max_pool"), .layer("relu"), .layer("affine"), .layer("con"),
+    ], input: "input_rgb_image_sized")
+
     /// `anet_type` of dlib's `dnn_face_recognition_ex.cpp`, the type of
     /// dlib_face_recognition_resnet_model_v1.dat, with its aliases expanded the way C++ does:
     ///

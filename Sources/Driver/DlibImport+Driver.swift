@@ -24,4 +24,20 @@ public enum DlibImportDriver {
         }
         return out
     }
+
+    /// Writes `directory/name.dat`, the small net of every layer family (hidden
+    /// `import make-test-model dlib-every-family`; a fuzz seed).
+    public static func makeTestModel(directory: String, name: String) -> CommandOutput {
+        var out = CommandOutput()
+        let path = (directory as NSString).appendingPathComponent(name + ".dat")
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data(DlibTestModels.everyFamily().serialized()).write(to: URL(fileURLWithPath: path), options: .atomic)
+            out.stdout += path + "\n"
+        } catch {
+            out.stderr += "error: \(error)\n"
+            out.status = 1
+        }
+        return out
+    }
 }

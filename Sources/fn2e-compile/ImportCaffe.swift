@@ -53,7 +53,8 @@ struct ImportDlib: ParsableCommand {
 struct MakeTestModel: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "make-test-model",
         abstract: "Write a Caffe test model with seeded random weights.", shouldDisplay: false)
-    @Argument(help: "mini-vgg, all-layers, ssd-mini, or a prototxt whose layers get random weights.") var net: String
+    @Argument(help: "mini-vgg, all-layers, ssd-mini, a prototxt whose layers get random weights, or dlib-every-family (NAME.dat).")
+    var net: String
     @Option(help: "current or v1.") var syntax: String = "current"
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(name: .shortAndLong, help: "Output folder.") var output: String
@@ -64,6 +65,7 @@ struct MakeTestModel: ParsableCommand {
     }
 
     func run() throws {
+        if net == "dlib-every-family" { return try emit(DlibImportDriver.makeTestModel(directory: output, name: name)) }
         try emit(CaffeImportDriver.makeTestModel(net: net, syntax: syntax == "v1" ? .v1 : .current, seed: seed,
                                                  directory: output, name: name))
     }

@@ -11,38 +11,9 @@ import XCTest
 /// loss_metric<fc<3,avg_pool_everything<relu<add_prev2<avg_pool<2,2,2,2,skip1<tag2<bn_con<
 /// con<6,3,3,2,2 (fused relu),tag1<max_pool<3,3,1,1,relu<affine<con<4,3,3,1,1,input_rgb_image_sized<8>>>>>>>>>>>>>>>
 /// The add_prev adds a 4x4 pooled 4-channel skip to a 3x3 6-channel block: both inputs get zeros.
-private let smallType = DlibNetType(loss: "loss_metric", layers: [
-    .layer("fc"), .layer("avg_pool"), .layer("relu"), .addPrev(tag: 2), .layer("avg_pool"), .skip(1), .tag(2),
-    .layer("affine"), .layer("con"), .tag(1), .layer("max_pool"), .layer("relu"), .layer("affine"), .layer("con"),
-], input: "input_rgb_image_sized")
+private let smallType = DlibNetType.everyFamily
 
-private func values(_ count: Int, seed: UInt64, std: Float = 0.5) -> [Float] {
-    Tensor(shape: [count], seed: seed, std: std).data
-}
-
-private func smallNet(avgPadding: [Int] = [0, 0]) -> DlibNet {
-    let layers: [DlibLayer] = [
-        DlibLayer(index: 14, version: "con_4", details: .con(filters: DlibTensor(shape: [4, 3, 3, 3], data: values(108, seed: 1)),
-                                                              biases: values(4, seed: 2), stride: [1, 1], padding: [1, 1], relu: false)),
-        DlibLayer(index: 13, version: "affine_", details: .affine(gamma: values(4, seed: 3), beta: values(4, seed: 4), disabled: false)),
-        DlibLayer(index: 12, version: "relu_", details: .relu(disabled: false)),
-        DlibLayer(index: 11, version: "max_pool_2", details: .maxPool(window: [3, 3], stride: [1, 1], padding: [1, 1])),
-        DlibLayer(index: 10, version: "tag1", details: .tag(1)),
-        DlibLayer(index: 9, version: "con_6", details: .con(filters: DlibTensor(shape: [6, 4, 3, 3], data: values(216, seed: 5)),
-                                                             biases: nil, stride: [2, 2], padding: [0, 0], relu: true)),
-        DlibLayer(index: 8, version: "bn_con2", details: .batchNorm(gamma: values(6, seed: 6), beta: values(6, seed: 7),
-                                                                    mean: values(6, seed: 8), variance: values(6, seed: 9).map { $0 * $0 + 0.5 }, eps: 1e-5)),
-        DlibLayer(index: 7, version: "tag2", details: .tag(2)),
-        DlibLayer(index: 6, version: "skip1", details: .skip(1)),
-        DlibLayer(index: 5, version: "avg_pool_2", details: .avgPool(window: [2, 2], stride: [2, 2], padding: avgPadding)),
-        DlibLayer(index: 4, version: "add_prev_", details: .addPrev(tag: 2)),
-        DlibLayer(index: 3, version: "relu_2", details: .relu(disabled: false)),
-        DlibLayer(index: 2, version: "avg_pool_2", details: .avgPool(window: [0, 0], stride: [1, 1], padding: [0, 0])),
-        DlibLayer(index: 1, version: "fc_3", details: .fc(weights: DlibTensor(shape: [6, 3], data: values(18, seed: 10)), biases: values(3, seed: 11))),
-    ]
-    return DlibNet(type: smallType, loss: "loss_metric_2", lossValues: [0.04, 0.6], inputMeans: [122.782, 117.001, 104.298],
-                   inputSize: [8, 8], layers: layers)
-}
+private func smallNet(avgPadding: [Int] = [0, 0]) -> DlibNet { DlibTestModels.everyFamily(avgPadding: avgPadding) }
 
 /// A `[C, H, W]` image in Double.
 private struct Planes {
@@ -211,7 +182,7 @@ final class GeneratedNetTests: XCTestCase {
         }
         // Filter dimensions whose product overflows 64 bits.
         var huge = smallNet()
-        huge.layers[0].details = .con(filters: DlibTensor(shape: [4, 1 << 30, 1 << 30, 1 << 30], data: values(108, seed: 1)),
+        huge.layers[0].details = .con(filters: DlibTensor(shape: [4, 1 << 30, 1 << 30, 1 << 30], data: Tensor(shape: [108], seed: 1, std: 0.5).data),
                                       biases: nil, stride: [1, 1], padding: [1, 1], relu: false)
         huge.layers[0].version = "con_5"
         XCTAssertThrowsError(try DlibNet(bytes: huge.serialized(), file: "huge.dat", type: smallType)) { error in
