@@ -27,6 +27,9 @@ public struct Program: Sendable {
 
 /// Reads a file and its imports, then verifies every graph. Errors come back as a `DiagnosticList`.
 public struct Loader {
+    /// Limits on what a graph file may ask for: call nesting, and nodes once calls are inlined.
+    public static let maxCallDepth = 64
+    public static let maxInlinedNodes = 1_000_000
     public let sources: SourceManager
     private var loaded: [String: Module] = [:]
     private var modules: [Module] = []
@@ -134,6 +137,7 @@ public struct Loader {
         var order: [String] = []
         var visiting: [String] = []
         var failed: Set<String> = []
+        var inlinedSize: [String: Int] = [:]
 
         func visit(_ name: String) {
             if done[name] != nil || failed.contains(name) { return }
@@ -147,11 +151,26 @@ public struct Loader {
                 failed.insert(name)
                 return
             }
+            // Bounds an input sets: call nesting (this walk and the inliner recurse through it)
+            // and the size the graph has once every call is inlined (calls can double it per level).
+            guard visiting.count < Self.maxCallDepth else {
+                diags.append(.error("calls nested more than \(Self.maxCallDepth) deep", at: g.loc))
+                failed.insert(name)
+                return
+            }
             visiting.append(name)
             for n in g.nodes where n.op == .call { if let c = n.callee { visit(c) } }
             visiting.removeLast()
             // A caller of a broken graph is not verified: the callee's errors already explain it.
             if failed.contains(name) || g.nodes.contains(where: { $0.op == .call && $0.callee.map(failed.contains) == true }) {
+                failed.insert(name)
+                return
+            }
+            var size = g.nodes.count
+            for n in g.nodes where n.op == .call { size += n.callee.flatMap { inlinedSize[$0] } ?? 0 }
+            inlinedSize[name] = min(size, Self.maxInlinedNodes + 1)
+            if size > Self.maxInlinedNodes {
+                diags.append(.error("graph '@\(name)' grows to \(size) nodes when its calls are inlined, more than the \(Self.maxInlinedNodes) fn2e compiles", at: g.loc))
                 failed.insert(name)
                 return
             }
