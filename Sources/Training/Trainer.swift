@@ -315,9 +315,13 @@ public final class Trainer {
         try saveModel()
         if compiled.cut != nil { log("frozen part: \(cacheStats.computed) results computed, \(cacheStats.reused) reused from the cache") }
         let steps = Double(max(step - firstStep, 1))
-        log(String(format: "step time: %.4f s per step of %d samples", computeSeconds / steps, batch)
-            + (parallel ? String(format: " on %d ranks, all-reduce %.4f s of it (%.1f%%, rank 0)", world!.size,
-                                 compiled.reduceSeconds / steps, 100 * compiled.reduceSeconds / max(computeSeconds, 1e-12)) : ""))
+        var line = String(format: "step time: %.4f s per step of %d samples", computeSeconds / steps, batch)
+        if parallel {
+            line += String(format: " on %d ranks, all-reduce %.4f s of it (%.1f%%, rank 0)", world!.size,
+                           compiled.reduceSeconds / steps, 100 * compiled.reduceSeconds / max(computeSeconds, 1e-12))
+            if let w = compiled.waitSeconds { line += String(format: ", %.4f s of that waiting for the slowest rank", w / steps) }
+        }
+        log(line)
         return lastEvals
     }
 

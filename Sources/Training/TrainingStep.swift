@@ -28,8 +28,10 @@ public final class TrainingStep {
     let buckets: [Range<Int>]
     private var staging: [Float]
     static let bucketFloats = 1 << 22
-    /// Seconds spent averaging gradients and loss over the ranks.
+    /// Seconds spent averaging gradients and loss over the ranks, and (with `FN2E_PROFILE=1`, which
+    /// adds a barrier before each reduction to tell them apart) of those, waiting for the slowest rank.
     public private(set) var reduceSeconds = 0.0
+    public private(set) var waitSeconds: Double?
 
     /// Compiles `graph` (flat: calls inlined) for `batch` samples; the solver's kind and constants
     /// come from the settings.
@@ -56,6 +58,7 @@ public final class TrainingStep {
         buckets = TrainingStep.buckets(counts, limit: TrainingStep.bucketFloats)
         let packed = buckets.filter { $0.count > 1 }.map { counts[$0].reduce(0, +) }
         staging = world.map { $0.size > 1 } == true ? [Float](repeating: 0, count: packed.max() ?? 0) : []
+        waitSeconds = ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1" ? 0 : nil
     }
 
     /// Consecutive index ranges whose counts add up to at most `limit` (a larger count alone).
@@ -128,6 +131,10 @@ public final class TrainingStep {
     /// The gradients go in buckets after backward; a bucket of one slot is reduced in place.
     func averageOverRanks(_ world: Communicator, loss: Float) -> Float {
         let t0 = Date()
+        if let w = waitSeconds {
+            world.barrier()
+            waitSeconds = w + Date().timeIntervalSince(t0)
+        }
         let scale = 1 / Float(world.size)
         for b in buckets where !b.isEmpty {
             guard b.count > 1 else {
