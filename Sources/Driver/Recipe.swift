@@ -243,8 +243,10 @@ public struct Recipe {
     }
 
     /// The rank that runs each job: chains (a job with its dependencies, which are earlier jobs) stay
-    /// whole, and are dealt largest first to the rank with the fewest jobs so far.
+    /// whole, and are dealt largest first to the rank with the fewest jobs so far. A recipe job
+    /// depends on one earlier job at most, so following the first dependency finds its chain.
     static func deal(_ deps: [[Int]], ranks: Int) -> [Int] {
+        precondition(deps.allSatisfy { $0.count <= 1 }, "a recipe job depends on at most one other")
         var root = [Int](deps.indices)
         for i in deps.indices { root[i] = deps[i].first.map { root[$0] } ?? i }
         var size: [Int: Int] = [:]

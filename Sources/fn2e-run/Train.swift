@@ -35,7 +35,7 @@ struct Train: ParsableCommand {
             }
             print("run folder: \(settings.path("output"))")
         } catch let i as Trainer.Interrupted {
-            FileHandle.standardError.write(Data("\(i)\n".utf8))
+            if (Communicator.current?.rank ?? 0) == 0 { FileHandle.standardError.write(Data("\(i)\n".utf8)) }
             throw ExitCode(130)
         } catch {
             throw fail(error)
