@@ -39,12 +39,14 @@ let package = Package(
         .target(name: "CaffeImport", dependencies: ["IR", "Tensors", "Detection", "CCaffeProto", "CProtobufC"]),
         // dlib's own serialization (the face-recognition ResNet) to IR and weights, no dlib at run time.
         .target(name: "DlibImport", dependencies: ["IR", "Tensors"]),
+        // Distributed: MPI ranks and collectives over Open MPI, loaded at run time (dlopen) and only under mpirun.
+        .target(name: "Distributed"),
         // Training: data, splits, solvers, checkpoints, metrics over compiled schedules.
-        .target(name: "Training", dependencies: ["IR", "Tensors", "Autodiff", "Scheduler", "Runtime"]),
+        .target(name: "Training", dependencies: ["IR", "Tensors", "Autodiff", "Scheduler", "Runtime", "Distributed"]),
         // Plot: PNG charts (line, bar, confusion matrix, image grids) drawn with a built-in bitmap font.
         .target(name: "Plot", dependencies: ["Tensors"]),
         .target(name: "Driver", dependencies: [
-            "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "DlibImport", "Training", "Plot",
+            "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "DlibImport", "Training", "Plot", "Distributed",
         ]),
 
         // Thin command-line tools over the library.
@@ -52,7 +54,7 @@ let package = Package(
             "Driver", "CaffeImport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "fn2e-run", dependencies: [
-            "Driver", "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "Training",
+            "Driver", "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "Training", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -60,7 +62,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Shapes", "Tensors", "Reference"]),
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Runtime", "Scheduler", "Driver"]),
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Driver", "CaffeImport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Driver", "CaffeImport", "Distributed"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "Detection", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fn2e builds against, when any is missing: as root directly (containers
-# often have no sudo), otherwise through sudo. Used by Tools/setup.sh and .ci/run.
+# often have no sudo), otherwise through sudo. Used by Tools/setup.sh and .ci/run. Open MPI is not
+# needed to build or to run one process (fn2e loads it at run time under mpirun); the tests run
+# 2-rank trainings and recipes with it.
 set -euo pipefail
-packages=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libstb-dev pkg-config)
+packages=(libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libstb-dev pkg-config openmpi-bin libopenmpi-dev)
 command -v apt-get >/dev/null 2>&1 || { echo "system packages: no apt-get here; install ${packages[*]} yourself"; exit 0; }
 missing=()
 for p in "${packages[@]}"; do

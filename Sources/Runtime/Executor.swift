@@ -19,8 +19,12 @@ public final class Executor {
     /// Seconds spent in each kernel over all runs, when `FN2E_PROFILE=1` (nil otherwise).
     private var kernelSeconds: [Double]?
     private var profiledRuns = 0
-    /// Draws dropout masks; part of the training state.
+    /// Draws dropout masks when `rowSeeds` is empty; part of the training state.
     public var rng: Xoshiro256
+    /// One seed per batch row: row k of every dropout mask then draws from its own generator,
+    /// seeded by `rowSeeds[k]` and the mask's name, so a sample's mask is the same whichever batch
+    /// or process it is in (data-parallel training splits a batch across processes).
+    public var rowSeeds: [UInt64] = []
 
     /// Builds the executor; parameters start from their initializers (seeded), then `weights` override.
     public init(schedule: Schedule, seed: UInt64 = 0) throws {
@@ -424,8 +428,15 @@ public final class Executor {
             return { FastOps.matmul(a: xs[0], b: xs[1], c: y, m: m, n: nn, k: k, transposeA: ta, transposeB: tb) }
         case .dropoutMask:
             let ratio = Float(a.float("ratio")), keep = 1 / (1 - ratio)
+            let rows = outShape.first ?? 1, salt = Digest.fnv1a64(n.name.utf8)
+            func fill(_ range: Range<Int>, _ g: inout Xoshiro256) { for i in range { y[i] = g.nextFloat() < ratio ? 0 : keep } }
             return { [unowned self] in
-                for i in 0..<count { y[i] = self.rng.nextFloat() < ratio ? 0 : keep }
+                guard self.rowSeeds.count == rows, rows > 0 else { return fill(0..<count, &self.rng) }
+                let per = count / rows
+                for r in 0..<rows {
+                    var g = Xoshiro256(seed: self.rowSeeds[r] ^ salt)
+                    fill(r * per..<(r + 1) * per, &g)
+                }
             }
         case .fill:
             let v = Float(a.float("value"))

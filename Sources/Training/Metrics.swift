@@ -77,6 +77,9 @@ public final class MetricsLog {
         handle?.seekToEndOfFile()
     }
 
+    /// A log that writes nothing (the ranks other than 0 of a data-parallel run).
+    public init() { handle = nil }
+
     public func write(_ object: [String: Any]) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         handle?.write(data + Data("\n".utf8))

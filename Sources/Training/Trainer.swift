@@ -1,5 +1,6 @@
 import Autodiff
 import Dispatch
+import Distributed
 import Foundation
 import IR
 import Runtime
@@ -8,7 +9,8 @@ import Tensors
 
 /// Trains a graph's loss with a solver over compiled schedules: data from an index through the
 /// preprocessing pipeline (prefetched while the step runs), grouped splits, evaluation, metrics,
-/// checkpoints that resume bitwise, and a stop on the first non-finite value. The parts are types
+/// checkpoints that resume bitwise, and a stop on the first non-finite value. Under `mpirun` the
+/// ranks share each batch (data parallelism, see `world`). The parts are types
 /// of their own: `TrainingStep` (the compiled step, solver and frozen cache), `ProgressReporter`
 /// (progress lines and metrics.jsonl) and `Checkpoint` (save and restore).
 public final class Trainer {
@@ -28,7 +30,14 @@ public final class Trainer {
     let evalGraph: Graph
     public var solver: Solver { compiled.solver }
     let policy: LRPolicy
+    /// The global batch: samples per step over all ranks.
     public let batch: Int
+    /// The processes of a data-parallel run (nil: this one alone). Each takes `localBatch` samples
+    /// of every batch, by their position in it, and their gradients are averaged before the update;
+    /// rank 0 alone evaluates and writes metrics, checkpoints, the model and the log.
+    public let world: Communicator?
+    public var rank: Int { world?.rank ?? 0 }
+    public let localBatch: Int
     public let totalSteps: Int
     public let stepsPerEpoch: Int
     public private(set) var step = 0
@@ -42,12 +51,19 @@ public final class Trainer {
     /// Seconds spent running steps (for throughput).
     public private(set) var computeSeconds = 0.0
 
-    public init(settings: Settings, log: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
+    public init(settings: Settings, log: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
+                world: Communicator? = nil) throws {
         self.settings = settings
-        self.log = log
+        self.world = world
+        self.log = (world?.rank ?? 0) == 0 ? log : { _ in }
         let seed = UInt64(settings.int("seed"))
         batch = settings.int("batch")
         guard batch >= 1 else { throw TrainingError("batch must be positive") }
+        let ranks = world?.size ?? 1
+        guard batch % ranks == 0 else {
+            throw TrainingError("batch \(batch) cannot be split evenly over the \(ranks) ranks of this mpirun launch: each rank takes an equal share of the global batch; make batch a multiple of \(ranks)")
+        }
+        localBatch = batch / ranks
 
         // The graph: inline calls, pick the loss and the class scores.
         let graphPath = settings.path("graph")
@@ -95,7 +111,7 @@ public final class Trainer {
         }
 
         // Compile: the training step (and the frozen part once per input), evaluation.
-        compiled = try TrainingStep(graph: flat, loss: lossName, batch: batch, seed: seed, settings: settings)
+        compiled = try TrainingStep(graph: flat, loss: lossName, batch: localBatch, seed: seed, settings: settings, world: world)
         var eg = flat
         eg.outputs = [lossName] + (logits.map { [$0] } ?? [])
         evalGraph = eg
@@ -162,6 +178,7 @@ public final class Trainer {
     /// What was compiled: kernels, arena, the frozen cut.
     public var compileReport: String {
         var s = compiled.summary + ", \(totalSteps) steps of \(batch) (\(stepsPerEpoch) per epoch)"
+        if let w = world, w.size > 1 { s += "\ndata-parallel: \(w.size) ranks of \(localBatch) samples each" }
         if let cut = compiled.cut { s += "\nfrozen part computed once per image and augmentation: " + cut.boundary.map { "%" + $0 }.joined(separator: ", ") }
         return s
     }
@@ -182,29 +199,34 @@ public final class Trainer {
     private var permutation: [Int] = []
     private var permutationEpoch = -1
 
-    /// One prepared batch: images, labels, and the cache keys of their augmentations.
+    /// This rank's share of one batch: images, labels, the cache keys of their augmentations, and
+    /// the seeds of their dropout masks.
     struct Batch {
         var images: [Float]
         var labels: [Int32]
         var keys: [String]
         var indices: [Int]
+        var seeds: [UInt64]
     }
 
     func prepare(step s: Int) -> Batch {
         let per = pre.channels * pre.inputHeight * pre.inputWidth
-        var b = Batch(images: [Float](repeating: 0, count: batch * per), labels: [], keys: [], indices: [])
+        var b = Batch(images: [Float](repeating: 0, count: localBatch * per), labels: [], keys: [], indices: [], seeds: [])
         let seed = UInt64(settings.int("seed"))
         b.images.withUnsafeMutableBufferPointer { buf in
-            for k in 0..<batch {
-                let pos = s * batch + k
+            for k in 0..<localBatch {
+                let pos = s * batch + rank * localBatch + k
                 let idx = sample(at: pos)
-                // Augmentation draws depend only on the seed and the position: resumable, prefetchable.
-                var rng = Xoshiro256(seed: seed ^ (UInt64(pos) &* 0xD6E8_FEB8_6659_FD93))
+                // Augmentation and dropout draws depend only on the seed and the sample's position in
+                // the run: resumable, prefetchable, and the same whichever rank takes the sample.
+                let sampleSeed = seed ^ (UInt64(pos) &* 0xD6E8_FEB8_6659_FD93)
+                var rng = Xoshiro256(seed: sampleSeed)
                 let before = rng
                 pre.apply(images[idx], into: buf.baseAddress! + k * per, train: true, rng: &rng)
                 b.labels.append(Int32(data.samples[idx].label))
                 b.indices.append(idx)
                 b.keys.append(augmentationKey(idx, before))
+                b.seeds.append(sampleSeed ^ 0xD20F_0000_5EED)
             }
         }
         return b
@@ -223,7 +245,8 @@ public final class Trainer {
 
     /// Copies a batch into the step's inputs (frozen results from the step's cache).
     func feed(_ b: Batch) throws {
-        let images = Tensor(shape: [batch, pre.channels, pre.inputHeight, pre.inputWidth], data: b.images)
+        let images = Tensor(shape: [localBatch, pre.channels, pre.inputHeight, pre.inputWidth], data: b.images)
+        compiled.exec.rowSeeds = b.seeds
         try compiled.feed(images: images, imageInput: imageInput, labels: b.labels, labelInput: labelInput, keys: b.keys)
     }
 
@@ -237,13 +260,17 @@ public final class Trainer {
     var outputDir: String { settings.path("output") }
     var checkpointPath: String { outputDir + "/checkpoint.safetensors" }
 
-    /// Runs the remaining steps. `shouldStop` is polled between steps (SIGINT): a checkpoint is
-    /// written and `Interrupted` thrown.
+    /// Runs the remaining steps. `shouldStop` is polled between steps (SIGINT; on any rank of a
+    /// data-parallel run): a checkpoint is written and `Interrupted` thrown.
     public func train(resume: Bool = false, shouldStop: () -> Bool = { false }) throws -> [Evaluation] {
-        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
-        if resume { try restore() }
-        try settingsText.write(toFile: outputDir + "/settings.txt", atomically: true, encoding: .utf8)
-        let metrics = try MetricsLog(path: outputDir + "/metrics.jsonl", append: resume)
+        let writes = rank == 0
+        if writes {
+            try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            if resume { try restore() }
+            try settingsText.write(toFile: outputDir + "/settings.txt", atomically: true, encoding: .utf8)
+        }
+        if let world, world.size > 1 { shareState(world) }
+        let metrics = writes ? try MetricsLog(path: outputDir + "/metrics.jsonl", append: resume) : MetricsLog()
         let evalEvery = settings.int("eval_interval") > 0 ? settings.int("eval_interval") : stepsPerEpoch
         let saveEvery = settings.int("checkpoint_interval") > 0 ? settings.int("checkpoint_interval") : stepsPerEpoch
         let queue = DispatchQueue(label: "fn2e.prefetch")
@@ -257,10 +284,11 @@ public final class Trainer {
         prefetch(step)
         let reporter = ProgressReporter(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, batch: batch,
                                         display: settings.int("display"), classification: logits != nil, startStep: step,
-                                        metrics: metrics, log: log, terminal: ProgressReporter.standardErrorTerminal)
+                                        metrics: metrics, log: log, terminal: writes ? ProgressReporter.standardErrorTerminal : nil)
         var lastEvals: [Evaluation] = []
+        let parallel = (world?.size ?? 1) > 1, firstStep = step
         while step < totalSteps {
-            if shouldStop() {
+            if parallel ? world!.sum([shouldStop() ? 1 : 0])[0] > 0 : shouldStop() {
                 group.wait()
                 try saveCheckpoint()
                 throw Interrupted(step: step)
@@ -280,13 +308,33 @@ public final class Trainer {
                 group.wait()  // the prefetch of the next batch finishes before the error leaves
                 throw error
             }
-            if step % evalEvery == 0 || step == totalSteps { lastEvals = try reporter.evaluation(at: step, evaluateSplits) }
+            if writes, step % evalEvery == 0 || step == totalSteps { lastEvals = try reporter.evaluation(at: step, evaluateSplits) }
             if step % saveEvery == 0 || step == totalSteps { try saveCheckpoint() }
         }
         group.wait()
         try saveModel()
         if compiled.cut != nil { log("frozen part: \(cacheStats.computed) results computed, \(cacheStats.reused) reused from the cache") }
+        let steps = Double(max(step - firstStep, 1))
+        var line = String(format: "step time: %.4f s per step of %d samples", computeSeconds / steps, batch)
+        if parallel {
+            line += String(format: " on %d ranks, all-reduce %.4f s of it (%.1f%%, rank 0)", world!.size,
+                           compiled.reduceSeconds / steps, 100 * compiled.reduceSeconds / max(computeSeconds, 1e-12))
+            if let w = compiled.waitSeconds { line += String(format: ", %.4f s of that waiting for the slowest rank", w / steps) }
+        }
+        log(line)
         return lastEvals
+    }
+
+    /// Rank 0's step, parameters and solver state on every rank, so all start identical (a resumed
+    /// run from the checkpoint that rank 0 alone reads).
+    func shareState(_ world: Communicator) {
+        step = world.broadcast([step])[0]
+        solver.t = world.broadcast([solver.t])[0]
+        for k in solver.slots.indices {
+            world.broadcast(UnsafeMutableRawPointer(solver.slots[k].weights), bytes: solver.slots[k].count * MemoryLayout<Float>.size)
+            solver.slots[k].m = world.broadcast(solver.slots[k].m)
+            solver.slots[k].v = world.broadcast(solver.slots[k].v)
+        }
     }
 
     // MARK: Evaluation
@@ -352,6 +400,7 @@ public final class Trainer {
 
     /// Trainable parameters, optimizer state, step and RNG state (see `Checkpoint`).
     public func saveCheckpoint() throws {
+        guard rank == 0 else { return }
         try Checkpoint.write(to: checkpointPath, solver: solver, step: step, rng: compiled.exec.rng, seed: settings.string("seed"))
     }
 
@@ -374,6 +423,7 @@ public final class Trainer {
 
     /// The trained parameters with what prediction needs: classes, preprocessing, graph and scores.
     public func saveModel() throws {
+        guard rank == 0 else { return }
         let meta = ["classes": data.classes.joined(separator: ","), "logits": logits ?? "", "loss": loss, "step": String(step)]
         try SafeTensors.write(solver.parameterTensors + calibrated, metadata: meta, to: outputDir + "/model.safetensors")
     }

@@ -1,4 +1,5 @@
 import Autodiff
+import Distributed
 import Foundation
 import IR
 import Runtime
@@ -20,11 +21,23 @@ public final class TrainingStep {
     /// Frozen boundary values by cache key (sample and augmentation), one row per boundary value.
     private var cache: [String: [[Float]]] = [:]
     public private(set) var cacheStats = (computed: 0, reused: 0)
+    /// The processes that share each batch, `batch` samples each (nil: this process alone).
+    public let world: Communicator?
+    /// Trainable slots in groups of at most `bucketFloats` gradient values (or one larger slot),
+    /// each group summed over the ranks by one all-reduce.
+    let buckets: [Range<Int>]
+    private var staging: [Float]
+    static let bucketFloats = 1 << 22
+    /// Seconds spent averaging gradients and loss over the ranks, and (with `FN2E_PROFILE=1`, which
+    /// adds a barrier before each reduction to tell them apart) of those, waiting for the slowest rank.
+    public private(set) var reduceSeconds = 0.0
+    public private(set) var waitSeconds: Double?
 
     /// Compiles `graph` (flat: calls inlined) for `batch` samples; the solver's kind and constants
     /// come from the settings.
-    public init(graph: Graph, loss: String, batch: Int, seed: UInt64, settings: Settings) throws {
+    public init(graph: Graph, loss: String, batch: Int, seed: UInt64, settings: Settings, world: Communicator? = nil) throws {
         self.batch = batch
+        self.world = world
         self.loss = loss
         cut = settings.bool("cache_frozen") ? FrozenCut.find(graph, loss: loss) : nil
         let forward = cut?.trainable ?? graph
@@ -41,6 +54,21 @@ public final class TrainingStep {
         solver = Solver(kind: settings.string("solver"), executor: exec, momentum: settings.double("momentum"),
                         weightDecay: settings.double("weight_decay"), beta1: settings.double("beta1"),
                         beta2: settings.double("beta2"), epsilon: settings.double("epsilon"))
+        let counts = solver.slots.map(\.count)
+        buckets = TrainingStep.buckets(counts, limit: TrainingStep.bucketFloats)
+        let packed = buckets.filter { $0.count > 1 }.map { counts[$0].reduce(0, +) }
+        staging = world.map { $0.size > 1 } == true ? [Float](repeating: 0, count: packed.max() ?? 0) : []
+        waitSeconds = ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1" ? 0 : nil
+    }
+
+    /// Consecutive index ranges whose counts add up to at most `limit` (a larger count alone).
+    static func buckets(_ counts: [Int], limit: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = [], start = 0, size = 0
+        for (k, c) in counts.enumerated() {
+            if size > 0, size + c > limit { out.append(start..<k); (start, size) = (k, 0) }
+            size += c
+        }
+        return out + [start..<counts.count]
     }
 
     /// The executors that hold the graph's parameters (the step, and the frozen part when cut off).
@@ -80,7 +108,8 @@ public final class TrainingStep {
     /// (`step` numbers the message).
     public func forwardBackward(step: Int) throws -> Float {
         exec.run()
-        let value = exec.pointer(loss)![0]
+        var value = exec.pointer(loss)![0]
+        if let world, world.size > 1 { value = averageOverRanks(world, loss: value) }
         if let bad = firstNonFinite(value) {
             throw TrainingError("step \(step + 1): non-finite value in %\(bad); stopped, the last checkpoint is intact")
         }
@@ -94,6 +123,43 @@ public final class TrainingStep {
         if let bad = solver.slots.first(where: { s in (0..<s.count).contains { !s.weights[$0].isFinite } })?.param.name {
             throw TrainingError("step \(step + 1): non-finite value in %\(bad) after the update; stopped, the last checkpoint is intact")
         }
+    }
+
+    /// Replaces every gradient by its mean over the ranks and returns the mean loss. Each rank's loss
+    /// is a mean over its equal share of the batch (the loss ops divide by N), so these means are
+    /// the whole batch's loss and gradients: every rank then applies the update one process would.
+    /// The gradients go in buckets after backward; a bucket of one slot is reduced in place.
+    func averageOverRanks(_ world: Communicator, loss: Float) -> Float {
+        let t0 = Date()
+        if let w = waitSeconds {
+            world.barrier()
+            waitSeconds = w + Date().timeIntervalSince(t0)
+        }
+        let scale = 1 / Float(world.size)
+        for b in buckets where !b.isEmpty {
+            guard b.count > 1 else {
+                let s = solver.slots[b.lowerBound]
+                world.sumInPlace(s.gradient, count: s.count)
+                for i in 0..<s.count { s.gradient[i] *= scale }
+                continue
+            }
+            staging.withUnsafeMutableBufferPointer { buf in
+                var offset = 0
+                for k in b {
+                    (buf.baseAddress! + offset).update(from: solver.slots[k].gradient, count: solver.slots[k].count)
+                    offset += solver.slots[k].count
+                }
+                world.sumInPlace(buf.baseAddress!, count: offset)
+                offset = 0
+                for k in b {
+                    for i in 0..<solver.slots[k].count { solver.slots[k].gradient[i] = buf[offset + i] * scale }
+                    offset += solver.slots[k].count
+                }
+            }
+        }
+        let mean = world.sum([Double(loss)])[0] / Double(world.size)
+        reduceSeconds += Date().timeIntervalSince(t0)
+        return Float(mean)
     }
 
     func firstNonFinite(_ lossValue: Float) -> String? {

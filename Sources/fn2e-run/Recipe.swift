@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Driver
 import Foundation
 
@@ -20,6 +21,9 @@ struct FaceNet2ExpNet: ParsableCommand {
 
     func run() throws {
         startBLAS(verbose: false)
+        // Under mpirun: the ranks share the trainings, rank 0 prints the table.
+        let world: Communicator?
+        do { world = try Communicator.world() } catch { throw fail(error) }
         do {
             var o = Recipe.Options(recipeFile: Resources.locate(recipe), faceNet: faceNet, data: data, output: output,
                                    executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path)
@@ -36,7 +40,8 @@ struct FaceNet2ExpNet: ParsableCommand {
             o.overrides = overrides
             let start = Date()
             let r = try Recipe(o, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
-            let results = try r.run()
+            let results = try r.run(world: world)
+            guard (world?.rank ?? 0) == 0 else { return }
             for (set, names) in try r.classNames().enumerated() {
                 let report = RecipeReport(results.filter { $0.classSet == set }, classes: names, methods: o.methods)
                 print("\n\(names.count) classes (\(names.joined(separator: ", "))):\n" + report.text, terminator: "")
@@ -47,6 +52,10 @@ struct FaceNet2ExpNet: ParsableCommand {
             print(String(format: "wall time: %.1f min", Date().timeIntervalSince(start) / 60))
         } catch let e as ValidationError {
             throw e
+        } catch let e as Recipe.Failures where (world?.size ?? 1) > 1 {
+            // Every rank knows every failure once all are done: rank 0 reports them, none aborts.
+            if world!.rank == 0 { FileHandle.standardError.write(Data("\(e)\n".utf8)) }
+            throw ExitCode(1)
         } catch {
             throw fail(error)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Driver
 import Foundation
 import Training
@@ -20,18 +21,21 @@ struct Train: ParsableCommand {
         }
         startBLAS(verbose: false)
         do {
+            // Under mpirun: one rank of a data-parallel run; rank 0 alone prints and writes.
+            let world = try Communicator.world()
             var settings = try settingsFile.map { try Settings(file: $0) } ?? Settings()
             try settings.override(overrides)
-            let trainer = try makeTrainer(settings)
+            let trainer = try makeTrainer(settings, world: world)
             signal(SIGINT) { _ in interruptRequested = true }
             let evals = try trainer.train(resume: resume, shouldStop: { interruptRequested })
+            guard trainer.rank == 0 else { return }
             for e in evals {
                 print(e.summary)
                 if trainer.logits != nil { print(e.confusionText(trainer.data.classes), terminator: "") }
             }
             print("run folder: \(settings.path("output"))")
         } catch let i as Trainer.Interrupted {
-            FileHandle.standardError.write(Data("\(i)\n".utf8))
+            if (Communicator.current?.rank ?? 0) == 0 { FileHandle.standardError.write(Data("\(i)\n".utf8)) }
             throw ExitCode(130)
         } catch {
             throw fail(error)
@@ -39,11 +43,12 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Builds a trainer and prints the settings table, the data and the compiled step (stderr).
-func makeTrainer(_ settings: Settings) throws -> Trainer {
-    let err = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
+/// Builds a trainer and prints the settings table, the data and the compiled step (stderr; rank 0
+/// alone under mpirun).
+func makeTrainer(_ settings: Settings, world: Communicator? = nil) throws -> Trainer {
+    let err = { (s: String) in if (world?.rank ?? 0) == 0 { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
     err("settings:\n" + settings.table)
-    let t = try Trainer(settings: settings)
+    let t = try Trainer(settings: settings, world: world)
     err(t.dataReport)
     err(t.weightsReport)
     err(t.compileReport)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Driver
 import Foundation
 import Kernels
@@ -13,6 +14,11 @@ func startBLAS(verbose: Bool) {
 }
 
 func fail(_ error: Error) -> ExitCode {
+    // One failing rank of an mpirun launch ends them all; the others would wait in a collective.
+    if let world = Communicator.current, world.size > 1 {
+        FileHandle.standardError.write(Data(("rank \(world.rank) of \(world.size): " + errorText(error) + "\n").utf8))
+        world.abort(1)
+    }
     FileHandle.standardError.write(Data((errorText(error) + "\n").utf8))
     return ExitCode(1)
 }
