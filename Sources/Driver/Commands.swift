@@ -29,11 +29,33 @@ public enum Stages {
         public var graph: String?
         /// The loss that `grad` differentiates (default: the graph's first loss output).
         public var loss: String?
-        public init(batch: Int? = nil, graph: String? = nil, loss: String? = nil) {
+        /// Values of named sizes (`K=7`) for `summary` and `schedule`.
+        public var symbols: [String: Int] = [:]
+        public init(batch: Int? = nil, graph: String? = nil, loss: String? = nil, symbols: [String: Int] = [:]) {
             self.batch = batch
             self.graph = graph
             self.loss = loss
+            self.symbols = symbols
         }
+
+        /// Reads `NAME=VALUE` (`--bind K=7`) into `symbols`.
+        public mutating func bind(_ text: String) throws {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, Parser.isSymbol(parts[0]), parts[0] != "N", let v = Int(parts[1]), v > 0 else {
+                throw StageError("--bind takes NAME=VALUE with a size name such as K and a positive value, found '\(text)'")
+            }
+            symbols[parts[0]] = v
+        }
+    }
+
+    /// The flat graph with the options' named sizes bound; a size left unbound is an error that says how to bind it.
+    static func boundFlat(_ program: Program, _ options: StageOptions) throws -> Graph {
+        guard let g = program.graph(options.graph) else { throw StageError("no graph named '@\(options.graph ?? "")'") }
+        let flat = try Inliner.inline(g, graphs: program.graphs).binding(symbols: options.symbols)
+        if let name = flat.symbols.first {
+            throw StageError("'@\(g.name)' has the named size \(name); give its value, e.g. --bind \(name)=7")
+        }
+        return flat
     }
 
     public static var table: [String: Stage] = [
@@ -43,14 +65,13 @@ public enum Stages {
         },
         "print": { program, _ in Printer.print(program.verifiedRoot) },
         "summary": { program, options in
-            guard let g = program.graph(options.graph) else { throw StageError("no graph named '@\(options.graph ?? "")'") }
-            let flat = Inliner.inline(g, graphs: program.graphs)
-            return Summary(flat, batch: options.batch ?? 1).render(title: "@\(g.name)")
+            let flat = try boundFlat(program, options)
+            return Summary(flat, batch: options.batch ?? 1).render(title: "@\(flat.name)")
         },
         "schedule": { program, options in
-            guard let g = program.graph(options.graph) else { throw StageError("no graph named '@\(options.graph ?? "")'") }
-            let s = try Scheduler.schedule(g, graphs: program.graphs, options: ScheduleOptions(batch: options.batch ?? 1))
-            return s.render(title: "@\(g.name)")
+            let flat = try boundFlat(program, options)
+            let s = try Scheduler.schedule(flat, graphs: program.graphs, options: ScheduleOptions(batch: options.batch ?? 1))
+            return s.render(title: "@\(flat.name)")
         },
         "grad": gradStage,
     ]

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Golden-file cases: `NAME.fn2e` names its stage on a line `# RUN: STAGE [--batch N] [--graph NAME] [--loss NAME]`
+/// Golden-file cases: `NAME.fn2e` names its stage on a line `# RUN: STAGE [--batch N] [--graph NAME] [--loss NAME] [--bind K=V]`
 /// (default `check`), and `NAME.fn2e.expected` beside it holds what the stage prints (stdout, then
 /// diagnostics, then `exit: STATUS` when it is not 0). One runner serves `swift test` and
 /// `fn2e-compile test DIR`. With `update`, mismatching expectations are rewritten in place and the
@@ -31,6 +31,7 @@ public enum Goldens {
             while words.count >= 2 {
                 let (k, v) = (words.removeFirst(), words.removeFirst())
                 if k == "--batch" { options.batch = Int(v) } else if k == "--graph" { options.graph = v } else if k == "--loss" { options.loss = v }
+                if k == "--bind" { try? options.bind(v) }
             }
             break
         }

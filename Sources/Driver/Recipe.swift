@@ -76,7 +76,8 @@ public struct Recipe {
         recipe = try Recipe.parse(options.recipeFile)
     }
 
-    /// `key = value` lines; keys are recipe keys (`face_weights`, `stage0.K`, `stage1`, `stage2.K`)
+    /// `key = value` lines; keys are recipe keys (`face_weights`, `stage0`, `stage1`, `stage2`, or
+    /// `stage0.K` / `stage2.K` for a graph of one class count K)
     /// or settings prefixed by the stage they apply to (`all.`, `stage0.`, `stage1.`, `stage2.`, `scratch.`).
     static func parse(_ path: String) throws -> [String: (value: String, line: Int)] {
         guard let data = FileManager.default.contents(atPath: path) else { throw StageError("cannot read the recipe '\(path)': " + Resources.missingHint) }
@@ -87,10 +88,10 @@ public struct Recipe {
             guard let eq = line.firstIndex(of: "=") else { throw RenderedDiagnostics(description: "\(path):\(i + 1):1: error: expected 'key = value'") }
             let key = line[..<eq].trimmingCharacters(in: .whitespaces), value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
             let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
-            let known = ["face_weights", "stage1"].contains(key) || (parts.count == 2 && ["stage0", "stage2"].contains(parts[0]) && Int(parts[1]) != nil)
+            let known = ["face_weights", "stage0", "stage1", "stage2"].contains(key) || (parts.count == 2 && ["stage0", "stage2"].contains(parts[0]) && Int(parts[1]) != nil)
             if !known {
                 guard parts.count == 2, ["all", "stage0", "stage1", "stage2", "scratch"].contains(parts[0]) else {
-                    throw RenderedDiagnostics(description: "\(path):\(i + 1):1: error: unknown recipe key '\(key)' (expected face_weights, stage1, stage0.K, stage2.K, or a setting prefixed all., stage0., stage1., stage2., scratch.)")
+                    throw RenderedDiagnostics(description: "\(path):\(i + 1):1: error: unknown recipe key '\(key)' (expected face_weights, stage0, stage1, stage2, stage0.K, stage2.K, or a setting prefixed all., stage0., stage1., stage2., scratch.)")
                 }
                 var probe = Settings()
                 do { try probe.set(parts[1], value, origin: path, at: "\(path):\(i + 1):1") } catch {
@@ -109,6 +110,14 @@ public struct Recipe {
 
     func value(_ key: String) throws -> String {
         guard let v = recipe[key]?.value else { throw StageError("\(options.recipeFile): no '\(key)'") }
+        return v
+    }
+
+    /// The graph of `stage` for `k` classes: `stage.k` when the recipe names one, else `stage`
+    /// (a graph whose class count is the named size K).
+    func graph(_ stage: String, classes k: Int) throws -> String {
+        if let v = recipe["\(stage).\(k)"]?.value { return v }
+        guard let v = recipe[stage]?.value else { throw StageError("\(options.recipeFile): no '\(stage)' or '\(stage).\(k)'") }
         return v
     }
 
@@ -174,17 +183,17 @@ public struct Recipe {
                     }
                     func model(_ job: Int) -> String { out[job].dir + "/model.safetensors" }
                     let stage0 = wants.contains("finetune") || wants.contains("facenet2expnet")
-                        ? try add("finetune", stage: "stage0", graph: try value("stage0.\(k)"), weights: [faceWeights], deps: []) : nil
+                        ? try add("finetune", stage: "stage0", graph: try graph("stage0", classes: k), weights: [faceWeights], deps: []) : nil
                     if let stage0, wants.contains("facenet2expnet") {
                         let s1 = try add("stage1", stage: "stage1", graph: try value("stage1"), weights: [model(stage0)], deps: [stage0])
-                        _ = try add("facenet2expnet", stage: "stage2", graph: try value("stage2.\(k)"), weights: [model(s1)], deps: [s1])
+                        _ = try add("facenet2expnet", stage: "stage2", graph: try graph("stage2", classes: k), weights: [model(s1)], deps: [s1])
                     }
                     if wants.contains("facenet2expnet-raw") {
                         let s1 = try add("stage1-raw", stage: "stage1", graph: try value("stage1"), weights: [faceWeights], deps: [])
-                        _ = try add("facenet2expnet-raw", stage: "stage2", graph: try value("stage2.\(k)"), weights: [model(s1)], deps: [s1])
+                        _ = try add("facenet2expnet-raw", stage: "stage2", graph: try graph("stage2", classes: k), weights: [model(s1)], deps: [s1])
                     }
                     if wants.contains("scratch") {
-                        _ = try add("scratch", stage: "scratch", graph: try value("stage2.\(k)"), weights: [], deps: [])
+                        _ = try add("scratch", stage: "scratch", graph: try graph("stage2", classes: k), weights: [], deps: [])
                     }
                 }
             }

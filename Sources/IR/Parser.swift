@@ -260,8 +260,10 @@ public struct Parser {
                     dims.append(.fixed(v))
                 case .word("N"):
                     dims.append(.batch)
+                case .word(let name) where Self.isSymbol(name):
+                    dims.append(.symbol(name))
                 default:
-                    throw unexpected("a dimension (a positive integer or N)")
+                    throw unexpected("a dimension (a positive integer, N, or a size name such as K)")
                 }
                 _ = advance()
             } while accept(",")
@@ -277,6 +279,12 @@ public struct Parser {
             elements = p
         }
         return type
+    }
+
+    /// A named size: a capital letter, then letters, digits or `_` (`K`, `H`, `NUM_CLASSES`).
+    public static func isSymbol(_ w: String) -> Bool {
+        guard let first = w.unicodeScalars.first, ("A"..."Z").contains(first) else { return false }
+        return w.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 
     private mutating func parseParam() throws -> Param {

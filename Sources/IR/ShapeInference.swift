@@ -362,7 +362,8 @@ private func atLeastRank(_ t: TensorType, _ r: Int, _ operand: Int) throws -> Te
 
 private func fixed(_ d: Dim, _ what: String, _ operand: Int) throws -> Int {
     guard let v = d.value else {
-        throw InferenceError("the batch dimension N cannot be used as \(what.isEmpty ? "a weight dimension" : "the \(what)")", operand: operand)
+        throw InferenceError("the \(d == .batch ? "batch dimension N" : "named size \(d)") cannot be used as \(what.isEmpty ? "a weight dimension" : "the \(what)")"
+                             + (d == .batch ? "" : " (only where a size passes through unchanged; give a number here)"), operand: operand)
     }
     return v
 }

@@ -6,15 +6,19 @@ public enum DType: String, CaseIterable, Hashable, Sendable {
     public var size: Int { 4 }
 }
 
-/// One dimension of a shape: a number, or the symbolic batch size `N` bound at compile time.
+/// One dimension of a shape: a number, the batch size `N`, or another named size (`K`, a class
+/// count) that is the same wherever the program names it. Both symbolic kinds are bound when a
+/// graph is compiled.
 public enum Dim: Hashable, Sendable, CustomStringConvertible {
     case fixed(Int)
     case batch
+    case symbol(String)
 
     public var description: String {
         switch self {
         case .fixed(let n): return String(n)
         case .batch: return "N"
+        case .symbol(let name): return name
         }
     }
 
@@ -64,6 +68,19 @@ public struct TensorType: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var usesBatch: Bool { dims.contains(.batch) }
+
+    /// The named sizes other than `N` the type uses.
+    public var symbols: [String] {
+        dims.compactMap { if case .symbol(let name) = $0 { return name } else { return nil } }
+    }
+
+    /// The same type with named sizes replaced by their values (those not given stay symbolic).
+    public func bound(symbols values: [String: Int]) -> TensorType {
+        TensorType(dtype, dims.map { d in
+            if case .symbol(let name) = d, let v = values[name] { return .fixed(v) }
+            return d
+        })
+    }
 }
 
 /// A place in a source file: 1-based line and column (in bytes).

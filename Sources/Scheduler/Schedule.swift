@@ -75,14 +75,17 @@ public struct Schedule {
 /// Options of `Scheduler.schedule`.
 public struct ScheduleOptions {
     public var batch: Int
+    /// Values of the named sizes other than N (`K`: the class count).
+    public var symbols: [String: Int] = [:]
     /// Fuse activations into the GEMM-based ops that feed them.
     public var fuse: Bool
     /// Reuse arena memory across buffers whose lifetimes do not overlap. Off: every temporary gets
     /// its own range (for bisecting; also `FN2E_NO_MEMORY_PLANNER=1`).
     public var planMemory: Bool
 
-    public init(batch: Int, fuse: Bool = true, planMemory: Bool = true) {
+    public init(batch: Int, symbols: [String: Int] = [:], fuse: Bool = true, planMemory: Bool = true) {
         self.batch = batch
+        self.symbols = symbols
         self.fuse = fuse
         self.planMemory = planMemory
     }

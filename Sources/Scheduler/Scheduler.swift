@@ -14,7 +14,7 @@ public enum Scheduler {
         var g = graph
         var pm = PassManager(passes(fuse: options.fuse))
         try pm.run(&g, PassContext(graphs: graphs))
-        g = try bind(g, batch: options.batch)
+        g = try bind(g, batch: options.batch, symbols: options.symbols)
 
         // Folding: nodes computed only from frozen parameters (and other folded nodes) run once.
         var constant = Set(g.params.filter { !$0.trainable }.map(\.name))
@@ -52,10 +52,18 @@ public enum Scheduler {
                         arenaBytes: arena, unplannedBytes: unplanned, passLog: pm.log)
     }
 
-    /// The graph with N replaced by `batch` everywhere, re-verified so every type is concrete.
-    public static func bind(_ graph: Graph, batch: Int) throws -> Graph {
+    /// The graph with N replaced by `batch` and each named size by its value everywhere,
+    /// re-verified so every type is concrete. A named size left without a value is an error.
+    public static func bind(_ graph: Graph, batch: Int, symbols: [String: Int] = [:]) throws -> Graph {
         var g = graph
-        for k in g.inputs.indices { g.inputs[k].type = g.inputs[k].type.bound(batch: batch) }
+        let missing = graph.symbols.filter { symbols[$0] == nil }
+        guard missing.isEmpty else {
+            throw SchedulerError("graph '@\(graph.name)' has the named size\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) with no value"
+                                 + " (training binds K to the data's class count; a run's weights give it when they are loaded)")
+        }
+        for (name, v) in symbols where v < 1 { throw SchedulerError("the named size \(name) must be positive, found \(v)") }
+        for k in g.inputs.indices { g.inputs[k].type = g.inputs[k].type.bound(batch: batch).bound(symbols: symbols) }
+        for k in g.params.indices { g.params[k].type = g.params[k].type.bound(symbols: symbols) }
         for k in g.nodes.indices {
             g.nodes[k].declaredType = nil
             g.nodes[k].type = nil
@@ -66,7 +74,8 @@ public enum Scheduler {
         }
         let problems = Verifier().verify(&g)
         guard problems.isEmpty else {
-            throw SchedulerError("binding N=\(batch) failed:\n" + problems.map(\.description).joined(separator: "\n"))
+            let sizes = ["N=\(batch)"] + symbols.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            throw SchedulerError("binding \(sizes.joined(separator: ", ")) failed:\n" + problems.map(\.description).joined(separator: "\n"))
         }
         return g
     }
@@ -91,6 +100,24 @@ public enum Scheduler {
         }
         if macs > 0 { return 2 * macs }
         return n.type?.count(batch: batch) ?? 0
+    }
+
+    /// Values of the named sizes a graph's parameters declare, read off the shapes of tensors
+    /// loaded for them (a run's weights fix its class count). Disagreeing tensors are an error
+    /// naming both; sizes no tensor fixes are left out.
+    public static func symbolValues(_ graph: Graph, from shapes: [String: [Int]]) throws -> [String: Int] {
+        var values: [String: (Int, String)] = [:]
+        for p in graph.params {
+            guard let shape = shapes[p.name], shape.count == p.type.rank else { continue }
+            for (d, v) in zip(p.type.dims, shape) {
+                guard case .symbol(let name) = d else { continue }
+                if let (w, other) = values[name], w != v {
+                    throw SchedulerError("'\(p.name)' has \(name)=\(v) but '\(other)' has \(name)=\(w)")
+                }
+                values[name] = (v, p.name)
+            }
+        }
+        return values.mapValues(\.0)
     }
 
     static let alignment = 64

@@ -19,9 +19,11 @@ public final class Predictor {
     public init(runDirectory dir: String) throws {
         settings = try Settings(file: dir + "/settings.txt")
         modelPath = dir + "/model.safetensors"
-        let meta = try SafeTensors.read(path: modelPath).metadata
+        let (trained, meta) = try SafeTensors.read(path: modelPath)
         classes = meta["classes"]?.split(separator: ",").map(String.init) ?? []
-        graph = try Trainer.flatGraph(settings)
+        // Named sizes (the class count K) are those the trained weights have.
+        let flat = try Trainer.flatGraph(settings)
+        graph = try Trainer.bound(flat, try Scheduler.symbolValues(flat, from: trained.mapValues(\.shape)))
         guard let img = graph.inputs.first(where: { $0.type.dtype == .f32 && $0.type.rank == 4 }) else {
             throw TrainingError("'@\(graph.name)' has no image input")
         }

@@ -68,8 +68,7 @@ public final class Trainer {
         // The graph: inline calls, pick the loss and the class scores.
         let graphPath = settings.path("graph")
         guard !graphPath.isEmpty else { throw TrainingError("no graph: set 'graph'") }
-        let flat = try Trainer.flatGraph(settings)
-        graph = flat
+        var flat = try Trainer.flatGraph(settings)
         guard let lossName = settings.string("loss").isEmpty ? flat.defaultLoss : settings.string("loss") else {
             throw TrainingError("'@\(flat.name)' returns no loss; set 'loss'")
         }
@@ -106,6 +105,9 @@ public final class Trainer {
         self.data = data
         splits = try Splits(data, folds: settings.int("folds"), fold: settings.int("fold"),
                             valFraction: settings.double("val_fraction"), seed: seed)
+        // A graph written for any class count names it K; the data decides it.
+        if flat.symbols.contains("K") { flat = try Trainer.bound(flat, ["K": data.classes.count]) }
+        graph = flat
         if let l = logits, let t = flat.type(of: l), t.rank == 2, t.dims[1] != .fixed(data.classes.count) {
             throw TrainingError("'%\(l)' scores \(t.dims[1]) classes but the data has \(data.classes.count) (\(data.classes.joined(separator: ", ")))")
         }
@@ -140,6 +142,13 @@ public final class Trainer {
 
     /// The settings' graph, loaded through the include path, verified and inlined; diagnostics come
     /// back rendered with their source lines.
+    /// `graph` with its named sizes bound (see `Graph.binding`), errors as a TrainingError.
+    static func bound(_ graph: Graph, _ values: [String: Int]) throws -> Graph {
+        do { return try graph.binding(symbols: values) } catch {
+            throw TrainingError("binding \(values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) in '@\(graph.name)': \(error)")
+        }
+    }
+
     static func flatGraph(_ settings: Settings) throws -> Graph {
         let path = settings.path("graph")
         let sources = SourceManager()

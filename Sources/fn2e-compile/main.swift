@@ -13,15 +13,21 @@ struct GraphOptions: ParsableArguments {
     @Argument(help: "Graph files (.fn2e).") var files: [String]
     @Option(help: "Bind the symbolic batch dimension N.") var batch: Int?
     @Option(help: "The graph to use (default: the file's last graph).") var graph: String?
+    @Option(name: .customLong("bind"), help: "Bind a named size, e.g. K=7 (repeatable).") var bindings: [String] = []
 
-    var stageOptions: Stages.StageOptions { .init(batch: batch, graph: graph) }
+    func stageOptions() throws -> Stages.StageOptions {
+        var options = Stages.StageOptions(batch: batch, graph: graph)
+        for b in bindings { try options.bind(b) }
+        return options
+    }
 
     func validate() throws {
         if let b = batch, b < 1 { throw ValidationError("--batch must be positive") }
+        do { _ = try stageOptions() } catch { throw ValidationError("\(error)") }
     }
 
     func run(_ stage: String, loss: String? = nil) throws {
-        var options = stageOptions
+        var options = try stageOptions()
         options.loss = loss
         var status: Int32 = 0
         for f in files {

@@ -20,9 +20,12 @@ case " $targets " in *" $target "*) ;; *) echo "unknown target '$target'; one of
 what="${2:?give SECONDS or merge}"
 shift 2
 
-# The fuzzer: fn2e built with coverage instrumentation and AddressSanitizer.
-swift build --package-path "$here" -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -g >&2
+# The fuzzer: fn2e built with coverage instrumentation and AddressSanitizer (FN2E_FUZZ_NO_BUILD=1
+# reuses the last build, for long campaigns while the sources change).
 bin="$here/.build/release/fn2e-fuzz"
+if [ -z "${FN2E_FUZZ_NO_BUILD:-}" ] || [ ! -x "$bin" ]; then
+    swift build --package-path "$here" -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -g >&2
+fi
 
 seeds="$here/.seeds/$target"
 if [ ! -d "$seeds" ]; then
