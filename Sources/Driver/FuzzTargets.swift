@@ -36,23 +36,10 @@ public enum FuzzTargets {
             _ = try? Images.decode(data, channels: 1, label: "fuzz.png")
             _ = try? Images.decode(data, channels: 3, label: "fuzz.png")
         },
-        "settings": { data in withFile(data, "fuzz.settings") { _ = try? Settings(file: $0) } },
-        "recipe": { data in withFile(data, "fuzz.recipe") { _ = try? Recipe.parse($0) } },
-        "metrics": { data in withFile(data, "metrics.jsonl") { _ = MetricsLog.read($0) } },
+        "settings": { data in _ = try? Settings(text: String(decoding: data, as: UTF8.self), file: "fuzz.settings") },
+        "recipe": { data in _ = try? Recipe.parse(text: String(decoding: data, as: UTF8.self), file: "fuzz.recipe") },
+        "metrics": { data in _ = MetricsLog.parse(data) },
     ]
-
-    /// The readers that only take a path get the input through a file in a private folder.
-    private static func withFile(_ data: Data, _ name: String, _ body: (String) -> Void) {
-        let path = folder + "/" + name
-        guard FileManager.default.createFile(atPath: path, contents: data) else { return }
-        body(path)
-    }
-
-    private static let folder: String = {
-        let dir = NSTemporaryDirectory() + "fn2e-fuzz-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }()
 
     /// Runs every file under `directory/TARGET/` through its target; returns how many ran.
     public static func replay(corpus directory: String) throws -> [String: Int] {

@@ -81,8 +81,12 @@ public struct Recipe {
     /// or settings prefixed by the stage they apply to (`all.`, `stage0.`, `stage1.`, `stage2.`, `scratch.`).
     static func parse(_ path: String) throws -> [String: (value: String, line: Int)] {
         guard let data = FileManager.default.contents(atPath: path) else { throw StageError("cannot read the recipe '\(path)': " + Resources.missingHint) }
+        return try parse(text: String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    static func parse(text: String, file path: String) throws -> [String: (value: String, line: Int)] {
         var out: [String: (String, Int)] = [:]
-        for (i, raw) in String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             if line.allSatisfy(\.isWhitespace) { continue }
             guard let eq = line.firstIndex(of: "=") else { throw RenderedDiagnostics(description: "\(path):\(i + 1):1: error: expected 'key = value'") }

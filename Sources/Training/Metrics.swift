@@ -90,7 +90,12 @@ public final class MetricsLog {
     /// Every line of a metrics file as a dictionary (unreadable lines are skipped).
     public static func read(_ path: String) -> [[String: Any]] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
+        return parse(data)
+    }
+
+    /// The lines of a metrics file's bytes as dictionaries (unreadable lines are skipped).
+    public static func parse(_ data: Data) -> [[String: Any]] {
+        String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
         }
     }

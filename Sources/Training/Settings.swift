@@ -69,13 +69,17 @@ public struct Settings {
 
     /// Reads `key = value` lines; errors name the file, line and column.
     public init(file path: String) throws {
-        self.init()
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SettingsError("\(path): error: cannot read the settings file")
         }
+        try self.init(text: String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    /// Reads `key = value` lines as if they were the file `path` (relative paths resolve against its folder).
+    public init(text: String, file path: String) throws {
+        self.init()
         baseDirectory = (path as NSString).deletingLastPathComponent
         if baseDirectory.isEmpty { baseDirectory = "." }
-        let text = String(decoding: data, as: UTF8.self)
         for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             if line.allSatisfy(\.isWhitespace) { continue }
