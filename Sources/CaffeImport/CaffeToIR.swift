@@ -3,9 +3,10 @@
 // Naming: a node is named after the Caffe layer that makes it; an in-place layer (top == bottom)
 // becomes a fresh SSA value named after the layer. Nodes a layer needs beyond its own get derived
 // names: `LAYER.flatten` (InnerProduct over a rank > 2 input), `LAYER.coeffK` and `LAYER.partK`
-// (Eltwise with coefficients or more than two inputs), `LAYER.TOP` (Slice with several tops).
+// (Eltwise with coefficients or more than two inputs), `LAYER.TOP` (Slice with several tops),
+// `LAYER.norm` (Normalize's L2 normalization, before its scale).
 // Parameters are `LAYER.weight`, `LAYER.bias`, `LAYER.slope` (PReLU), `LAYER.mean` and
-// `LAYER.variance` (BatchNorm), `LAYER.scale` and `LAYER.bias` (Scale). Weights are matched to
+// `LAYER.variance` (BatchNorm), `LAYER.scale` and `LAYER.bias` (Scale; Normalize's scale). Weights are matched to
 // layers by name, as Caffe's `Net::CopyTrainedLayersFrom` does.
 import Foundation
 import IR
