@@ -33,6 +33,23 @@ public enum Checkpoint {
     }
 }
 
+extension Checkpoint {
+    /// Removes `NAME.tmp-PID` files that a killed write left in `dir` (the process `PID` is gone);
+    /// the file they were meant to replace is intact, since writes rename only when complete.
+    /// Returns the names removed.
+    @discardableResult
+    public static func removeAbandonedTemporaries(in dir: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        var removed: [String] = []
+        for name in names.sorted() {
+            guard let r = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[r.upperBound...]), pid > 0 else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // its writer may still be running
+            if unlink(dir + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+}
+
 extension Solver {
     /// The trainable parameters' current values, in slot order.
     public var parameterTensors: [(String, Tensor)] {

@@ -275,6 +275,7 @@ public final class Trainer {
         let writes = rank == 0
         if writes {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            Checkpoint.removeAbandonedTemporaries(in: outputDir)
             if resume { try restore() }
             try settingsText.write(toFile: outputDir + "/settings.txt", atomically: true, encoding: .utf8)
         }

@@ -142,6 +142,20 @@ final class TrainerPartsTests: XCTestCase {
 
     // MARK: Checkpoint
 
+    /// A write killed half way leaves `NAME.tmp-PID`; the next run removes it when PID is gone,
+    /// and leaves alone one whose writer is alive (this process).
+    func testAbandonedTemporariesAreRemoved() throws {
+        let dir = NSTemporaryDirectory() + "fn2e-tmp-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dead = "checkpoint.safetensors.tmp-\(Int32.max - 7)", live = "model.safetensors.tmp-\(getpid())"
+        for name in [dead, live, "checkpoint.safetensors", "notes.tmp-x"] {
+            FileManager.default.createFile(atPath: dir + "/" + name, contents: Data([1]))
+        }
+        XCTAssertEqual(Checkpoint.removeAbandonedTemporaries(in: dir), [dead])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["checkpoint.safetensors", live, "notes.tmp-x"].sorted())
+    }
+
     func testCheckpointRestoresParametersSolverStateStepAndRNG() throws {
         let a = try Self.step(cacheFrozen: false), b = try Self.step(cacheFrozen: false)
         try a.feed(images: Self.images(3), imageInput: "data", labels: [2, 1, 0, 0], labelInput: "label", keys: ["a", "b", "c", "d"])

@@ -68,7 +68,8 @@ while true; do
             wait "$pid" 2>/dev/null || true
             done_kills=$((done_kills + 1))
             # The temporary file outlives the process only when the kill landed inside the write.
-            if [ -e "$out/checkpoint.safetensors.tmp-$pid" ]; then in_write=$((in_write + 1)); rm -f "$out/checkpoint.safetensors.tmp-$pid"; fi
+            # (fn2e-run removes such abandoned temporaries when it next starts.)
+            [ -e "$out/checkpoint.safetensors.tmp-$pid" ] && in_write=$((in_write + 1))
             continue
         fi
     fi
@@ -76,9 +77,11 @@ while true; do
     [ "$done_kills" -ge "$kills" ] && break
     rm -rf "$out"   # finished before the kill landed: start over to keep killing
 done
-echo "kills: $done_kills ($in_write inside a checkpoint write, their temporary file left behind and removed); resumes: $resumes"
+echo "kills: $done_kills ($in_write inside a checkpoint write); resumes: $resumes"
 strip() { grep -v '^$' "$1" | sed -E 's/"(seconds|elapsed|time|images_per_second|wall)[a-z_]*":[^,}]*,?//g'; }
 status=0
+left=$(find "$out" -name '*.tmp-*' | wc -l)
+if [ "$left" -eq 0 ]; then echo "abandoned temporary files: none left"; else echo "FAIL: $left abandoned temporary files left"; status=1; fi
 for f in model.safetensors checkpoint.safetensors; do
     if cmp -s "$work/reference/$f" "$out/$f"; then echo "$f: bitwise equal"; else echo "FAIL: $f differs"; status=1; fi
 done
