@@ -20,10 +20,10 @@ enum Repo {
     }
 }
 
-/// The root graph of a file, flat (calls inlined), with its program.
+/// The root graph of a file, flat (calls inlined), with its program; a class count K is bound to 7.
 func flatGraph(_ path: String) throws -> (program: Program, flat: Graph) {
     let program = try Loader.load(path: path)
-    return (program, Inliner.inline(program.graph()!, graphs: program.graphs))
+    return (program, try Inliner.inline(program.graph()!, graphs: program.graphs).binding(symbols: ["K": 7]))
 }
 
 /// The graph a schedule is built from: the forward graph, or its training step (loss and gradients).
