@@ -40,9 +40,11 @@ public struct Evaluation {
         }
     }
 
+    /// One line; a graph without class scores (a stage-1 regression) has only its loss to report.
     public var summary: String {
-        String(format: "%@: accuracy %.2f%% (%d/%d), mean per-class %.2f%%, loss %.4f",
-               split, 100 * accuracy, correct, count, 100 * meanClassAccuracy, count == 0 ? loss : loss / Double(count))
+        if count == 0 { return String(format: "%@: loss %.4f (no class scores)", split, loss) }
+        return String(format: "%@: accuracy %.2f%% (%d/%d), mean per-class %.2f%%, loss %.4f",
+                      split, 100 * accuracy, correct, count, 100 * meanClassAccuracy, loss / Double(count))
     }
 
     /// Rows of the confusion matrix with class names.

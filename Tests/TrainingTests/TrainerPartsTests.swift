@@ -142,6 +142,17 @@ final class TrainerPartsTests: XCTestCase {
 
     // MARK: Checkpoint
 
+    /// A loss-only evaluation (stage 1 has no class scores) reports its loss, not a 0% accuracy.
+    func testEvaluationSummaryWithoutClassScores() {
+        var e = Evaluation(split: "test", classes: 0)
+        e.loss = 0.25
+        XCTAssertEqual(e.summary, "test: loss 0.2500 (no class scores)")
+        var c = Evaluation(split: "val", classes: 2)
+        let scores: [Float] = [2, 0, 0, 2]
+        c.add(scores: scores, labels: [0, 0], classes: 2)
+        XCTAssertTrue(c.summary.hasPrefix("val: accuracy 50.00% (1/2), mean per-class 50.00%"), c.summary)
+    }
+
     /// A write killed half way leaves `NAME.tmp-PID`; the next run removes it when PID is gone,
     /// and leaves alone one whose writer is alive (this process).
     func testAbandonedTemporariesAreRemoved() throws {
