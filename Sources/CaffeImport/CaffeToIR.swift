@@ -223,6 +223,10 @@ struct GraphBuilder {
             operandTypes.append(t)
             consumed.insert(o)
         }
+        // The verifier's range checks first: shape inference assumes them (a zero stride divides).
+        for (key, v) in attrs.sorted(by: { $0.key < $1.key }) {
+            if let problem = Verifier.rangeProblem(op, key, v) { throw fail(layer, "\(key) \(problem), found \(v)") }
+        }
         var full = Attrs(attrs)
         for spec in op.signature.attrs where full[spec.name] == nil {
             if let d = spec.defaultValue { full[spec.name] = d }

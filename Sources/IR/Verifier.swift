@@ -166,7 +166,7 @@ public struct Verifier {
                 continue
             }
             node.attrs[key] = v
-            if let problem = rangeProblem(node.op, key, v) {
+            if let problem = Self.rangeProblem(node.op, key, v) {
                 diags.append(.error("attribute '\(key)' of \(node.op.rawValue) \(problem), found \(written)", at: at))
                 ok = false
             }
@@ -194,8 +194,8 @@ public struct Verifier {
         }
     }
 
-    /// Range checks that do not need shapes.
-    private func rangeProblem(_ op: Op, _ key: String, _ v: AttrValue) -> String? {
+    /// Range checks that do not need shapes (what an importer checks before inferring a type).
+    public static func rangeProblem(_ op: Op, _ key: String, _ v: AttrValue) -> String? {
         switch (key, v) {
         case ("stride", .ints(let s)), ("dilation", .ints(let s)):
             return s.allSatisfy { $0 > 0 } ? nil : "must be positive"

@@ -50,6 +50,24 @@ final class DiagnosticsTests: XCTestCase {
         for (text, expected) in cases { XCTAssertEqual(diagnostic(text), expected, text) }
     }
 
+    /// Settings shape inference cannot take (found by the prototxt and caffemodel fuzz targets: a
+    /// zero stride divided by zero) are refused with the layer named.
+    func testOutOfRangeSettingsAreRefusedNotACrash() throws {
+        let input = "layer { name: \"data\" type: \"Input\" top: \"data\" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n"
+        let cases = [
+            ("layer { name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\" pooling_param { pool: MAX kernel_size: 2 stride: 0 } }",
+             "layer 'p' (Pooling): stride must be positive, found [0,0]"),
+            ("layer { name: \"c\" type: \"Convolution\" bottom: \"data\" top: \"c\" convolution_param { num_output: 2 kernel_size: 3 dilation: 0 } }",
+             "layer 'c' (Convolution): dilation must be positive, found [0,0]"),
+            ("layer { name: \"c\" type: \"Convolution\" bottom: \"data\" top: \"c\" convolution_param { num_output: 2 kernel_size: 3 stride_h: 0 stride_w: 1 } }",
+             "layer 'c' (Convolution): stride must be positive, found [0,1]"),
+        ]
+        for (layer, message) in cases {
+            let net = try CaffeNet(prototxt: input + layer, file: "z.prototxt")
+            XCTAssertThrowsError(try CaffeToIR.convert(net, name: "z")) { e in XCTAssertTrue("\(e)".contains(message), "\(e)") }
+        }
+    }
+
     func testRenderedWithCaret() {
         let text = "layer {\n  name: \"a\"\n  colour 3\n}\n"
         do {
