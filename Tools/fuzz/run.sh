@@ -44,7 +44,10 @@ if [ ! -d "$seeds" ]; then
         dlib) cp "$gen"/*.dat "$seeds"/ ;;
         safetensors) find "$root/Tests/Fixtures" -name '*.safetensors' -size -200k -exec cp {} "$seeds"/ \; ;;
         npy) cp "$root"/Tests/Fixtures/Kernels/*.npy "$seeds"/ ;;
-        image) cp "$root"/docs/img/*.png "$seeds"/ ;;
+        image)  # small drawings of our own (48x48 PNG) and the repository's charts
+            "$(dirname "$compile")/fn2e-run" synthesize-faces "$gen/faces" >/dev/null
+            find "$gen/faces" -name '*.png' | sort | head -20 | xargs -I{} cp {} "$seeds"/
+            cp "$root"/docs/img/*.png "$seeds"/ ;;
         settings) cp "$root"/Graphs/*.train "$seeds"/ ;;
         recipe) cp "$root"/Graphs/*.recipe "$seeds"/ ;;
         metrics) printf '%s\n' '{"epoch":1,"loss":0.5,"step":10}' '{"accuracy":0.25,"epoch":1,"split":"test"}' > "$seeds/metrics.jsonl" ;;
