@@ -14,7 +14,7 @@ public enum Images {
         }
     }
 
-    /// Decodes a PNG/JPEG/BMP/... file into `[channels, H, W]` floats 0...255 (channels 1 or 3;
+    /// Decodes a PNG, JPEG or BMP file into `[channels, H, W]` floats 0...255 (channels 1 or 3;
     /// stb converts colour to gray or gray to RGB as asked). Errors name the file and stb's reason.
     public static func load(path: String, channels: Int = 3) throws -> Tensor {
         precondition(channels == 1 || channels == 3, "channels must be 1 or 3")

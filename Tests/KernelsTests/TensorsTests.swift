@@ -89,6 +89,14 @@ final class TensorsTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["model.safetensors"])
     }
 
+    /// Only PNG, JPEG and BMP decode (fuzzing found Debian's stb reading past a buffer on a 16-bit
+    /// PNM file); other formats are a clear error.
+    func testOnlyPNGJPEGAndBMPDecode() {
+        let pnm16 = Data("P62\u{0B}6122\u{0B}612\u{0B}61\u{0B}61\u{0B}\u{0B}".utf8)
+        XCTAssertThrowsError(try Images.decode(pnm16, label: "x.pnm")) { e in XCTAssertTrue("\(e)".contains("x.pnm"), "\(e)") }
+        XCTAssertThrowsError(try Images.decode(Data("P6 2 2 255 ".utf8) + Data(count: 12), label: "y.ppm"))
+    }
+
     /// Lengths and shapes the bytes do not back are errors before anything is allocated.
     func testHugeDeclaredShapesAreErrors() throws {
         let header = #"{"w":{"dtype":"F32","shape":[3037000500,3037000500,4],"data_offsets":[0,16]}}"#

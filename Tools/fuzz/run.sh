@@ -22,9 +22,11 @@ shift 2
 
 # The fuzzer: fn2e built with coverage instrumentation and AddressSanitizer (FN2E_FUZZ_NO_BUILD=1
 # reuses the last build, for long campaigns while the sources change).
-bin="$here/.build/release/fn2e-fuzz"
+build="${FN2E_FUZZ_BUILD:-$here/.build}"
+bin="$build/release/fn2e-fuzz"
 if [ -z "${FN2E_FUZZ_NO_BUILD:-}" ] || [ ! -x "$bin" ]; then
-    swift build --package-path "$here" -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -g >&2
+    swift build --package-path "$here" --build-path "$build" -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -g \
+        -Xcc -fsanitize=fuzzer-no-link,address >&2
 fi
 
 seeds="$here/.seeds/$target"
@@ -66,6 +68,8 @@ export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 if [ "$what" = merge ]; then
     fresh="$(mktemp -d)"
     "$bin" -merge=1 "$fresh" "$committed" "$corpus" "$seeds" >&2
+    # Inputs that once crashed (named crash-*) stay, whatever the merge thinks of their coverage.
+    find "$committed" -maxdepth 1 -name 'crash-*' -exec cp {} "$fresh"/ \;
     rm -rf "$committed" && mv "$fresh" "$committed"
     echo "$committed: $(ls "$committed" | wc -l) inputs, $(du -sh "$committed" | cut -f1)"
     exit 0
