@@ -68,7 +68,9 @@ export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 if [ "$what" = merge ]; then
     fresh="$(mktemp -d)"
     "$bin" -merge=1 "$fresh" "$committed" "$corpus" "$seeds" >&2
-    # Inputs that once crashed (named crash-*) stay, whatever the merge thinks of their coverage.
+    # The repository keeps inputs of at most 16 KB (larger ones, mostly mutated seeds, stay in the
+    # working corpus); inputs that once crashed (named crash-*) stay whatever their size or coverage.
+    find "$fresh" -maxdepth 1 -type f -size +16k -delete
     find "$committed" -maxdepth 1 -name 'crash-*' -exec cp {} "$fresh"/ \;
     rm -rf "$committed" && mv "$fresh" "$committed"
     echo "$committed: $(ls "$committed" | wc -l) inputs, $(du -sh "$committed" | cut -f1)"
