@@ -35,7 +35,9 @@ public enum FuzzTargets {
         "image": { data in
             // A few kilobytes of PNG can declare the 8192x8192 pixels decode allows; a smaller
             // limit here keeps each input fast without changing which code runs.
+            let limit = Images.maxPixels
             Images.maxPixels = 1 << 20
+            defer { Images.maxPixels = limit }
             _ = try? Images.decode(data, channels: 1, label: "fuzz.png")
             _ = try? Images.decode(data, channels: 3, label: "fuzz.png")
         },
