@@ -48,7 +48,8 @@ if [ ! -d "$seeds" ]; then
         npy) cp "$root"/Tests/Fixtures/Kernels/*.npy "$seeds"/ ;;
         image)  # small drawings of our own (48x48 PNG) and the repository's charts
             "$(dirname "$compile")/fn2e-run" synthesize-faces "$gen/faces" >/dev/null
-            find "$gen/faces" -name '*.png' | sort | head -20 | xargs -I{} cp {} "$seeds"/
+            mapfile -t faces < <(find "$gen/faces" -name '*.png' | sort)
+            cp "${faces[@]:0:20}" "$seeds"/
             cp "$root"/docs/img/*.png "$seeds"/ ;;
         settings) cp "$root"/Graphs/*.train "$seeds"/ ;;
         recipe) cp "$root"/Graphs/*.recipe "$seeds"/ ;;
