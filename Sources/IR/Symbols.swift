@@ -6,12 +6,11 @@ extension Graph {
         Array(Set(inputs.flatMap(\.type.symbols) + params.flatMap(\.type.symbols))).sorted()
     }
 
-    /// The graph with `values` substituted for its named sizes and re-verified. Names the graph
-    /// does not use are ignored; a flat graph (calls inlined) is expected.
-    public func binding(symbols values: [String: Int]) throws -> Graph {
+    /// The graph with `values` substituted for its named sizes in inputs and parameters and every
+    /// node's type cleared, for the verifier to infer again. Names the graph does not use are ignored.
+    public func substituting(symbols values: [String: Int]) throws -> Graph {
         let used = values.filter { symbols.contains($0.key) }
-        guard !used.isEmpty else { return self }
-        for (name, v) in used where v < 1 {
+        for (name, v) in used.sorted(by: { $0.key < $1.key }) where v < 1 {
             throw DiagnosticList([.error("the named size \(name) must be positive, found \(v)", at: loc)])
         }
         var g = self
@@ -21,6 +20,14 @@ extension Graph {
             g.nodes[k].declaredType = nil
             g.nodes[k].type = nil
         }
+        return g
+    }
+
+    /// `substituting(symbols:)` re-verified, so every node has its concrete type again (N stays);
+    /// a flat graph (calls inlined) is expected.
+    public func binding(symbols values: [String: Int]) throws -> Graph {
+        guard values.keys.contains(where: symbols.contains) else { return self }
+        var g = try substituting(symbols: values)
         let problems = Verifier().verify(&g)
         guard problems.isEmpty else { throw DiagnosticList(problems) }
         return g

@@ -55,18 +55,15 @@ public enum Scheduler {
     /// The graph with N replaced by `batch` and each named size by its value everywhere,
     /// re-verified so every type is concrete. A named size left without a value is an error.
     public static func bind(_ graph: Graph, batch: Int, symbols: [String: Int] = [:]) throws -> Graph {
-        var g = graph
         let missing = graph.symbols.filter { symbols[$0] == nil }
         guard missing.isEmpty else {
             throw SchedulerError("graph '@\(graph.name)' has the named size\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", ")) with no value"
                                  + " (training binds K to the data's class count; a run's weights give it when they are loaded)")
         }
-        for (name, v) in symbols where v < 1 { throw SchedulerError("the named size \(name) must be positive, found \(v)") }
-        for k in g.inputs.indices { g.inputs[k].type = g.inputs[k].type.bound(batch: batch).bound(symbols: symbols) }
-        for k in g.params.indices { g.params[k].type = g.params[k].type.bound(symbols: symbols) }
+        var g: Graph
+        do { g = try graph.substituting(symbols: symbols) } catch { throw SchedulerError("\(error)") }
+        for k in g.inputs.indices { g.inputs[k].type = g.inputs[k].type.bound(batch: batch) }
         for k in g.nodes.indices {
-            g.nodes[k].declaredType = nil
-            g.nodes[k].type = nil
             // A `shape` attribute (fill, sum_to, reduce_backward) writes N as 0; bind it too.
             if case .ints(let shape)? = g.nodes[k].attrs["shape"], shape.contains(0), g.nodes[k].op != .reshape {
                 g.nodes[k].attrs["shape"] = .ints(shape.map { $0 == 0 ? batch : $0 })
