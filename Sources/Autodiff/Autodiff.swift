@@ -262,6 +262,13 @@ struct Backward {
             }
         case .channelReplicate:
             if wants(0) { try accumulate(x[0], dy, at: loc) }
+        case .resize:
+            if wants(0) {
+                guard let h = operandType(0).dims[2].value, let w = operandType(0).dims[3].value else {
+                    throw notDifferentiable("the gradient of resize needs the input's height and width as numbers")
+                }
+                try contribute(0, .resizeBackward, [dy], ["size": .ints([h, w])])
+            }
         case .add:
             for k in 0..<2 where wants(k) { try accumulate(x[k], dy, at: loc) }
         case .sub:
@@ -338,7 +345,7 @@ struct Backward {
         case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
              .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
              .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .reduceBackward, .sumTo:
+             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward, .reduceBackward, .sumTo:
             throw notDifferentiable("backward ops have no gradient rule (second-order gradients are not supported)")
         }
     }

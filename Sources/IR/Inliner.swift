@@ -1,6 +1,7 @@
 /// Replaces every `call` by the called graph's nodes, so later passes see one flat graph.
 /// The callee's values are renamed `PREFIX.name` (PREFIX: the call's `prefix`, else the call's own name);
-/// `frozen=true` makes every parameter brought in untrainable.
+/// `frozen=true` makes every parameter brought in untrainable; `frozen_through="v"` only those the
+/// callee's value `v` depends on (fine-tuning the layers above `v`).
 public enum Inliner {
     public static func inline(_ graph: Graph, graphs: [String: Graph]) -> Graph {
         guard graph.nodes.contains(where: { $0.op == .call }) else { return graph }
@@ -19,7 +20,8 @@ public enum Inliner {
             let a = node.fullAttrs
             let prefix = a.string("prefix").isEmpty ? node.name : a.string("prefix")
             let chosen = a.string("output").isEmpty ? callee.outputs[0] : a.string("output")
-            let frozen = a.bool("frozen")
+            var frozen = Set(a.bool("frozen") ? callee.params.map(\.name) : [])
+            if !a.string("frozen_through").isEmpty { frozen.formUnion(callee.dependencies(of: a.string("frozen_through"))) }
             // Bind the callee's batch dimension to the caller's.
             var batch = Dim.batch
             for (arg, input) in zip(node.operands, callee.inputs) {
@@ -36,7 +38,7 @@ public enum Inliner {
                 var q = p
                 q.name = prefix + "." + p.name
                 q.trivia = Trivia()
-                if frozen { q.trainable = false }
+                if frozen.contains(p.name) { q.trainable = false }
                 inner[p.name] = q.name
                 out.params.append(q)
             }
@@ -55,5 +57,14 @@ public enum Inliner {
         }
         out.outputs = out.outputs.map(mapped)
         return out
+    }
+}
+
+extension Graph {
+    /// Every value `v` is computed from (inputs, parameters and nodes), `v` included.
+    public func dependencies(of v: String) -> Set<String> {
+        var needed: Set<String> = [v]
+        for n in nodes.reversed() where needed.contains(n.name) { needed.formUnion(n.operands) }
+        return needed
     }
 }

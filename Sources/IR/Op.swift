@@ -11,6 +11,8 @@ public enum Op: String, CaseIterable, Sendable {
     // Data movement.
     case flatten, reshape, transpose, concat, slice
     case channelReplicate = "channel_replicate"
+    /// `x[N,C,H,W] {size=[OH,OW]}` -> [N,C,OH,OW], nearest neighbour: y[i][j] = x[i*H/OH][j*W/OW] (integer division).
+    case resize
     // Elementwise arithmetic with NumPy broadcasting, and scalar affine y = x*scale + shift.
     case add, sub, mul, maximum
     case affine
@@ -75,6 +77,8 @@ public enum Op: String, CaseIterable, Sendable {
     case l2NormalizeBackward = "l2_normalize_backward"
     /// `(dy) {axis, start, end, size}` -> dy placed at [start, end) of an axis of `size`, zeros elsewhere.
     case sliceBackward = "slice_backward"
+    /// `(dy[N,C,OH,OW]) {size=[H,W]}` -> dx[N,C,H,W]: each dy element added to the x element `resize` copied it from.
+    case resizeBackward = "resize_backward"
     /// `(dy) {axes, shape, mean}` -> shape: dy repeated along the reduced axes (all when empty), divided by their element count when mean.
     case reduceBackward = "reduce_backward"
     /// `(dy) {shape}` -> shape: dy summed over its leading extra axes and the axes where shape is 1 (NumPy broadcasting reversed).
@@ -149,6 +153,8 @@ extension Op {
             ])
         case .channelReplicate:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("count", .int, .int(3))])
+        case .resize, .resizeBackward:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("size", .ints(count: 2))])
         case .add, .sub, .mul, .maximum:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: [])
         case .affine:
@@ -188,6 +194,7 @@ extension Op {
                 AttrSpec("output", .string, .string("")),
                 AttrSpec("prefix", .string, .string("")),
                 AttrSpec("frozen", .bool, .bool(false)),
+                AttrSpec("frozen_through", .string, .string("")),
             ])
         case .priorBox:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: [
@@ -281,14 +288,14 @@ extension Op {
     /// Ops whose output is a scalar loss.
     public static let losses: Set<Op> = [.softmaxCrossEntropy, .euclideanLoss]
     /// Ops that only move or view data.
-    public static let movement: Set<Op> = [.flatten, .reshape, .transpose, .concat, .slice, .channelReplicate]
+    public static let movement: Set<Op> = [.flatten, .reshape, .transpose, .concat, .slice, .channelReplicate, .resize]
     /// The ops of gradient graphs (see the backward section of `Op`); `matmul`, `dropout_mask` and
     /// `fill` are ordinary ops that gradient graphs also use.
     public static let backward: Set<Op> = [
         .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
         .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
         .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-        .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .reduceBackward, .sumTo,
+        .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward, .reduceBackward, .sumTo,
     ]
     /// Ops whose output carries no gradient to their operands (random masks, constants).
     public static let constantOutput: Set<Op> = [.dropoutMask, .fill, .priorBox]

@@ -119,6 +119,9 @@ extension Op {
             dims[1] = .fixed(count)
             return TensorType(x.dtype, dims)
 
+        case .resize:
+            return try resized(xs[0], a)
+
         case .add, .sub, .mul, .maximum:
             return try broadcast(xs[0], xs[1], rawValue)
 
@@ -217,7 +220,7 @@ extension Op {
         case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
              .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
              .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .reduceBackward, .sumTo, .matmul,
+             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward, .reduceBackward, .sumTo, .matmul,
              .dropoutMask, .fill:
             return try inferBackwardType(xs, a)
         }
@@ -317,6 +320,8 @@ extension Op {
             var dims = dy.dims
             dims[axis] = .fixed(size)
             return TensorType(.f32, dims)
+        case .resizeBackward:
+            return try resized(xs[0], a)
         case .reduceBackward:
             let x = TensorType(.f32, dimsFromShapeAttr(a.ints("shape")))
             let y = try Op.sum.inferType([x], a)
@@ -340,7 +345,7 @@ extension Op {
         case .fill:
             return TensorType(.f32, dimsFromShapeAttr(a.ints("shape")))
         case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
-             .concat, .slice, .channelReplicate, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm, .lrn,
+             .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm, .lrn,
              .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call, .l2Normalize,
              .priorBox, .detectionOutput:
             preconditionFailure("\(rawValue) is typed by inferType")
@@ -424,4 +429,12 @@ private func reshapeType(_ x: TensorType, _ spec: [Int]) throws -> TensorType {
         throw InferenceError("reshape: \(x) has \(cIn) elements per batch item but \(AttrValue.ints(spec)) has \(cOut)", attribute: "shape")
     }
     return TensorType(x.dtype, dims)
+}
+
+/// `resize` and `resize_backward`: NCHW with the spatial size replaced by `size`.
+private func resized(_ x: TensorType, _ a: Attrs) throws -> TensorType {
+    let x = try rank(x, 4, 0)
+    let size = a.ints("size")
+    guard size.allSatisfy({ $0 >= 1 }) else { throw InferenceError("resize: size \(size) must be positive", attribute: "size") }
+    return TensorType(x.dtype, [x.dims[0], x.dims[1], .fixed(size[0]), .fixed(size[1])])
 }

@@ -256,6 +256,9 @@ public struct Verifier {
             }
             chosen = output
         }
+        if case .string(let through)? = node.attrs["frozen_through"], callee.node(through) == nil {
+            throw Diagnostic.error("'@\(name)' has no value '%\(through)' to freeze through", at: node.attrLocs["frozen_through"] ?? node.loc)
+        }
         guard let t = callee.type(of: chosen) else {
             throw Diagnostic.error("'@\(name)' has no type for '%\(chosen)'", at: node.loc)
         }

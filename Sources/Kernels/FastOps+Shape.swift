@@ -97,6 +97,33 @@ extension FastOps {
         for o in 0..<outer { (dx + o * full + start * innerAfter).update(from: dy + o * chunk, count: chunk) }
     }
 
+    /// Nearest-neighbour resize of `planes` planes h x w to oh x ow: y[i][j] = x[i*h/oh][j*w/ow].
+    public static func resize(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, planes: Int, h: Int, w: Int, oh: Int, ow: Int) {
+        let columns = (0..<ow).map { $0 * w / ow }
+        Parallel.forChunks(planes, costPerItem: oh * ow) { range in
+            for p in range {
+                for i in 0..<oh {
+                    let src = x + (p * h + i * h / oh) * w, dst = y + (p * oh + i) * ow
+                    for j in 0..<ow { dst[j] = src[columns[j]] }
+                }
+            }
+        }
+    }
+
+    /// Gradient of `resize`: dx (`planes` planes h x w, overwritten) gathers the dy elements copied from each of its elements.
+    public static func resizeBackward(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, planes: Int, h: Int, w: Int, oh: Int, ow: Int) {
+        let columns = (0..<ow).map { $0 * w / ow }
+        Parallel.forChunks(planes, costPerItem: oh * ow) { range in
+            for p in range {
+                (dx + p * h * w).update(repeating: 0, count: h * w)
+                for i in 0..<oh {
+                    let dst = dx + (p * h + i * h / oh) * w, src = dy + (p * oh + i) * ow
+                    for j in 0..<ow { dst[columns[j]] += src[j] }
+                }
+            }
+        }
+    }
+
     /// Repeats the single channel of x `[N, 1, spatial]` k times → y `[N, k, spatial]`.
     public static func channelReplicate(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, spatial: Int, k: Int) {
         for n in 0..<batch { for c in 0..<k { (y + (n * k + c) * spatial).update(from: x + n * spatial, count: spatial) } }

@@ -61,6 +61,7 @@ public enum Interpreter {
         case .slice:
             return RefOps.slice(x: xs[0], shape: ss[0], axis: axis("axis", out.count), start: a.int("start"), end: a.int("end")).out
         case .channelReplicate: return RefOps.channelReplicate(x: xs[0], shape: ss[0], k: a.int("count")).out
+        case .resize: return RefOps.resize(x: xs[0], shape: ss[0], oh: out[2], ow: out[3])
         case .add, .sub, .mul, .maximum:
             return RefOps.binary(RefOps.BinaryOp(rawValue: n.op.rawValue)!, a: xs[0], aShape: ss[0], b: xs[1], bShape: ss[1]).out
         case .scale: return RefOps.channelScale(x: xs[0], shape: ss[0], scale: xs[1], bias: xs.count > 2 ? xs[2] : nil)
@@ -158,6 +159,7 @@ public enum Interpreter {
         case .batchNormBackward:
             let inv = xs[0].map { 1 / ($0 + a.float("eps")).squareRoot() }
             return RefOps.channelScale(x: xs[1], shape: out, scale: inv, bias: nil)
+        case .resizeBackward: return RefOps.resizeBackward(dy: xs[0], dyShape: ss[0], h: out[2], w: out[3])
         case .sliceBackward:
             return RefOps.sliceBackward(dy: xs[0], xShape: out, axis: axis(out.count), start: a.int("start"), length: a.int("end") - a.int("start"))
         case .reduceBackward:

@@ -595,6 +595,26 @@ public enum RefOps {
         return dx
     }
 
+    /// Nearest-neighbour resize of `[N, C, H, W]` to `[N, C, oh, ow]`: y[i][j] = x[i*H/oh][j*W/ow].
+    public static func resize(x: [Double], shape: [Int], oh: Int, ow: Int) -> [Double] {
+        let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
+        var out = [Double](repeating: 0, count: planes * oh * ow)
+        for p in 0..<planes { for i in 0..<oh { for j in 0..<ow {
+            out[(p * oh + i) * ow + j] = x[(p * h + i * h / oh) * w + j * w / ow]
+        } } }
+        return out
+    }
+
+    /// The adjoint of `resize`: dy `[N, C, oh, ow]` summed into dx `[N, C, H, W]` at each element's source.
+    public static func resizeBackward(dy: [Double], dyShape: [Int], h: Int, w: Int) -> [Double] {
+        let (planes, oh, ow) = (dyShape[0] * dyShape[1], dyShape[2], dyShape[3])
+        var dx = [Double](repeating: 0, count: planes * h * w)
+        for p in 0..<planes { for i in 0..<oh { for j in 0..<ow {
+            dx[(p * h + i * h / oh) * w + j * w / ow] += dy[(p * oh + i) * ow + j]
+        } } }
+        return dx
+    }
+
     /// Repeats the single channel of `[N, 1, H, W]` k times → `[N, k, H, W]`.
     public static func channelReplicate(x: [Double], shape: [Int], k: Int) -> (out: [Double], shape: [Int]) {
         let (n, inner) = (shape[0], shape.dropFirst(2).reduce(1, *))

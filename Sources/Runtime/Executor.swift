@@ -254,6 +254,13 @@ public final class Executor {
         case .channelReplicate:
             let (b, _, sp) = Executor.ncs(shapes[0]), kk = a.int("count")
             return { FastOps.channelReplicate(x: xs[0], y: y, batch: b, spatial: sp, k: kk) }
+        case .resize, .resizeBackward:
+            let (x, o) = (shapes[0], outShape)
+            let (from, to) = n.op == .resize ? (x, o) : (o, x)
+            if n.op == .resize {
+                return { FastOps.resize(x: xs[0], y: y, planes: x[0] * x[1], h: from[2], w: from[3], oh: to[2], ow: to[3]) }
+            }
+            return { FastOps.resizeBackward(dy: xs[0], dx: y, planes: x[0] * x[1], h: from[2], w: from[3], oh: to[2], ow: to[3]) }
         case .add, .sub, .mul, .maximum:
             let op = FastOps.BinaryOp(rawValue: n.op.rawValue)!
             return { FastOps.binary(op, a: xs[0], aShape: shapes[0], b: xs[1], bShape: shapes[1], y: y) }

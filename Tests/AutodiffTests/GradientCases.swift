@@ -171,6 +171,8 @@ enum GradCases {
             GradCase(name: "slice", params: [x4], body: ["%y = slice(%x) {axis=2, start=1, end=3}"]),
             GradCase(name: "slice channels", params: [x4], body: ["%y = slice(%x) {start=0, end=2}"]),
             GradCase(name: "channel_replicate", params: ["%x: f32[2,1,3,4]"], body: ["%y = channel_replicate(%x) {count=3}"]),
+            GradCase(name: "resize up", params: ["%x: f32[2,2,3,4]"], body: ["%y = resize(%x) {size=[5,10]}"]),
+            GradCase(name: "resize down", params: ["%x: f32[1,2,5,6]"], body: ["%y = resize(%x) {size=[2,4]}"]),
             GradCase(name: "affine", params: [x4], body: ["%y = affine(%x) {scale=-1.5, shift=0.25}"]),
             GradCase(name: "scale", params: [x4, "%g: f32[3]"], body: ["%y = scale(%x, %g)"]),
             GradCase(name: "scale bias", params: [x4, "%g: f32[3]", "%b: f32[3]"], body: ["%y = scale(%x, %g, %b)"]),

@@ -65,5 +65,25 @@ final class ShapeOpsTests: XCTestCase {
         var yr = [Float](repeating: .nan, count: rr.out.count)
         FastOps.channelReplicate(x: floats(g), y: &yr, batch: 2, spatial: 6, k: 3)
         assertClose(yr, rr.out, "channel replicate")
+
+        // Nearest-neighbour resize, up by a non-integer factor and down, and its adjoint.
+        let r = rounded(randomValues(2 * 3 * 4 * 5, seed: 7))
+        for (oh, ow) in [(9, 13), (3, 2), (4, 5)] {
+            let ref = RefOps.resize(x: r, shape: [2, 3, 4, 5], oh: oh, ow: ow)
+            var y = [Float](repeating: .nan, count: ref.count)
+            FastOps.resize(x: floats(r), y: &y, planes: 6, h: 4, w: 5, oh: oh, ow: ow)
+            assertClose(y, ref, "resize to \(oh)x\(ow)")
+            let dy = rounded(randomValues(ref.count, seed: 8))
+            let dxRef = RefOps.resizeBackward(dy: dy, dyShape: [2, 3, oh, ow], h: 4, w: 5)
+            var dx = [Float](repeating: .nan, count: dxRef.count)
+            FastOps.resizeBackward(dy: floats(dy), dx: &dx, planes: 6, h: 4, w: 5, oh: oh, ow: ow)
+            assertClose(dx, dxRef, "resize backward from \(oh)x\(ow)")
+            // The adjoint identity <resize(x), dy> = <x, resize_backward(dy)>.
+            let lhs = zip(ref, dy).map(*).reduce(0, +), rhs = zip(r, dxRef).map(*).reduce(0, +)
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-9 * max(1, abs(lhs)))
+        }
+        // The rule itself: 3x3 to 5x5 takes source rows and columns 0,0,1,1,2.
+        XCTAssertEqual(RefOps.resize(x: (0..<9).map(Double.init), shape: [1, 1, 3, 3], oh: 5, ow: 5).prefix(10),
+                       [0, 0, 1, 1, 2, 0, 0, 1, 1, 2])
     }
 }
