@@ -53,17 +53,42 @@ public struct Preprocess {
         return images
     }
 
+    /// Where a training image is cropped and whether it is mirrored.
+    public struct Augmentation: Hashable, CustomStringConvertible {
+        public var y0: Int, x0: Int, flip: Bool
+        public var description: String { "\(y0):\(x0):\(flip)" }
+    }
+
+    /// The augmentation `rng` draws for an image of `h` x `w` (the centre crop, unmirrored, outside training).
+    public func augmentation(height h: Int, width w: Int, train: Bool, rng: inout Xoshiro256) -> Augmentation {
+        let (ch, cw) = cropSize
+        var a = Augmentation(y0: (h - ch) / 2, x0: (w - cw) / 2, flip: false)
+        if train {
+            if randomCrop { a.y0 = rng.nextInt(upperBound: h - ch + 1); a.x0 = rng.nextInt(upperBound: w - cw + 1) }
+            if mirror { a.flip = rng.nextFloat() < 0.5 }
+        }
+        return a
+    }
+
+    /// Every augmentation training can draw, when there are few (centre crops, each mirrored or
+    /// not); nil with random crops.
+    public func everyAugmentation(height h: Int, width w: Int) -> [Augmentation]? {
+        guard !randomCrop else { return nil }
+        let (ch, cw) = cropSize
+        return (mirror ? [false, true] : [false]).map { Augmentation(y0: (h - ch) / 2, x0: (w - cw) / 2, flip: $0) }
+    }
+
     /// Writes one image into `out` ([C, inputHeight, inputWidth]). `rng` drives the random crop and
     /// mirror when `train` is true.
     public func apply(_ img: Tensor, into out: UnsafeMutablePointer<Float>, train: Bool, rng: inout Xoshiro256) {
+        apply(img, into: out, augmentation(height: img.shape[1], width: img.shape[2], train: train, rng: &rng))
+    }
+
+    /// Writes one image into `out` cropped and mirrored as `a` says.
+    public func apply(_ img: Tensor, into out: UnsafeMutablePointer<Float>, _ a: Augmentation) {
         let (h, w) = (img.shape[1], img.shape[2])
         let (ch, cw) = cropSize
-        var (y0, x0) = ((h - ch) / 2, (w - cw) / 2)
-        var flip = false
-        if train {
-            if randomCrop { y0 = rng.nextInt(upperBound: h - ch + 1); x0 = rng.nextInt(upperBound: w - cw + 1) }
-            if mirror { flip = rng.nextFloat() < 0.5 }
-        }
+        let (y0, x0, flip) = (a.y0, a.x0, a.flip)
         img.data.withUnsafeBufferPointer { src in
             for c in 0..<channels {
                 let plane = src.baseAddress! + c * h * w

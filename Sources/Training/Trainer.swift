@@ -230,26 +230,40 @@ public final class Trainer {
                 // the run: resumable, prefetchable, and the same whichever rank takes the sample.
                 let sampleSeed = seed ^ (UInt64(pos) &* 0xD6E8_FEB8_6659_FD93)
                 var rng = Xoshiro256(seed: sampleSeed)
-                let before = rng
-                pre.apply(images[idx], into: buf.baseAddress! + k * per, train: true, rng: &rng)
+                let img = images[idx]
+                let aug = pre.augmentation(height: img.shape[1], width: img.shape[2], train: true, rng: &rng)
+                pre.apply(img, into: buf.baseAddress! + k * per, aug)
                 b.labels.append(Int32(data.samples[idx].label))
                 b.indices.append(idx)
-                b.keys.append(augmentationKey(idx, before))
+                b.keys.append("\(idx):\(aug)")
                 b.seeds.append(sampleSeed ^ 0xD20F_0000_5EED)
             }
         }
         return b
     }
 
-    /// Identifies a sample's augmentation: the crop and mirror its draws select.
-    func augmentationKey(_ idx: Int, _ rng0: Xoshiro256) -> String {
-        var rng = rng0
-        let img = images[idx]
-        let (ch, cw) = pre.transpose ? (pre.inputWidth, pre.inputHeight) : (pre.inputHeight, pre.inputWidth)
-        var (y0, x0, flip) = ((img.shape[1] - ch) / 2, (img.shape[2] - cw) / 2, false)
-        if pre.randomCrop { y0 = rng.nextInt(upperBound: img.shape[1] - ch + 1); x0 = rng.nextInt(upperBound: img.shape[2] - cw + 1) }
-        if pre.mirror { flip = rng.nextFloat() < 0.5 }
-        return "\(idx):\(y0):\(x0):\(flip)"
+    /// Fills the frozen part's cache before the first step when training can draw only a few
+    /// augmentations (centre crops, mirrored or not): every (image, augmentation) once, in full
+    /// batches, instead of a batch run for each batch that holds a sample not seen yet.
+    func precomputeFrozenPart() throws {
+        guard compiled.cut != nil else { return }
+        var todo: [(Int, Preprocess.Augmentation)] = []
+        for idx in splits.train {
+            guard let augs = pre.everyAugmentation(height: images[idx].shape[1], width: images[idx].shape[2]) else { return }
+            todo += augs.map { (idx, $0) }
+        }
+        let per = pre.channels * pre.inputHeight * pre.inputWidth
+        let started = Date()
+        for start in stride(from: 0, to: todo.count, by: localBatch) {
+            let chunk = todo[start..<min(start + localBatch, todo.count)]
+            var buf = [Float](repeating: 0, count: localBatch * per)
+            buf.withUnsafeMutableBufferPointer { p in
+                for (k, (idx, aug)) in chunk.enumerated() { pre.apply(images[idx], into: p.baseAddress! + k * per, aug) }
+            }
+            let batchImages = Tensor(shape: [localBatch, pre.channels, pre.inputHeight, pre.inputWidth], data: buf)
+            try compiled.precompute(images: batchImages, imageInput: imageInput, keys: chunk.map { "\($0.0):\($0.1)" })
+        }
+        log(String(format: "frozen part precomputed for %d (image, augmentation) pairs in %.1f s", todo.count, Date().timeIntervalSince(started)))
     }
 
     /// Copies a batch into the step's inputs (frozen results from the step's cache).
@@ -280,6 +294,7 @@ public final class Trainer {
             try settingsText.write(toFile: outputDir + "/settings.txt", atomically: true, encoding: .utf8)
         }
         if let world, world.size > 1 { shareState(world) }
+        if step < totalSteps { try precomputeFrozenPart() }
         let metrics = writes ? try MetricsLog(path: outputDir + "/metrics.jsonl", append: resume) : MetricsLog()
         let evalEvery = settings.int("eval_interval") > 0 ? settings.int("eval_interval") : stepsPerEpoch
         let saveEvery = settings.int("checkpoint_interval") > 0 ? settings.int("checkpoint_interval") : stepsPerEpoch

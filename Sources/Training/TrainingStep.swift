@@ -87,20 +87,25 @@ public final class TrainingStep {
     public func feed(images: Tensor, imageInput: String, labels: [Int32], labelInput: String?, keys: [String]) throws {
         if exec.schedule.buffers[imageInput] != nil { try exec.setValue(imageInput, images) }
         if let l = labelInput, exec.schedule.buffers[l] != nil { try exec.setLabels(l, labels) }
-        guard let cut, let frozenExec else { return }
+        guard let cut else { return }
         let misses = keys.filter { cache[$0] == nil }
         cacheStats.reused += keys.count - misses.count
-        if !misses.isEmpty {
-            // One run of the frozen part for the whole batch fills every missing entry.
-            try frozenExec.setValue(imageInput, images)
-            frozenExec.run()
-            for (k, key) in keys.enumerated() where cache[key] == nil {
-                cache[key] = cut.boundary.map { frozenExec.row($0, k) }
-                cacheStats.computed += 1
-            }
-        }
+        // One run of the frozen part for the whole batch fills every missing entry.
+        if !misses.isEmpty { try precompute(images: images, imageInput: imageInput, keys: keys) }
         for (j, v) in cut.boundary.enumerated() {
             for (k, key) in keys.enumerated() { exec.setRow(v, k, cache[key]![j]) }
+        }
+    }
+
+    /// Runs the frozen part on a batch and caches the boundary values of every sample not cached
+    /// yet; `keys` name the first rows' samples (the rest of the batch is ignored).
+    public func precompute(images: Tensor, imageInput: String, keys: [String]) throws {
+        guard let cut, let frozenExec else { return }
+        try frozenExec.setValue(imageInput, images)
+        frozenExec.run()
+        for (k, key) in keys.enumerated() where cache[key] == nil {
+            cache[key] = cut.boundary.map { frozenExec.row($0, k) }
+            cacheStats.computed += 1
         }
     }
 

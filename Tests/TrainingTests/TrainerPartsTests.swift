@@ -71,6 +71,29 @@ final class TrainerPartsTests: XCTestCase {
         XCTAssertEqual(cached.cacheStats.reused, 4)
     }
 
+    /// With centre crops the trainer fills the cache before the first step, every (image, mirror)
+    /// once, and trains exactly as without the cache; with random crops it fills it as batches come.
+    func testTrainerPrecomputesEveryAugmentationOnce() throws {
+        _ = try Self.step(cacheFrozen: false)  // writes the graph
+        let graph = Toy.dir + "/frozen_head.fn2e"
+        for mirror in [true, false] {
+            let extra = ["graph": graph, "mirror": "\(mirror)", "iterations": "12", "eval_interval": "6"]
+            let cached = try Toy.trainer(Toy.settings("precompute-\(mirror)", extra))
+            _ = try cached.train()
+            let n = cached.splits.train.count
+            XCTAssertEqual(cached.cacheStats.computed, n * (mirror ? 2 : 1))
+            XCTAssertEqual(cached.cacheStats.reused, 12 * 16, "every sample of every step comes from the cache")
+            let plain = try Toy.trainer(Toy.settings("precompute-\(mirror)-plain", extra.merging(["cache_frozen": "false"]) { $1 }))
+            _ = try plain.train()
+            XCTAssertEqual(plain.cacheStats.computed, 0)
+            try Toy.assertSameTensors(cached.outputDir + "/model.safetensors", plain.outputDir + "/model.safetensors")
+        }
+        let random = try Toy.trainer(Toy.settings("precompute-random", ["graph": graph, "mirror": "true", "crop_mode": "random",
+                                                                         "resize": "18x18", "iterations": "3"]))
+        _ = try random.train()
+        XCTAssertEqual(random.cacheStats.computed + random.cacheStats.reused, 3 * 16, "filled as batches come")
+    }
+
     func testNonFiniteLossAndWeightsThrowWithTheStep() throws {
         let step = try Self.step(cacheFrozen: false)
         try step.feed(images: Self.images(1), imageInput: "data", labels: [0, 1, 2, 0], labelInput: "label", keys: ["a", "b", "c", "d"])
