@@ -181,6 +181,19 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(model.net.layers.filter { if case .con = $0.details { return true } else { return false } }.count, 29)
     }
 
+    /// Graphs/dlib_face.fn2e, which the dlib stage graphs import, is the importer's output for the real file.
+    func testCommittedGraphIsWhatTheImporterWrites() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = DlibImportDriver.run(file: try dataPath(modelFile), directory: dir, name: "dlib_face")
+        XCTAssertEqual(out.status, 0, out.stderr)
+        let graphs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Graphs")
+        let committed = try String(contentsOf: graphs.appendingPathComponent("dlib_face.fn2e"), encoding: .utf8)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/dlib_face.fn2e", encoding: .utf8), committed,
+                       "re-import the model into Graphs/ (docs/DLIB.md)")
+    }
+
     // MARK: Bad files
 
     /// Every prefix of the real file that ends before a layer finishes is a clean truncation error.
