@@ -126,4 +126,36 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertEqual(flat.params.map(\.name), ["y.w"])
         XCTAssertEqual(flat.nodes.map(\.name), ["y"])
     }
+
+    func testResize() {
+        XCTAssertEqual(type("%x: f32[N,1,48,48]", "%y = resize(%x) {size=[150,150]}"), "f32[N,1,150,150]")
+        XCTAssertEqual(type("%x: f32[2,3,9,8]", "%y = resize(%x) {size=[4,2]}"), "f32[2,3,4,2]")
+        XCTAssert(type("%x: f32[N,48,48]", "%y = resize(%x) {size=[150,150]}").contains("rank-4"))
+        XCTAssert(type("%x: f32[N,1,48,48]", "%y = resize(%x) {size=[0,150]}").contains("positive"))
+        XCTAssert(type("%x: f32[N,1,48,48]", "%y = resize(%x)").contains("size"))
+    }
+
+    /// `frozen_through` freezes what one callee value is computed from, and names a missing value.
+    func testCallFrozenThrough() throws {
+        let callee = """
+        fn2e 1
+        graph @net(%x: f32[N,4]) {
+          param %a.w: f32[4,4] = xavier
+          param %b.w: f32[4,4] = xavier
+          param %c.w: f32[2,4] = xavier
+          %a = linear(%x, %a.w)
+          %b = linear(%a, %b.w)
+          %c = linear(%b, %c.w)
+          return %c
+        }
+        """
+        let p = try Loader.load(text: callee + "\ngraph @g(%x: f32[N,4]) {\n  %y = call @net(%x) {frozen_through=\"a\"}\n  return %y\n}\n", file: "t.fn2e")
+        let flat = Inliner.inline(p.graphs["g"]!, graphs: p.graphs)
+        XCTAssertEqual(flat.params.filter(\.trainable).map(\.name), ["y.b.w", "y.c.w"])
+        XCTAssertEqual(flat.params.filter { !$0.trainable }.map(\.name), ["y.a.w"])
+        XCTAssertThrowsError(try Loader.load(text: callee + "\ngraph @g(%x: f32[N,4]) {\n  %y = call @net(%x) {frozen_through=\"d\"}\n  return %y\n}\n", file: "t.fn2e")) {
+            XCTAssert("\($0)".contains("t.fn2e:12:"), "\($0)")
+            XCTAssert("\($0)".contains("has no value '%d' to freeze through"), "\($0)")
+        }
+    }
 }
