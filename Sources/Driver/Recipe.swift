@@ -159,6 +159,8 @@ public struct Recipe {
         try s.set("fold", String(fold), origin: "recipe")
         try s.set("seed", String(seed), origin: "recipe")
         try s.set("output", cwdAbs(dir), origin: "recipe")
+        // One store of frozen results for all runs (stage 0's frozen layers, the teachers), unless set.
+        if s.origins["frozen_store"] == "default" { try s.set("frozen_store", cwdAbs(options.output) + "/frozen-store", origin: "recipe") }
         try s.set("weights", weights.joined(separator: ","), origin: "recipe")
         if !classes.isEmpty { try s.set("classes", classes.joined(separator: ","), origin: "recipe") }
         return s

@@ -55,6 +55,7 @@ public struct Settings {
         Key(name: "skip_bad", defaultValue: "false", help: "skip missing or undecodable images (counted) instead of failing"),
         Key(name: "target_scale", defaultValue: "", help: "frozen f32[1] parameter multiplying a regression target (mul); set to 1 / RMS of the target over the training split"),
         Key(name: "cache_frozen", defaultValue: "true", help: "compute the frozen part (a face net's targets) once per image and augmentation"),
+        Key(name: "frozen_store", defaultValue: "", help: "folder where frozen results are kept and shared by runs, addressed by content (the recipe sets one)"),
     ]
 
     /// Values by key, and where each came from (`file:line` or `--set`).

@@ -30,6 +30,18 @@ extension Trainer {
     /// 1 / RMS of `target` over the training split, with the run's initial weights.
     func measureTargetScale(_ param: String) throws -> Tensor {
         let target = try Trainer.scaledTarget(of: param, in: graph)
+        var sumSquares = 0.0, count = 0
+        if let cut = compiled.cut, let frozen = compiled.frozenExec, cut.frozen.node(target) != nil {
+            // Through the frozen part (and the store): the centre crops of the training split.
+            let samples = splits.train.map { idx in
+                var rng = Xoshiro256(seed: 0)
+                return frozenSample(idx, pre.augmentation(height: images[idx].shape[1], width: images[idx].shape[2], train: false, rng: &rng))
+            }
+            let rows = try FrozenStore.compute(cut.frozen, outputs: [target], params: frozen, imageInput: imageInput, inputKey: inputKey,
+                                               samples: samples, batch: batch, store: frozenStore, seed: 0).rows
+            for r in rows { for v in r[0] { sumSquares += Double(v) * Double(v) }; count += r[0].count }
+            return try targetScale(target, param, sumSquares: sumSquares, count: count)
+        }
         var g = graph
         g.outputs = [target]
         let ex = try Executor(schedule: try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: batch)),
@@ -37,7 +49,6 @@ extension Trainer {
         _ = try Trainer.loadWeights(settings, into: [ex], params: g.params)
         let per = pre.channels * pre.inputHeight * pre.inputWidth
         let outPer = ex.schedule.buffers[target]!.bytes / 4 / batch
-        var sumSquares = 0.0, count = 0
         var rng = Xoshiro256(seed: 0)
         for start in stride(from: 0, to: splits.train.count, by: batch) {
             let chunk = Array(splits.train[start..<min(start + batch, splits.train.count)])
@@ -51,6 +62,10 @@ extension Trainer {
             for v in out { sumSquares += Double(v) * Double(v) }
             count += out.count
         }
+        return try targetScale(target, param, sumSquares: sumSquares, count: count)
+    }
+
+    func targetScale(_ target: String, _ param: String, sumSquares: Double, count: Int) throws -> Tensor {
         let rms = (sumSquares / Double(max(count, 1))).squareRoot()
         guard rms.isFinite, rms > 0 else { throw TrainingError("target_scale: %\(target) has RMS \(rms) over the training split; cannot normalise it") }
         log(String(format: "target_scale: %%%@ has RMS %.6g over %d training images; %%%@ = %.6g", target, rms, splits.train.count, param, 1 / rms))

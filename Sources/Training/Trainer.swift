@@ -17,6 +17,8 @@ public final class Trainer {
     public let settings: Settings
     public private(set) var data: Dataset
     let images: [Tensor]
+    /// Each decoded image's digest: the frozen part's cache and store key samples by content.
+    let imageKeys: [String]
     public let splits: Splits
     let pre: Preprocess
     public let graph: Graph
@@ -102,6 +104,7 @@ public final class Trainer {
         var data = try Dataset.load(index: settings.path("data"), root: settings.string("root").isEmpty ? nil : settings.path("root"),
                                     group: settings.string("group"), classes: settings.list("classes"))
         images = try pre.decode(&data, skipBad: settings.bool("skip_bad"))
+        imageKeys = images.map { t in String(t.data.withUnsafeBytes { Digest.fnv1a64($0) }, radix: 16) }
         self.data = data
         splits = try Splits(data, folds: settings.int("folds"), fold: settings.int("fold"),
                             valFraction: settings.double("val_fraction"), seed: seed)
@@ -235,7 +238,7 @@ public final class Trainer {
                 pre.apply(img, into: buf.baseAddress! + k * per, aug)
                 b.labels.append(Int32(data.samples[idx].label))
                 b.indices.append(idx)
-                b.keys.append("\(idx):\(aug)")
+                b.keys.append("\(imageKeys[idx]):\(aug)")
                 b.seeds.append(sampleSeed ^ 0xD20F_0000_5EED)
             }
         }
@@ -244,26 +247,34 @@ public final class Trainer {
 
     /// Fills the frozen part's cache before the first step when training can draw only a few
     /// augmentations (centre crops, mirrored or not): every (image, augmentation) once, in full
-    /// batches, instead of a batch run for each batch that holds a sample not seen yet.
+    /// batches, instead of a batch run for each batch that holds a sample not seen yet; with
+    /// `frozen_store`, what other runs stored is read.
     func precomputeFrozenPart() throws {
         guard compiled.cut != nil else { return }
-        var todo: [(Int, Preprocess.Augmentation)] = []
+        var todo: [FrozenStore.Sample] = []
         for idx in splits.train {
             guard let augs = pre.everyAugmentation(height: images[idx].shape[1], width: images[idx].shape[2]) else { return }
-            todo += augs.map { (idx, $0) }
+            todo += augs.map { frozenSample(idx, $0) }
         }
-        let per = pre.channels * pre.inputHeight * pre.inputWidth
         let started = Date()
-        for start in stride(from: 0, to: todo.count, by: localBatch) {
-            let chunk = todo[start..<min(start + localBatch, todo.count)]
-            var buf = [Float](repeating: 0, count: localBatch * per)
-            buf.withUnsafeMutableBufferPointer { p in
-                for (k, (idx, aug)) in chunk.enumerated() { pre.apply(images[idx], into: p.baseAddress! + k * per, aug) }
-            }
-            let batchImages = Tensor(shape: [localBatch, pre.channels, pre.inputHeight, pre.inputWidth], data: buf)
-            try compiled.precompute(images: batchImages, imageInput: imageInput, keys: chunk.map { "\($0.0):\($0.1)" })
-        }
-        log(String(format: "frozen part precomputed for %d (image, augmentation) pairs in %.1f s", todo.count, Date().timeIntervalSince(started)))
+        let read = try compiled.precompute(todo, imageInput: imageInput, inputKey: inputKey, store: frozenStore)
+        log(String(format: "frozen part precomputed for %d (image, augmentation) pairs in %.1f s", todo.count, Date().timeIntervalSince(started))
+            + (frozenStore.map { " (\(read) read from \($0.directory))" } ?? ""))
+    }
+
+    /// An (image, augmentation) for the frozen part: its key (the decoded pixels' digest and the
+    /// augmentation) and how to write its input.
+    func frozenSample(_ idx: Int, _ aug: Preprocess.Augmentation) -> FrozenStore.Sample {
+        FrozenStore.Sample(key: "\(imageKeys[idx]):\(aug)") { [pre, images] in pre.apply(images[idx], into: $0, aug) }
+    }
+
+    /// What the image input's values depend on besides the pixels and the augmentation.
+    var inputKey: String {
+        "channels=\(pre.channels) input=\(pre.inputHeight)x\(pre.inputWidth) mean=\(pre.mean) scale=\(pre.scale) transpose=\(pre.transpose)"
+    }
+
+    var frozenStore: FrozenStore? {
+        settings.string("frozen_store").isEmpty ? nil : FrozenStore(directory: settings.path("frozen_store"))
     }
 
     /// Copies a batch into the step's inputs (frozen results from the step's cache).

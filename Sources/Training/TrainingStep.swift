@@ -109,6 +109,19 @@ public final class TrainingStep {
         }
     }
 
+    /// Fills the cache for the samples it lacks, all in batches: read from `store` where it holds
+    /// them, computed otherwise (and added to the store). Returns how many were read.
+    @discardableResult
+    public func precompute(_ samples: [FrozenStore.Sample], imageInput: String, inputKey: String, store: FrozenStore?) throws -> Int {
+        guard let cut, let frozenExec else { return 0 }
+        let todo = samples.filter { cache[$0.key] == nil }
+        let (rows, computed) = try FrozenStore.compute(cut.frozen, outputs: cut.boundary, params: frozenExec, imageInput: imageInput,
+                                                       inputKey: inputKey, samples: todo, batch: batch, store: store, seed: 0)
+        for (s, r) in zip(todo, rows) { cache[s.key] = r }
+        cacheStats.computed += computed
+        return todo.count - computed
+    }
+
     /// Runs forward and backward and returns the loss; a non-finite loss or gradient throws
     /// (`step` numbers the message).
     public func forwardBackward(step: Int) throws -> Float {
