@@ -64,9 +64,10 @@ public struct FrozenStore {
     /// order. With a store: samples it holds for every output are read; for the others, the part of
     /// the graph between the outputs and the latest values the store holds for all of them runs
     /// (the image input, when still needed, from `Sample.write`); what was computed is stored.
-    /// Parameters come from `params`; `batch` samples run at a time.
+    /// Parameters come from `params`; `batch` samples run at a time. Also returns how many samples
+    /// were computed and which values were read from the store.
     public static func compute(_ graph: Graph, outputs: [String], params: Executor, imageInput: String, inputKey: String,
-                               samples: [Sample], batch: Int, store: FrozenStore?, seed: UInt64) throws -> (rows: [[[Float]]], computed: Int) {
+                               samples: [Sample], batch: Int, store: FrozenStore?, seed: UInt64) throws -> (rows: [[[Float]]], computed: Int, read: [String]) {
         var rows = [[[Float]]?](repeating: nil, count: samples.count)
         var g = graph
         g.outputs = outputs
@@ -80,6 +81,7 @@ public struct FrozenStore {
             }
         }
         let missing = samples.indices.filter { rows[$0] == nil }
+        var read = samples.isEmpty || !missing.isEmpty ? [] : outputs
         if !missing.isEmpty {
             // Walk back from the outputs; a value the store holds for every missing sample becomes an input.
             var fromStore: [String: [String: [Float]]] = [:]
@@ -96,6 +98,7 @@ public struct FrozenStore {
             part.params = g.params.filter { needed.contains($0.name) }
             part.inputs = g.inputs.filter { needed.contains($0.name) }
                 + g.nodes.filter { fromStore[$0.name] != nil }.map { Input(name: $0.name, type: $0.type!, loc: $0.loc) }
+            read = g.nodes.filter { fromStore[$0.name] != nil }.map(\.name)
             let ex = try Executor(schedule: try Scheduler.schedule(part, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
             for p in part.params { if let t = params.tensor(p.name) { try ex.setValue(p.name, t) } }
             ex.refold()
@@ -120,6 +123,6 @@ public struct FrozenStore {
                 }
             }
         }
-        return (rows.map { $0! }, missing.count)
+        return (rows.map { $0! }, missing.count, read)
     }
 }

@@ -38,8 +38,9 @@ extension Trainer {
                 return frozenSample(idx, pre.augmentation(height: images[idx].shape[1], width: images[idx].shape[2], train: false, rng: &rng))
             }
             let rows = try FrozenStore.compute(cut.frozen, outputs: [target], params: frozen, imageInput: imageInput, inputKey: inputKey,
-                                               samples: samples, batch: batch, store: frozenStore, seed: 0).rows
-            for r in rows { for v in r[0] { sumSquares += Double(v) * Double(v) }; count += r[0].count }
+                                               samples: samples, batch: batch, store: frozenStore, seed: 0)
+            if !rows.read.isEmpty { log("target_scale: from the stored " + rows.read.map { "%" + $0 }.joined(separator: ", ")) }
+            for r in rows.rows { for v in r[0] { sumSquares += Double(v) * Double(v) }; count += r[0].count }
             return try targetScale(target, param, sumSquares: sumSquares, count: count)
         }
         var g = graph

@@ -257,9 +257,9 @@ public final class Trainer {
             todo += augs.map { frozenSample(idx, $0) }
         }
         let started = Date()
-        let read = try compiled.precompute(todo, imageInput: imageInput, inputKey: inputKey, store: frozenStore)
+        let (read, values) = try compiled.precompute(todo, imageInput: imageInput, inputKey: inputKey, store: frozenStore)
         log(String(format: "frozen part precomputed for %d (image, augmentation) pairs in %.1f s", todo.count, Date().timeIntervalSince(started))
-            + (frozenStore.map { " (\(read) read from \($0.directory))" } ?? ""))
+            + (frozenStore.map { " (\(read) read from \($0.directory)" + (values.isEmpty ? "" : "; from the stored " + values.map { "%" + $0 }.joined(separator: ", ")) + ")" } ?? ""))
     }
 
     /// An (image, augmentation) for the frozen part: its key (the decoded pixels' digest and the
@@ -461,7 +461,17 @@ public final class Trainer {
     public func saveModel() throws {
         guard rank == 0 else { return }
         let meta = ["classes": data.classes.joined(separator: ","), "logits": logits ?? "", "loss": loss, "step": String(step)]
-        try SafeTensors.write(solver.parameterTensors + calibrated, metadata: meta, to: outputDir + "/model.safetensors")
+        try SafeTensors.write(solver.parameterTensors + calibrated + frozenParameters, metadata: meta, to: outputDir + "/model.safetensors")
+    }
+
+    /// The frozen parameters the compiled graph uses, as loaded (or initialised): with them the model
+    /// file holds the whole network (a stage 0 that fine-tunes only the top of a face net is a
+    /// complete teacher for stage 1).
+    var frozenParameters: [(String, Tensor)] {
+        let saved = Set(solver.parameterTensors.map(\.0) + calibrated.map(\.0))
+        return graph.params.filter { !$0.trainable && !saved.contains($0.name) }.compactMap { p in
+            compiled.executors.lazy.compactMap { $0.tensor(p.name) }.first.map { (p.name, $0) }
+        }
     }
 }
 

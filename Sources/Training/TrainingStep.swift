@@ -110,16 +110,17 @@ public final class TrainingStep {
     }
 
     /// Fills the cache for the samples it lacks, all in batches: read from `store` where it holds
-    /// them, computed otherwise (and added to the store). Returns how many were read.
+    /// them, computed otherwise (and added to the store). Returns how many were read, and the values
+    /// read from the store.
     @discardableResult
-    public func precompute(_ samples: [FrozenStore.Sample], imageInput: String, inputKey: String, store: FrozenStore?) throws -> Int {
-        guard let cut, let frozenExec else { return 0 }
+    public func precompute(_ samples: [FrozenStore.Sample], imageInput: String, inputKey: String, store: FrozenStore?) throws -> (read: Int, values: [String]) {
+        guard let cut, let frozenExec else { return (0, []) }
         let todo = samples.filter { cache[$0.key] == nil }
-        let (rows, computed) = try FrozenStore.compute(cut.frozen, outputs: cut.boundary, params: frozenExec, imageInput: imageInput,
+        let (rows, computed, values) = try FrozenStore.compute(cut.frozen, outputs: cut.boundary, params: frozenExec, imageInput: imageInput,
                                                        inputKey: inputKey, samples: todo, batch: batch, store: store, seed: 0)
         for (s, r) in zip(todo, rows) { cache[s.key] = r }
         cacheStats.computed += computed
-        return todo.count - computed
+        return (todo.count - computed, values)
     }
 
     /// Runs forward and backward and returns the loss; a non-finite loss or gradient throws

@@ -87,7 +87,7 @@ final class FrozenStoreTests: XCTestCase {
         let second = try Trainer(settings: try Toy.settings("store-2", extra), log: { logs.append($0) })
         _ = try second.train()
         XCTAssertEqual(second.cacheStats.computed, 0)
-        XCTAssert(logs.contains { $0.contains("(\(2 * n) read from \(dir))") }, logs.joined(separator: "\n"))
+        XCTAssert(logs.contains { $0.contains("(\(2 * n) read from \(dir); from the stored %flat)") }, logs.joined(separator: "\n"))
         let plain = try Toy.trainer(Toy.settings("store-plain", extra.merging(["frozen_store": ""]) { $1 }))
         _ = try plain.train()
         try Toy.assertSameTensors(second.outputDir + "/model.safetensors", plain.outputDir + "/model.safetensors")

@@ -94,6 +94,20 @@ final class TrainerPartsTests: XCTestCase {
         XCTAssertEqual(random.cacheStats.computed + random.cacheStats.reused, 3 * 16, "filled as batches come")
     }
 
+    /// The model file holds the frozen parameters too, so it is the whole network (the teacher that
+    /// a stage 1 loads from a stage 0 that fine-tuned only the top of a face net).
+    func testModelFileHoldsFrozenParameters() throws {
+        _ = try Self.step(cacheFrozen: false)  // writes the graph
+        for cache in ["true", "false"] {
+            let t = try Toy.trainer(Toy.settings("frozen-saved-\(cache)", ["graph": Toy.dir + "/frozen_head.fn2e", "iterations": "2",
+                                                                          "cache_frozen": cache]))
+            _ = try t.train()
+            let (tensors, _) = try SafeTensors.read(path: t.outputDir + "/model.safetensors")
+            XCTAssertEqual(Set(tensors.keys), ["face.weight", "fc.weight"], cache)
+            XCTAssertEqual(tensors["face.weight"]?.data, [0.5, 0.5], cache)
+        }
+    }
+
     func testNonFiniteLossAndWeightsThrowWithTheStep() throws {
         let step = try Self.step(cacheFrozen: false)
         try step.feed(images: Self.images(1), imageInput: "data", labels: [0, 1, 2, 0], labelInput: "label", keys: ["a", "b", "c", "d"])
