@@ -2,6 +2,8 @@ import ArgumentParser
 import Driver
 import Faces
 import Foundation
+import Kernels
+import Tensors
 import Training
 
 /// The detector's options, shared by `detect` and `predict --detect`.
@@ -54,10 +56,29 @@ struct Detect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Find faces in photos (MTCNN): boxes, scores and five landmarks as CSV or JSON.")
     @Argument(help: "Photos, folders of photos, or CSV lists of them (a `path` column, else the first).") var photos: [String]
     @Flag(help: "JSON (one record per face) instead of CSV.") var json = false
+    @Option(help: "Time detection instead: each photo detected once to warm up, then this many times; the median seconds per photo and the BLAS core, as JSON lines.")
+    var time: Int?
     @OptionGroup var faces: DetectorOptions
 
     func run() throws {
         startBLAS(verbose: false)
-        throw try faces.run(photos, predictor: nil, json: json)
+        guard let runs = time else { throw try faces.run(photos, predictor: nil, json: json) }
+        do {
+            let detector = try faces.detector()
+            for photo in try FaceCommands.photos(photos) {
+                let image = try Images.load(path: photo, channels: 3)
+                let found = try detector.detect(image).count
+                var seconds: [Double] = []
+                for _ in 0..<max(1, runs) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    _ = try detector.detect(image)
+                    seconds.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+                print(String(format: "{\"photo\": \"%@\", \"width\": %d, \"height\": %d, \"faces\": %d, \"seconds\": %.5f, \"runs\": %d, \"core\": \"%@\", \"threads\": %d}",
+                             photo, image.shape[2], image.shape[1], found, seconds.sorted()[seconds.count / 2], seconds.count, BLAS.corename, BLAS.threads))
+            }
+        } catch {
+            throw fail(error)
+        }
     }
 }
