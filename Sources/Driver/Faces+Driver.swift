@@ -51,7 +51,7 @@ public enum FaceCommands {
         do {
             template = try predictor.map { try FaceTemplate.named($0.settings.string("align")) }
         } catch {
-            return CommandOutput(stderr: "\(predictor.map { $0.settings.string("align") } ?? ""): error: \(error)\n", status: 1)
+            return CommandOutput(stderr: "\(predictor?.settings.origins["align"] ?? "align"): error: \(error)\n", status: 1)
         }
         let bar = photos.count >= 20 && isatty(2) != 0
         for (k, photo) in photos.enumerated() {

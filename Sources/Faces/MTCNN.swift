@@ -80,7 +80,7 @@ public final class MTCNN {
             let (hs, ws) = (Int((Double(h) * scale).rounded(.up)), Int((Double(w) * scale).rounded(.up)))
             let x = Self.netInput([Resample.image(image, height: hs, width: ws)])
             // The nets were trained in MATLAB: their H axis runs along the image's width.
-            let out = try outputs(pnet, x, symbols: ["H": ws, "W": hs])
+            let out = try outputs(pnet, x, symbols: ["H": ws, "W": hs], expect: [2, 4])
             let found = proposals(prob: out[2]!, reg: out[4]!, scale: scale, threshold: s.thresholds[0])
             boxes += Boxes.nms(found, s.nms[0]).map { found[$0] }
         }
@@ -150,7 +150,7 @@ public final class MTCNN {
             while batch < part.count { batch *= 2 }
             var crops = part.map { Resample.image(Self.crop(image, $0), height: size, width: size) }
             crops += Array(repeating: Tensor(zeros: [3, size, size]), count: batch - part.count)
-            let out = try outputs(net, Self.netInput(crops), symbols: [:])
+            let out = try outputs(net, Self.netInput(crops), symbols: [:], expect: size == 48 ? [2, 4, 10] : [2, 4])
             for (k, b) in part.enumerated() {
                 let score = Double(out[2]!.data[2 * k + 1])
                 guard score > threshold else { continue }
@@ -200,11 +200,16 @@ public final class MTCNN {
     }
 
     /// The net's outputs keyed by their channel count (2: face probability, 4: box regression,
-    /// 10: landmarks).
-    func outputs(_ net: ExecutorCache, _ x: Tensor, symbols: [String: Int]) throws -> [Int: Tensor] {
+    /// 10: landmarks); a net without the `expect`ed ones is not MTCNN's.
+    func outputs(_ net: ExecutorCache, _ x: Tensor, symbols: [String: Int], expect: [Int]) throws -> [Int: Tensor] {
         let ex = try net.executor(batch: x.shape[0], symbols: symbols)
         let out = try ex.run(inputs: [net.graph.inputs[0].name: x])
-        return Dictionary(out.values.map { ($0.shape[1], $0) }, uniquingKeysWith: { a, _ in a })
+        let byChannels = Dictionary(out.values.map { ($0.shape[1], $0) }, uniquingKeysWith: { a, _ in a })
+        guard expect.allSatisfy({ byChannels[$0] != nil }) else {
+            throw FaceError("'\(net.graph.name)' gives outputs shaped \(out.values.map { "\($0.shape)" }.sorted().joined(separator: ", "));"
+                            + " MTCNN's has \(expect.map(String.init).joined(separator: ", ")) (face probability, box regression\(expect.contains(10) ? ", landmarks" : ""))")
+        }
+        return byChannels
     }
 }
 

@@ -63,6 +63,13 @@ final class BoxTests: XCTestCase {
 }
 
 final class CascadeTests: XCTestCase {
+    func testMissingNetsAreNamed() {
+        XCTAssertThrowsError(try MTCNN(directory: "/nonexistent/mtcnn")) { e in
+            XCTAssertEqual("\(e)", "/nonexistent/mtcnn/det1.prototxt: no such file (the MTCNN release's det1-det3 are expected in /nonexistent/mtcnn)")
+        }
+    }
+
+
     /// The release's sample photos: faces with scores above O-Net's threshold, landmarks inside their
     /// boxes; P-Net compiled once per distinct scale size, and not again for the same photo.
     func testSamplePhotos() throws {

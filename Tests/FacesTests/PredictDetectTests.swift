@@ -88,7 +88,7 @@ final class PredictDetectTests: XCTestCase {
         let out = FaceCommands.run([dir + "/test1.jpg"], detector: try MTCNN(directory: dir), predictor: try Predictor(runDirectory: run),
                                    annotate: nil, json: false)
         XCTAssertEqual(out.status, 1)
-        XCTAssertTrue(out.stderr.contains("unknown face template 'nosuch' (known: ckplus48)"), out.stderr)
+        XCTAssertTrue(out.stderr.contains("settings.txt:3: error: unknown face template 'nosuch' (known: ckplus48)"), out.stderr)
         XCTAssertEqual(out.stdout, "")
         try FileManager.default.removeItem(atPath: run + "/settings.txt")
         XCTAssertThrowsError(try Predictor(runDirectory: run)) { e in
