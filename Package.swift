@@ -44,10 +44,12 @@ let package = Package(
         .target(name: "Distributed"),
         // Training: data, splits, solvers, checkpoints, metrics over compiled schedules.
         .target(name: "Training", dependencies: ["IR", "Tensors", "Autodiff", "Scheduler", "Runtime", "Distributed"]),
+        // Faces: the MTCNN cascade over the imported Caffe nets, and 5-point face alignment.
+        .target(name: "Faces", dependencies: ["IR", "Tensors", "Runtime", "CaffeImport"]),
         // Plot: PNG charts (line, bar, confusion matrix, image grids) drawn with a built-in bitmap font.
         .target(name: "Plot", dependencies: ["Tensors"]),
         .target(name: "Driver", dependencies: [
-            "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "DlibImport", "Training", "Plot", "Distributed",
+            "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "CaffeImport", "DlibImport", "Training", "Plot", "Distributed", "Faces",
         ]),
 
         // Thin command-line tools over the library.
@@ -55,7 +57,7 @@ let package = Package(
             "Driver", "CaffeImport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "fn2e-run", dependencies: [
-            "Driver", "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "Training", "Distributed",
+            "Driver", "IR", "Tensors", "Kernels", "Autodiff", "Scheduler", "Runtime", "Training", "Distributed", "Faces",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -67,6 +69,7 @@ let package = Package(
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "Detection", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
+        .testTarget(name: "FacesTests", dependencies: ["Faces", "Tensors", "Driver", "Training"]),
         .testTarget(name: "DlibImportTests", dependencies: ["DlibImport", "IR", "Tensors", "Driver", "Runtime"]),
     ],
     swiftLanguageModes: [.v5]

@@ -5,6 +5,8 @@ public struct InferenceError: Error {
     public var message: String
     public var operand: Int?
     public var attribute: String?
+    /// The type waits for a named spatial size (`H`, `W`) to be bound: not an error, the node stays untyped.
+    public var unbound = false
     public init(_ message: String, operand: Int? = nil, attribute: String? = nil) {
         self.message = message
         self.operand = operand
@@ -30,7 +32,7 @@ extension Op {
                 throw InferenceError("conv2d: \(o) output channels of weight \(w) are not divisible by groups=\(groups)", operand: 1)
             }
             if xs.count == 3 { try expectShape(xs[2], [.fixed(o)], "conv2d bias", 2) }
-            let h = try fixed(x.dims[2], "height", 0), wd = try fixed(x.dims[3], "width", 0)
+            let (h, wd) = try spatial(x)
             let oh = convOutputSize(input: h, kernel: kh, stride: sh, pad: ph, dilation: dh)
             let ow = convOutputSize(input: wd, kernel: kw, stride: sw, pad: pw, dilation: dw)
             guard oh >= 1, ow >= 1 else {
@@ -45,7 +47,7 @@ extension Op {
             let ceil = a.string("round") == "ceil"
             guard kh > 0, kw > 0 else { throw InferenceError("\(rawValue) needs attribute 'kernel' (or global=true)") }
             guard ph < kh, pw < kw else { throw InferenceError("\(rawValue): padding \(ph),\(pw) must be smaller than the kernel \(kh)x\(kw)", attribute: "pad") }
-            let h = try fixed(x.dims[2], "height", 0), w = try fixed(x.dims[3], "width", 0)
+            let (h, w) = try spatial(x)
             guard h + 2 * ph >= kh, w + 2 * pw >= kw else {
                 throw InferenceError("\(rawValue): kernel \(kh)x\(kw) is larger than the padded input \(x)", operand: 0)
             }
@@ -371,6 +373,16 @@ private func fixed(_ d: Dim, _ what: String, _ operand: Int) throws -> Int {
                              + (d == .batch ? "" : " (only where a size passes through unchanged; give a number here)"), operand: operand)
     }
     return v
+}
+
+/// Height and width of an NCHW operand; a named size there defers the node's type until it is bound.
+private func spatial(_ x: TensorType) throws -> (Int, Int) {
+    guard let h = x.dims[2].value, let w = x.dims[3].value else {
+        if case .symbol = x.dims[2] { var e = InferenceError("height \(x.dims[2]) is not bound yet"); e.unbound = true; throw e }
+        if case .symbol = x.dims[3] { var e = InferenceError("width \(x.dims[3]) is not bound yet"); e.unbound = true; throw e }
+        return (try fixed(x.dims[2], "height", 0), try fixed(x.dims[3], "width", 0))
+    }
+    return (h, w)
 }
 
 private func expectShape(_ t: TensorType, _ dims: [Dim], _ what: String, _ operand: Int) throws {

@@ -1,6 +1,8 @@
 /// Checks a graph and infers the type of every node: SSA names, definition before use, no cycles,
 /// arity, attribute kinds and ranges, element types and shapes. Attributes are normalised in place
-/// (an integer given for a number becomes a number) so that the printer is canonical.
+/// (an integer given for a number becomes a number) so that the printer is canonical. A node that
+/// needs a named spatial size (`f32[N,3,H,W]` into a conv) stays untyped, and so do its users,
+/// until the size is bound.
 public struct Verifier {
     /// Already verified graphs that calls may name.
     public var callees: [String: Graph]
@@ -91,6 +93,8 @@ public struct Verifier {
             if ok {
                 do {
                     node.type = node.op == .call ? try callType(node, operandTypes) : try node.op.inferType(operandTypes, node.fullAttrs)
+                } catch let e as InferenceError where e.unbound {
+                    ok = false  // typed when its named spatial sizes are bound; its users wait too
                 } catch let e as InferenceError {
                     let at = e.operand.flatMap { $0 < node.operandLocs.count ? node.operandLocs[$0] : nil }
                         ?? e.attribute.flatMap { node.attrLocs[$0] } ?? node.opLoc ?? node.loc

@@ -78,9 +78,29 @@ public final class Predictor {
     }
 
     /// Class probabilities, one row per image.
-    public func probabilities(_ paths: [String]) throws -> [[Double]] {
+    public func probabilities(_ paths: [String]) throws -> [[Double]] { try probabilities(batch: try batch(paths)) }
+
+    /// Class probabilities of face crops (`[C, H, W]`, 0-255) made like the training images: they
+    /// get the training images' channels and stored size, then the same preprocessing.
+    public func probabilities(crops: [Tensor]) throws -> [[Double]] {
+        let (h, w) = pre.resize ?? pre.cropSize
+        return try probabilities(batch: batch(crops.map { crop in
+            let img = Self.converted(crop, channels: pre.channels)
+            return img.shape[1] == h && img.shape[2] == w ? img : Images.resizeBilinear(img, height: h, width: w)
+        }))
+    }
+
+    /// Gray replicated to RGB, or RGB to gray as stb decodes it.
+    static func converted(_ img: Tensor, channels: Int) -> Tensor {
+        guard img.shape[0] != channels else { return img }
+        let plane = img.count / img.shape[0], dims = Array(img.shape.dropFirst())
+        if channels == 3 { return Tensor(shape: [3] + dims, data: img.data + img.data + img.data) }
+        return Tensor(shape: [1] + dims, data: (0..<plane).map { (77 * img.data[$0] + 150 * img.data[plane + $0] + 29 * img.data[2 * plane + $0]) / 256 })
+    }
+
+    func probabilities(batch input: Tensor) throws -> [[Double]] {
         guard let l = logits else { throw TrainingError("this run has no class scores (it was trained on a regression loss)") }
-        let scores = try run(try batch(paths), outputs: [l])[l]!
+        let scores = try run(input, outputs: [l])[l]!
         let k = scores.shape[1]
         return (0..<scores.shape[0]).map { r in
             let row = scores.data[r * k..<(r + 1) * k].map(Double.init)

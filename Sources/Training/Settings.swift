@@ -31,6 +31,7 @@ public struct Settings {
         Key(name: "mean", defaultValue: "0", help: "subtracted from pixels (0-255)"),
         Key(name: "scale", defaultValue: "1", help: "multiplies pixels after the mean"),
         Key(name: "transpose", defaultValue: "false", help: "swap H and W (for MATLAB-trained Caffe models)"),
+        Key(name: "align", defaultValue: "ckplus48", help: "face template `predict --detect` cuts faces out of photos with (ckplus48: gray 48x48, CK+48's framing)"),
         Key(name: "solver", defaultValue: "sgd", help: "sgd (Caffe momentum SGD) or adam"),
         Key(name: "lr", defaultValue: "0.01", help: "base learning rate"),
         Key(name: "momentum", defaultValue: "0.9", help: "SGD momentum"),

@@ -96,11 +96,14 @@ struct PlotCommand: ParsableCommand {
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Class probabilities for face crops, with the preprocessing the model was trained with.")
     @Argument(help: "Run folder written by `fn2e-run train` (settings.txt + model.safetensors).") var modelDir: String
-    @Argument(help: "Images.") var images: [String]
+    @Argument(help: "Images (with --detect: photos, folders of photos, or CSV lists of them).") var images: [String]
     @Flag(help: "JSON instead of a table.") var json = false
+    @Flag(help: "Find the faces in each photo (MTCNN), cut each out as the run's `align` setting says, and classify it; prints CSV.") var detect = false
+    @OptionGroup var faces: DetectorOptions
 
     func run() throws {
         startBLAS(verbose: false)
+        if detect { throw try faces.run(images, predictor: Predictor(runDirectory: modelDir), json: json) }
         do {
             let p = try Predictor(runDirectory: modelDir)
             let probs = try p.probabilities(images)

@@ -99,7 +99,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fn2e-run",
         abstract: "Run compiled fn2e graphs: inference, benchmarks, training.",
-        subcommands: [Infer.self, Bench.self, Train.self, Eval.self, PlotCommand.self, Predict.self, Visualize.self,
+        subcommands: [Infer.self, Bench.self, Train.self, Eval.self, PlotCommand.self, Predict.self, Detect.self, Visualize.self,
                       FaceNet2ExpNet.self, SynthesizeFaces.self, BenchTrain.self])
 }
 

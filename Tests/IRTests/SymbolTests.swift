@@ -68,4 +68,35 @@ final class SymbolTests: XCTestCase {
         // Lower-case words are not sizes.
         XCTAssertThrowsError(try Loader.load(text: "fn2e 1\ngraph @g(%x: f32[N,k]) {\n  return %x\n}\n", file: "l.fn2e"))
     }
+
+    /// A fully convolutional net over `f32[N,3,H,W]`: the convs after the input stay untyped until H
+    /// and W are bound; each binding types every node for its own size.
+    func testSpatialSizesAreTypedWhenBound() throws {
+        let text = """
+            fn2e 1
+
+            graph @fcn(%x: f32[N,3,H,W]) {
+              param %w: f32[4,3,3,3] = msra
+              %a = relu(%x)
+              %y = conv2d(%a, %w)
+              %p = max_pool(%y) {kernel=2, stride=2, round=ceil}
+              return %p
+            }
+
+            """
+        let g = try XCTUnwrap(try Loader.load(text: text, file: "fcn.fn2e").graphs["fcn"])
+        XCTAssertEqual(g.symbols, ["H", "W"])
+        XCTAssertEqual(g.type(of: "a")?.description, "f32[N,3,H,W]", "a size that passes through stays named")
+        XCTAssertNil(g.type(of: "y"))
+        XCTAssertNil(g.type(of: "p"))
+        XCTAssertEqual(try g.binding(symbols: ["H": 12, "W": 12]).type(of: "p")?.description, "f32[N,4,5,5]")
+        XCTAssertEqual(try Scheduler.bind(g, batch: 2, symbols: ["H": 31, "W": 20]).type(of: "p")?.description, "f32[2,4,15,9]")
+        XCTAssertThrowsError(try Scheduler.bind(g, batch: 1, symbols: ["H": 12])) { e in
+            XCTAssertTrue("\(e)".contains("named size W with no value"), "\(e)")
+        }
+        // A size too small for the kernel is the conv's ordinary error, reported when bound.
+        XCTAssertThrowsError(try Scheduler.bind(g, batch: 1, symbols: ["H": 2, "W": 12])) { e in
+            XCTAssertTrue("\(e)".contains("does not fit input f32[1,3,2,12]"), "\(e)")
+        }
+    }
 }

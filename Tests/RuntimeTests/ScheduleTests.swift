@@ -1,7 +1,9 @@
 import Autodiff
 import Foundation
 import IR
+import Runtime
 import Scheduler
+import Tensors
 import XCTest
 
 /// The scheduler tested by outcome: what got fused, what was left out, how much memory the plan takes.
@@ -97,4 +99,40 @@ final class ScheduleTests: XCTestCase {
 enum ArenaBounds {
     static let expnetForward32 = 513_802_240
     static let stage1Training32 = 1_470_758_912  // was 1_830_420_480 before relu_backward ran in place
+}
+
+/// One graph with named spatial sizes, compiled per shape: a shape asked for again is not compiled
+/// again, and each executor computes what a graph written with that shape computes.
+final class ExecutorCacheTests: XCTestCase {
+    func graph(_ input: String) throws -> Graph {
+        let text = """
+            fn2e 1
+            graph @fcn(%x: f32[\(input)]) {
+              param %w: f32[2,3,3,3] = msra
+              %y = conv2d(%x, %w)
+              %p = max_pool(%y) {kernel=2, stride=2, round=ceil}
+              return %p
+            }
+            """
+        return try XCTUnwrap(try Loader.load(text: text, file: "fcn.fn2e").graphs["fcn"])
+    }
+
+    func testCompilesOncePerShapeAndMatchesAFixedGraph() throws {
+        var rng = Xoshiro256(seed: 3)
+        let w = Tensor(shape: [2, 3, 3, 3], data: (0..<54).map { _ in rng.nextFloat() - 0.5 })
+        let cache = ExecutorCache(graph: try graph("N,3,H,W"), weights: [("w", w)], capacity: 2)
+        for (h, wd) in [(12, 12), (17, 9), (12, 12)] {
+            let ex = try cache.executor(batch: 1, symbols: ["H": h, "W": wd])
+            let x = Tensor(shape: [1, 3, h, wd], data: (0..<(3 * h * wd)).map { _ in rng.nextFloat() })
+            let got = try XCTUnwrap(try ex.run(inputs: ["x": x])["p"])
+            let fixed = ExecutorCache(graph: try graph("N,3,\(h),\(wd)"), weights: [("w", w)])
+            let want = try XCTUnwrap(try fixed.executor(batch: 1).run(inputs: ["x": x])["p"])
+            XCTAssertEqual(got.shape, [1, 2, (h - 1) / 2, (wd - 1) / 2])
+            XCTAssertEqual(got.data, want.data)
+        }
+        XCTAssertEqual(cache.compilations, 2, "12x12 came from the cache")
+        _ = try cache.executor(batch: 2, symbols: ["H": 12, "W": 12])
+        _ = try cache.executor(batch: 1, symbols: ["H": 12, "W": 12])
+        XCTAssertEqual(cache.compilations, 4, "capacity 2: 12x12 at batch 1 was evicted")
+    }
 }

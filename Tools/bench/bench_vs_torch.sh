@@ -13,11 +13,7 @@ rounds=${1:-2}
 steps=${2:-2}
 workloads=${WORKLOADS:-"stage1 stage2 vgg"}
 PY=$(bash Tools/venv.sh)/bin/python   # Tools/.venv, created once and reused
-RUN=${FN2E_RUN:-}
-if [ -z "$RUN" ]; then
-  swift build -c release --product fn2e-run >&2
-  RUN="$(swift build -c release --show-bin-path)/fn2e-run"
-fi
+RUN=$(bash Tools/bench/fn2e_run.sh)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

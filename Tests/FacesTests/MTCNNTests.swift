@@ -1,0 +1,105 @@
+// The MTCNN cascade: its box arithmetic on hand-made cases, and the real release nets (from
+// $FN2E_DATA/caffe/mtcnn, never copied into the repository) on the release's sample photos.
+@testable import Faces
+import Foundation
+import Tensors
+import XCTest
+
+/// `$FN2E_DATA/<relative>`, or a skip that says why.
+func dataPath(_ relative: String) throws -> String {
+    guard let root = ProcessInfo.processInfo.environment["FN2E_DATA"], !root.isEmpty else {
+        throw XCTSkip("FN2E_DATA is not set; point it at the shared data folder (e.g. FN2E_DATA=../shared/data) to run this test")
+    }
+    let path = (root as NSString).appendingPathComponent(relative)
+    guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is missing") }
+    return path
+}
+
+final class BoxTests: XCTestCase {
+    func box(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, _ s: Double) -> Candidate {
+        Candidate(x1: x1, y1: y1, x2: x2, y2: y2, score: s)
+    }
+
+    /// A small box inside a big one: Union keeps both (IoU 0.25), Min drops the small one (overlap 1).
+    func testNMSUnionAndMin() {
+        let b = [box(1, 1, 10, 10, 0.8), box(1, 1, 20, 20, 0.9), box(50, 50, 60, 60, 0.95)]
+        XCTAssertEqual(Boxes.nms(b, NMSStep(0.5, .union)), [2, 1, 0])
+        XCTAssertEqual(Boxes.nms(b, NMSStep(0.5, .min)), [2, 1])
+        // Pixel-counting areas: boxes 1...10 and 2...11 share 9x9 of 10x10 pixels, IoU 81/119.
+        let shifted = [box(1, 1, 10, 10, 0.9), box(2, 2, 11, 11, 0.8)]
+        XCTAssertEqual(Boxes.nms(shifted, NMSStep(81.0 / 119 - 1e-9, .union)), [0])
+        XCTAssertEqual(Boxes.nms(shifted, NMSStep(81.0 / 119 + 1e-9, .union)), [0, 1])
+    }
+
+    func testRegressSquareTruncate() {
+        var c = box(11, 21, 30, 30, 1)  // 20 x 10 pixels
+        c.reg = [0.1, -0.1, 0.05, 0.2]
+        let r = Boxes.regress(c)
+        XCTAssertEqual([r.x1, r.y1, r.x2, r.y2], [13, 20, 31, 32])
+        let s = Boxes.square(box(10, 20, 30, 30, 1))
+        XCTAssertEqual([s.x1, s.y1, s.x2, s.y2], [10, 15, 30, 35])
+        let t = Boxes.truncated(box(-1.5, 2.7, 3.2, -0.4, 1))
+        XCTAssertEqual([t.x1, t.y1, t.x2, t.y2], [-1, 2, 3, 0])
+    }
+
+    /// Shrinking averages whole blocks; growing interpolates between centres with clamped edges.
+    func testResample() {
+        let img = Tensor(shape: [1, 4, 4], data: (0..<16).map(Float.init))
+        XCTAssertEqual(Resample.image(img, height: 2, width: 2).data, [2.5, 4.5, 10.5, 12.5])
+        let third = Resample.image(Tensor(shape: [1, 1, 3], data: [0, 3, 6]), height: 1, width: 2)
+        XCTAssertEqual(third.data[0], 1, accuracy: 1e-5)  // (0 * 1 + 3 * 0.5) / 1.5
+        XCTAssertEqual(third.data[1], 5, accuracy: 1e-5)
+        let grown = Resample.image(Tensor(shape: [1, 1, 2], data: [0, 4]), height: 1, width: 4)
+        XCTAssertEqual(grown.data, [0, 1, 3, 4])
+    }
+
+    /// The nets see the image transposed and mapped to about -1...1.
+    func testNetInputIsTransposed() {
+        let img = Tensor(shape: [3, 1, 2], data: [0, 255, 127.5, 127.5, 255, 0])
+        let x = MTCNN.netInput([img])
+        XCTAssertEqual(x.shape, [1, 3, 2, 1])
+        XCTAssertEqual(x.data, [-255, 255, 0, 0, 255, -255].map { Float($0) / 256 })
+    }
+}
+
+final class CascadeTests: XCTestCase {
+    func testMissingNetsAreNamed() {
+        XCTAssertThrowsError(try MTCNN(directory: "/nonexistent/mtcnn")) { e in
+            XCTAssertEqual("\(e)", "/nonexistent/mtcnn/det1.prototxt: no such file (the MTCNN release's det1-det3 are expected in /nonexistent/mtcnn)")
+        }
+    }
+
+
+    /// The release's sample photos: faces with scores above O-Net's threshold, landmarks inside their
+    /// boxes; P-Net compiled once per distinct scale size, and not again for the same photo.
+    func testSamplePhotos() throws {
+        let dir = try dataPath("caffe/mtcnn")
+        let mtcnn = try MTCNN(directory: dir)
+        var total = 0
+        for name in ["test1.jpg", "test2.jpg"] {
+            let img = try Images.load(path: dir + "/" + name)
+            let faces = try mtcnn.detect(img)
+            let before = mtcnn.pnetCompilations
+            XCTAssertEqual(try mtcnn.detect(img), faces, "the same photo gives the same faces")
+            XCTAssertEqual(mtcnn.pnetCompilations, before, "the second pass compiled nothing")
+            print("\(name): \(faces.count) faces, P-Net compiled for \(before) sizes")
+            XCTAssertFalse(faces.isEmpty, name)
+            for f in faces {
+                XCTAssertGreaterThan(f.score, 0.7)
+                XCTAssertEqual(f.landmarks.count, 5)
+                for p in f.landmarks {
+                    XCTAssertTrue(p.x > f.x1 - 2 && p.x < f.x2 + 2 && p.y > f.y1 - 2 && p.y < f.y2 + 2, "\(name): \(f)")
+                }
+                // Eyes above the mouth corners, left eye left of the right eye.
+                XCTAssertLessThan(f.landmarks[0].x, f.landmarks[1].x)
+                XCTAssertLessThan(max(f.landmarks[0].y, f.landmarks[1].y), min(f.landmarks[3].y, f.landmarks[4].y))
+            }
+            total += faces.count
+        }
+        let sizes = Set([(344, 450), (431, 450)].flatMap { (h, w) in
+            mtcnn.pyramid(height: h, width: w).map { [Int((Double(h) * $0).rounded(.up)), Int((Double(w) * $0).rounded(.up))] }
+        })
+        XCTAssertEqual(mtcnn.pnetCompilations, sizes.count)
+        XCTAssertGreaterThan(total, 2)
+    }
+}

@@ -1,0 +1,98 @@
+// `fn2e-run predict RUN PHOTO... --detect`: faces found, cut out as the run's `align` setting says,
+// classified by the run's model; a run that cannot say how is a clear error.
+import Driver
+import Faces
+import Foundation
+import Tensors
+import Training
+import XCTest
+
+final class PredictDetectTests: XCTestCase {
+    var tmp = ""
+    override func setUpWithError() throws {
+        tmp = NSTemporaryDirectory() + "fn2e-predict-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: tmp + "/run", withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: tmp) }
+
+    static let classes = ["dark", "bright"]
+
+    /// A run folder as `fn2e-run train` leaves it, for a model over 48x48 gray crops whose two
+    /// class scores are the crop's mean brightness (in 0-1) and its negation: "bright" wins for a
+    /// crop brighter than mid-gray.
+    func makeRun(align: String?) throws -> String {
+        let run = tmp + "/run"
+        try """
+            fn2e 1
+
+            graph @brightness(%data: f32[N,1,48,48], %label: i32[N]) {
+              param %fc.weight: f32[K,2304] = zeros
+              param %fc.bias: f32[K] = zeros
+              %flat = f32[N,2304] flatten(%data)
+              %fc = f32[N,K] linear(%flat, %fc.weight, %fc.bias)
+              %loss = f32[] softmax_cross_entropy(%fc, %label)
+              return %loss
+            }
+
+            """.write(toFile: run + "/brightness.fn2e", atomically: true, encoding: .utf8)
+        try ("graph = brightness.fn2e\nscale = 0.00390625\n" + (align.map { "align = \($0)\n" } ?? ""))
+            .write(toFile: run + "/settings.txt", atomically: true, encoding: .utf8)
+        let w = Tensor(shape: [2, 2304], data: Array(repeating: -1 / 2304, count: 2304) + Array(repeating: 1 / 2304, count: 2304))
+        try SafeTensors.write([("fc.weight", w), ("fc.bias", Tensor(shape: [2], data: [0.5, -0.5]))],
+                              metadata: ["classes": Self.classes.joined(separator: ","), "logits": "fc"], to: run + "/model.safetensors")
+        return run
+    }
+
+    /// test1.jpg's two faces, a picture with none and a broken file, as JSON: one record per face
+    /// with both probabilities, which are those of the aligned CK+48-style crop (recomputed here).
+    func testOneRecordPerFaceWithProbabilities() throws {
+        let dir = try dataPath("caffe/mtcnn")
+        let detector = try MTCNN(directory: dir)
+        let predictor = try Predictor(runDirectory: try makeRun(align: "ckplus48"))
+        try Images.writePNG(Tensor(shape: [3, 100, 100], data: Array(repeating: 200, count: 30000)), to: "\(tmp)/blank.png")
+        FileManager.default.createFile(atPath: "\(tmp)/broken.png", contents: Data("not a png".utf8))
+        let photos = [dir + "/test1.jpg", "\(tmp)/broken.png", "\(tmp)/blank.png"]
+        let out = FaceCommands.run(photos, detector: detector, predictor: predictor, annotate: "\(tmp)/ann", json: true)
+        XCTAssertEqual(out.status, 1, "the broken file fails the command")
+        XCTAssertTrue(out.stderr.contains("\(tmp)/broken.png: error: "), out.stderr)
+        XCTAssertTrue(out.stderr.contains("\(tmp)/blank.png: no face found"), out.stderr)
+        let records = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(records.count, 2)
+        let image = try Images.load(path: dir + "/test1.jpg")
+        let faces = try detector.detect(image)
+        for (k, r) in records.enumerated() {
+            XCTAssertEqual(r["photo"] as? String, dir + "/test1.jpg")
+            XCTAssertEqual(r["face"] as? Int, k)
+            let p = try XCTUnwrap(r["probabilities"] as? [String: Double])
+            XCTAssertEqual(Set(p.keys), Set(Self.classes))
+            XCTAssertEqual(p.values.reduce(0, +), 1, accuracy: 1e-9)
+            // The model's scores are ±(mean brightness of the aligned crop - 0.5): recompute them.
+            let crop = Align.crop(image, landmarks: faces[k].landmarks, template: .ckplus48)
+            let mean = Double(crop.data.reduce(0, +)) / Double(crop.count) / 256
+            XCTAssertEqual(p["bright"]!, 1 / (1 + exp(-2 * (mean - 0.5))), accuracy: 1e-4)
+            XCTAssertEqual(r["class"] as? String, mean > 0.5 ? "bright" : "dark")
+        }
+        XCTAssertEqual(try Images.load(path: "\(tmp)/ann/test1.png").shape, [3, 344, 450])
+
+        let csv = FaceCommands.run([dir + "/test1.jpg"], detector: detector, predictor: predictor, annotate: nil, json: false)
+        XCTAssertEqual(csv.status, 0, csv.stderr)
+        let lines = csv.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertTrue(lines[0].hasSuffix(",predicted,dark,bright"), String(lines[0]))
+    }
+
+    /// A run without settings (no preprocessing information) and one whose template is unknown.
+    func testRunsThatCannotSayHowToCutFaces() throws {
+        let run = try makeRun(align: "nosuch")
+        let dir = try dataPath("caffe/mtcnn")
+        let out = FaceCommands.run([dir + "/test1.jpg"], detector: try MTCNN(directory: dir), predictor: try Predictor(runDirectory: run),
+                                   annotate: nil, json: false)
+        XCTAssertEqual(out.status, 1)
+        XCTAssertTrue(out.stderr.contains("settings.txt:3: error: unknown face template 'nosuch' (known: ckplus48)"), out.stderr)
+        XCTAssertEqual(out.stdout, "")
+        try FileManager.default.removeItem(atPath: run + "/settings.txt")
+        XCTAssertThrowsError(try Predictor(runDirectory: run)) { e in
+            XCTAssertTrue("\(e)".contains("settings.txt: error: cannot read the settings file"), "\(e)")
+        }
+    }
+}
