@@ -42,16 +42,22 @@ public struct FrozenStore {
 
     func path(_ key: String) -> String { directory + "/" + key + ".safetensors" }
 
-    /// The stored rows of a value by sample key (empty when none, or unreadable).
-    func load(_ key: String) -> [String: [Float]] {
+    /// The stored rows of a value by sample key, those of `rowSize` floats (empty when none, or unreadable).
+    func load(_ key: String, rowSize: Int) -> [String: [Float]] {
         guard FileManager.default.fileExists(atPath: path(key)), let (tensors, _) = try? SafeTensors.read(path: path(key)) else { return [:] }
-        return tensors.mapValues(\.data)
+        return tensors.mapValues(\.data).filter { $0.value.count == rowSize }
+    }
+
+    /// Floats per sample of a batched value (-1 when a size other than N is not a number).
+    static func rowSize(_ g: Graph, _ v: String) -> Int {
+        guard let dims = g.type(of: v)?.dims.dropFirst(), dims.allSatisfy({ $0.value != nil }) else { return -1 }
+        return dims.reduce(1) { $0 * $1.value! }
     }
 
     /// Adds rows to a value's file (atomically; a concurrent writer's rows may be lost, never mixed).
     func save(_ key: String, value: String, rows: [String: [Float]]) {
         guard !rows.isEmpty else { return }
-        var all = load(key)
+        var all = load(key, rowSize: rows.first!.value.count)
         let before = all.count
         all.merge(rows) { old, _ in old }
         guard all.count > before else { return }
@@ -75,7 +81,7 @@ public struct FrozenStore {
         var stored: [String: [String: [Float]]] = [:]  // value -> sample -> row
         if let store {
             keys = FrozenStore.keys(g, inputKey: inputKey, param: { params.tensor($0)?.data })
-            for o in outputs { stored[o] = store.load(keys[o]!) }
+            for o in outputs { stored[o] = store.load(keys[o]!, rowSize: rowSize(g, o)) }
             for (i, s) in samples.enumerated() where outputs.allSatisfy({ stored[$0]![s.key] != nil }) {
                 rows[i] = outputs.map { stored[$0]![s.key]! }
             }
@@ -88,7 +94,7 @@ public struct FrozenStore {
             var needed = Set(outputs)
             for n in g.nodes.reversed() where needed.contains(n.name) {
                 if let store, !outputs.contains(n.name) {
-                    let r = store.load(keys[n.name]!)
+                    let r = store.load(keys[n.name]!, rowSize: rowSize(g, n.name))
                     if !r.isEmpty, missing.allSatisfy({ r[samples[$0].key] != nil }) { fromStore[n.name] = r; continue }
                 }
                 needed.formUnion(n.operands)

@@ -51,6 +51,7 @@ final class FrozenStoreTests: XCTestCase {
         let store = FrozenStore(directory: dir)
         let keys = FrozenStore.keys(g, inputKey: "p", param: { ex.tensor($0)?.data })
         store.save(keys["a"]!, value: "a", rows: ["s1": [-1, 1, -2, 2], "s2": [5, -5, 6, -6]])
+        store.save(keys["b"]!, value: "b", rows: ["s1": [7, 7, 7]])  // a corrupt row (3 floats, not 4): ignored
         let pixels: [String: [Float]] = ["s1": [1, 2, 3, 4], "s2": [-1, -2, -3, -4], "s3": [0, 1, 0, 1]]
         func samples(_ names: [String]) -> [FrozenStore.Sample] {
             names.map { n in FrozenStore.Sample(key: n) { p in for i in 0..<4 { p[i] = pixels[n]![i] } } }
