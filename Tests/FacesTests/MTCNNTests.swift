@@ -1,17 +1,15 @@
 // The MTCNN cascade: its box arithmetic on hand-made cases, and the real release nets (from
 // $FN2E_DATA/caffe/mtcnn, never copied into the repository) on the release's sample photos.
 @testable import Faces
+import Driver
 import Foundation
 import Tensors
 import XCTest
 
 /// `$FN2E_DATA/<relative>`, or a skip that says why.
 func dataPath(_ relative: String) throws -> String {
-    guard let root = ProcessInfo.processInfo.environment["FN2E_DATA"], !root.isEmpty else {
-        throw XCTSkip("FN2E_DATA is not set; point it at the shared data folder (e.g. FN2E_DATA=../shared/data) to run this test")
-    }
-    let path = (root as NSString).appendingPathComponent(relative)
-    guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is missing") }
+    let found = SharedData.find(relative)
+    guard let path = found.path else { throw XCTSkip(found.reason) }
     return path
 }
 
