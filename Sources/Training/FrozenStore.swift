@@ -70,10 +70,13 @@ public struct FrozenStore {
     /// order. With a store: samples it holds for every output are read; for the others, the part of
     /// the graph between the outputs and the latest values the store holds for all of them runs
     /// (the image input, when still needed, from `Sample.write`); what was computed is stored.
-    /// Parameters come from `params`; `batch` samples run at a time. Also returns how many samples
-    /// were computed and which values were read from the store.
+    /// Parameters come from `params`; `batch` samples run at a time. `whole`, an executor of all of
+    /// `graph` for `batch` samples that keeps `outputs`, runs when nothing is read from the store
+    /// (instead of compiling the same graph again). Also returns how many samples were computed and
+    /// which values were read from the store.
     public static func compute(_ graph: Graph, outputs: [String], params: Executor, imageInput: String, inputKey: String,
-                               samples: [Sample], batch: Int, store: FrozenStore?, seed: UInt64) throws -> (rows: [[[Float]]], computed: Int, read: [String]) {
+                               samples: [Sample], batch: Int, store: FrozenStore?, seed: UInt64,
+                               whole: Executor? = nil) throws -> (rows: [[[Float]]], computed: Int, read: [String]) {
         var rows = [[[Float]]?](repeating: nil, count: samples.count)
         var g = graph
         g.outputs = outputs
@@ -105,9 +108,14 @@ public struct FrozenStore {
             part.inputs = g.inputs.filter { needed.contains($0.name) }
                 + g.nodes.filter { fromStore[$0.name] != nil }.map { Input(name: $0.name, type: $0.type!, loc: $0.loc) }
             read = g.nodes.filter { fromStore[$0.name] != nil }.map(\.name)
-            let ex = try Executor(schedule: try Scheduler.schedule(part, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
-            for p in part.params { if let t = params.tensor(p.name) { try ex.setValue(p.name, t) } }
-            ex.refold()
+            let ex: Executor
+            if let whole, fromStore.isEmpty {
+                ex = whole
+            } else {
+                ex = try Executor(schedule: try Scheduler.schedule(part, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
+                for p in part.params { if let t = params.tensor(p.name) { try ex.setValue(p.name, t) } }
+                ex.refold()
+            }
             let image = part.inputs.first { $0.name == imageInput }
             let per = image.map { $0.type.dims.dropFirst().reduce(1) { $0 * ($1.value ?? 1) } } ?? 0
             for start in stride(from: 0, to: missing.count, by: batch) {

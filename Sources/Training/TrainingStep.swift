@@ -117,7 +117,8 @@ public final class TrainingStep {
         guard let cut, let frozenExec else { return (0, []) }
         let todo = samples.filter { cache[$0.key] == nil }
         let (rows, computed, values) = try FrozenStore.compute(cut.frozen, outputs: cut.boundary, params: frozenExec, imageInput: imageInput,
-                                                       inputKey: inputKey, samples: todo, batch: batch, store: store, seed: 0)
+                                                       inputKey: inputKey, samples: todo, batch: batch, store: store, seed: 0,
+                                                               whole: frozenExec)
         for (s, r) in zip(todo, rows) { cache[s.key] = r }
         cacheStats.computed += computed
         return (todo.count - computed, values)
