@@ -35,7 +35,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS", "Shapes"]),
         .target(name: "Reference", dependencies: ["IR", "Shapes", "Detection"]),
         .target(name: "Autodiff", dependencies: ["IR"]),
-        .target(name: "Scheduler", dependencies: ["IR"]),
+        // The Scheduler lowers to Kernels' calls and sizes their workspaces; it runs none of them.
+        .target(name: "Scheduler", dependencies: ["IR", "Kernels", "Detection"]),
         .target(name: "Runtime", dependencies: ["IR", "Tensors", "Kernels", "Scheduler", "Detection"]),
         .target(name: "CaffeImport", dependencies: ["IR", "Tensors", "Detection", "CCaffeProto", "CProtobufC"]),
         // dlib's own serialization (the face-recognition ResNet) to IR and weights, no dlib at run time.

@@ -45,7 +45,7 @@ public enum Op: String, CaseIterable, Sendable {
     case conv2dBackwardData = "conv2d_backward_data"
     /// `(x[N,C,H,W], dy[N,O,OH,OW]) {conv2d attrs, kernel=[KH,KW]}` -> dw[O,C/g,KH,KW], summed over N.
     case conv2dBackwardFilter = "conv2d_backward_filter"
-    /// `(x, dy) {max_pool attrs}` -> dx like x: each window's dy goes to its argmax in x (first maximum in row-major window order), summed where windows overlap.
+    /// `(x, dy) {max_pool attrs, relu_mask}` -> dx like x: each window's dy goes to its argmax in x (first maximum in row-major window order), summed where windows overlap; with relu_mask a winner <= 0 gets nothing.
     case maxPoolBackward = "max_pool_backward"
     /// `(dy) {avg_pool attrs, input_size=[H,W]}` -> dx[N,C,H,W]: each window's dy divided by the forward divisor, spread over the window.
     case avgPoolBackward = "avg_pool_backward"
@@ -227,7 +227,8 @@ extension Op {
         case .conv2dBackwardFilter:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("kernel", .ints(count: 2))])
         case .maxPoolBackward:
-            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.maxPool.signature.attrs)
+            // relu_mask: x is a ReLU's output and relu_backward(x, ·) is fused in (a winner ≤ 0 passes nothing).
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.maxPool.signature.attrs + [AttrSpec("relu_mask", .bool, .bool(false))])
         case .avgPoolBackward:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.avgPool.signature.attrs + [AttrSpec("input_size", .ints(count: 2))])
         case .reluBackward:
@@ -297,6 +298,9 @@ extension Op {
         .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
         .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward, .reduceBackward, .sumTo,
     ]
+    /// Whether the op gives the same result every time (dropout draws a mask), so that the
+    /// scheduler may fold it when its operands are frozen.
+    public var isDeterministic: Bool { self != .dropout && self != .dropoutMask }
     /// Ops whose output carries no gradient to their operands (random masks, constants).
     public static let constantOutput: Set<Op> = [.dropoutMask, .fill, .priorBox]
 }

@@ -49,7 +49,14 @@ public struct Summary {
         case .linear:
             guard let w = types[node.operands[1]]?.shape else { return 0 }
             return out.count(batch: batch) * w[1]
-        default:
+        case .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat,
+             .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm,
+             .lrn, .l2Normalize, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
+             .priorBox, .detectionOutput, .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward,
+             .avgPoolBackward, .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward,
+             .tanhBackward, .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward,
+             .euclideanLossBackward, .maximumBackward, .lrnBackward, .batchNormBackward, .l2NormalizeBackward,
+             .sliceBackward, .resizeBackward, .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
             return 0
         }
     }

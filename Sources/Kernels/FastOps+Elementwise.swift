@@ -166,10 +166,12 @@ extension FastOps {
 
     /// `y = a op b` with NumPy broadcasting; y has `broadcastShape(aShape, bShape)` (any rank).
     /// Same shapes and a per-row operand (e.g. `[1, C, 1, 1]` against `[N, C, H, W]`) take contiguous paths.
+    /// `outShape`, if given, is a shape both operands broadcast to (a broadcast beyond their own).
     public static func binary(_ op: BinaryOp, a: UnsafePointer<Float>, aShape: [Int], b: UnsafePointer<Float>, bShape: [Int],
-                              y: UnsafeMutablePointer<Float>) {
-        guard let shape = broadcastShape(aShape, bShape) else {
-            preconditionFailure("\(op): cannot broadcast \(aShape) with \(bShape)")
+                              y: UnsafeMutablePointer<Float>, outShape: [Int]? = nil) {
+        guard let joint = broadcastShape(aShape, bShape), let shape = outShape ?? Optional(joint),
+              broadcastShape(joint, shape) == shape else {
+            preconditionFailure("\(op): cannot broadcast \(aShape) with \(bShape) to \(outShape.map { "\($0)" } ?? "their shape")")
         }
         let count = shape.reduce(1, *)
         if count == 0 { return }
@@ -209,6 +211,46 @@ extension FastOps {
                 }
             }
         }
+    }
+
+    /// y `[shape]` = x `[xShape]` broadcast to `shape` (NumPy rules), times `factor`.
+    public static func broadcast(x: UnsafePointer<Float>, xShape: [Int], y: UnsafeMutablePointer<Float>, shape: [Int], factor: Float = 1) {
+        var zero: Float = 0
+        binary(.add, a: x, aShape: xShape, b: &zero, bShape: [1], y: y, outShape: shape)
+        if factor != 1 { affine(x: y, y: y, count: shape.reduce(1, *), scale: factor, shift: 0) }
+    }
+
+    /// Gradient of `maximum` for one operand: dx `[shape]` = dy where that operand wins (operand 0:
+    /// a ≥ b, operand 1: b > a, after broadcasting both to `shape`), else 0. `workspace`: `shape`'s count.
+    public static func maximumBackward(a: UnsafePointer<Float>, aShape: [Int], b: UnsafePointer<Float>, bShape: [Int],
+                                       dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, shape: [Int], operand: Int,
+                                       workspace eb: UnsafeMutablePointer<Float>) {
+        let count = shape.reduce(1, *)
+        broadcast(x: a, xShape: aShape, y: dx, shape: shape)
+        broadcast(x: b, xShape: bShape, y: eb, shape: shape)
+        if operand == 0 {
+            for i in 0..<count { dx[i] = dx[i] >= eb[i] ? dy[i] : 0 }
+        } else {
+            for i in 0..<count { dx[i] = eb[i] > dx[i] ? dy[i] : 0 }
+        }
+    }
+
+    /// Gradient of `batch_norm` with given statistics: dx = dy / sqrt(variance[c] + eps), `[N, C, spatial]`.
+    public static func batchNormGivenStatisticsBackward(dy: UnsafePointer<Float>, variance: UnsafePointer<Float>, eps: Float,
+                                                        dx: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(batch * channels, costPerItem: spatial) { planes in
+            for p in planes {
+                let inv = 1 / (variance[p % channels] + eps).squareRoot()
+                let (s, d) = (dy + p * spatial, dx + p * spatial)
+                for i in 0..<spatial { d[i] = s[i] * inv }
+            }
+        }
+    }
+
+    /// A dropout mask: each element 0 with probability `ratio` (when `uniform()` < ratio), else 1 / (1 − ratio).
+    public static func dropoutMask(y: UnsafeMutablePointer<Float>, count: Int, ratio: Float, uniform: () -> Float) {
+        let keep = 1 / (1 - ratio)
+        for i in 0..<count { y[i] = uniform() < ratio ? 0 : keep }
     }
 
     /// Sums g (shape `gShape`) down to `shape`, which broadcasts to `gShape` (right-aligned,

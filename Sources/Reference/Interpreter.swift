@@ -99,7 +99,11 @@ public enum Interpreter {
             return n.op == .sum ? RefOps.sum(x: xs[0], shape: ss[0], axes: all).out : RefOps.mean(x: xs[0], shape: ss[0], axes: all).out
         case .call:
             throw InterpreterError("inline calls before interpreting (node '%\(n.name)')")
-        default:
+        case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
+             .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
+             .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
+             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward,
+             .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
             return try evaluateBackward(n, a, xs, ss, out)
         }
     }
@@ -125,7 +129,9 @@ public enum Interpreter {
                                                pad: a.pair("pad"), dilation: a.pair("dilation"), groups: a.int("groups"))
         case .maxPoolBackward:
             let (k, s, p, c) = pool(ss[0])
-            return RefOps.maxPoolBackward(dy: xs[1], x: xs[0], xShape: ss[0], kernel: k, stride: s, pad: p, ceil: c)
+            let dx = RefOps.maxPoolBackward(dy: xs[1], x: xs[0], xShape: ss[0], kernel: k, stride: s, pad: p, ceil: c)
+            // relu_mask: relu_backward(x, dx) fused in (x is the ReLU's output).
+            return a.bool("relu_mask") ? RefOps.reluBackward(dy: dx, x: xs[0], negativeSlope: 0) : dx
         case .avgPoolBackward:
             let (k, s, p, c) = pool(out)
             return RefOps.avgPoolBackward(dy: xs[0], xShape: out, kernel: k, stride: s, pad: p, ceil: c)
@@ -186,8 +192,11 @@ public enum Interpreter {
             throw InterpreterError("'%\(n.name)': dropout masks are random; give the interpreter the mask as a value")
         case .fill:
             return [Double](repeating: a.float("value"), count: count)
-        default:
-            throw InterpreterError("no reference for \(n.op.rawValue)")
+        case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
+             .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias,
+             .batchNorm, .lrn, .l2Normalize, .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss,
+             .mean, .sum, .call, .priorBox, .detectionOutput:
+            throw InterpreterError("'%\(n.name)': \(n.op.rawValue) is not a backward op")
         }
     }
 }

@@ -15,7 +15,6 @@ public final class Executor {
     private let arena: UnsafeMutableRawPointer
     private var prologue: [() -> Void] = []
     private var steps: [() -> Void] = []
-    private var workspace: UnsafeMutablePointer<Float>?
     /// Seconds spent in each kernel over all runs, when `FN2E_PROFILE=1` (nil otherwise).
     private var kernelSeconds: [Double]?
     private var profiledRuns = 0
@@ -42,11 +41,6 @@ public final class Executor {
                 memory[name] = p
             }
         }
-        // One im2col workspace shared by every conv kernel, forward and backward (kernels run one at a time).
-        let convWork = (schedule.prologue + schedule.kernels).compactMap { k -> Int? in
-            Executor.anyConvGeometry(k.node, schedule).map { $0.isPointwise ? 0 : $0.workspaceCount }
-        }.max() ?? 0
-        if convWork > 0 { workspace = .allocate(capacity: convWork) }
         for p in schedule.graph.params {
             setParam(p.name, Initializers.tensor(for: p, seed: seed))
         }
@@ -58,7 +52,6 @@ public final class Executor {
 
     deinit {
         for p in owned { p.deallocate() }
-        workspace?.deallocate()
     }
 
     // MARK: Values
@@ -154,302 +147,134 @@ public final class Executor {
 
     // MARK: Binding kernels to buffers
 
-    static func shape(_ name: String, _ s: Schedule) -> [Int] { s.buffers[name]?.type.shape ?? [] }
-
-    static func convGeometry(_ n: Node, _ s: Schedule) -> ConvGeometry? {
-        guard n.op == .conv2d else { return nil }
-        let x = shape(n.operands[0], s), w = shape(n.operands[1], s), a = n.fullAttrs
-        return ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: w[0],
-                            kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
-                            dilation: a.pair("dilation"), groups: a.int("groups"))
-    }
-
-    /// The geometry of a conv2d or of either of its backward ops.
-    static func anyConvGeometry(_ n: Node, _ s: Schedule) -> ConvGeometry? {
-        let a = n.fullAttrs, out = shape(n.name, s)
-        switch n.op {
-        case .conv2d: return convGeometry(n, s)
-        case .conv2dBackwardData:
-            let w = shape(n.operands[1], s)
-            return ConvGeometry(batch: out[0], inChannels: out[1], height: out[2], width: out[3], outChannels: w[0],
-                                kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
-                                dilation: a.pair("dilation"), groups: a.int("groups"))
-        case .conv2dBackwardFilter:
-            let x = shape(n.operands[0], s)
-            return ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: out[0],
-                                kernel: (out[2], out[3]), stride: a.pair("stride"), pad: a.pair("pad"),
-                                dilation: a.pair("dilation"), groups: a.int("groups"))
-        default: return nil
-        }
-    }
-
-    static func poolGeometry(_ a: Attrs, input x: [Int]) -> PoolGeometry {
-        if a.bool("global") { return .global(batch: x[0], channels: x[1], height: x[2], width: x[3]) }
-        return PoolGeometry(batch: x[0], channels: x[1], height: x[2], width: x[3], kernel: a.pair("kernel"),
-                            stride: a.pair("stride"), pad: a.pair("pad"), ceil: a.string("round") == "ceil")
-    }
-
-    static func activation(_ a: Attrs) -> Activation {
-        a.string("activation") == "relu" ? .relu(negativeSlope: Float(a.float("negative_slope"))) : .none
-    }
-
-    /// `[N, C, spatial]` view of a tensor with channels on axis 1.
-    static func ncs(_ s: [Int]) -> (Int, Int, Int) {
-        (s[0], s.count > 1 ? s[1] : 1, s.count > 2 ? s[2...].reduce(1, *) : 1)
-    }
-
+    /// The kernel's call over its buffers: operands, output and planned workspace. Nothing is
+    /// sized or allocated here; the Scheduler's lowering decided everything.
     private func bind(_ k: Kernel) throws -> () -> Void {
-        let n = k.node, a = n.fullAttrs, s = schedule
-        let xs = n.operands.map { UnsafePointer(pointer($0)!) }
-        let shapes = n.operands.map { Executor.shape($0, s) }
-        let y = pointer(n.name)!
-        let outShape = Executor.shape(n.name, s)
-        let count = outShape.reduce(1, *)
-        func copy() -> () -> Void {
+        let xs = k.node.operands.map { UnsafePointer(pointer($0)!) }
+        let y = pointer(k.node.name)!
+        let ws = (arena + k.workspaceOffset).assumingMemoryBound(to: Float.self)
+        func labels(_ p: UnsafePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
+        let optional = { (i: Int) -> UnsafePointer<Float>? in i < xs.count ? xs[i] : nil }
+        switch k.call {
+        case let .conv2d(g, act, alg):
+            switch alg {
+            case .im2col, .pointwise:
+                return { FastOps.conv2d(x: xs[0], w: xs[1], bias: optional(2), y: y, geometry: g, activation: act, workspace: ws) }
+            }
+        case let .conv2dBackwardData(g, alg):
+            switch alg {
+            case .im2col, .pointwise: return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
+            }
+        case let .conv2dBackwardFilter(g, alg):
+            switch alg {
+            case .im2col, .pointwise: return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
+            }
+        case let .linear(rows, inputs, outputs, act):
+            return { FastOps.linear(x: xs[0], w: xs[1], bias: optional(2), y: y, n: rows, k: inputs, m: outputs, activation: act) }
+        case let .matmul(m, n, kk, ta, tb):
+            return { FastOps.matmul(a: xs[0], b: xs[1], c: y, m: m, n: n, k: kk, transposeA: ta, transposeB: tb) }
+        case let .maxPool(g): return { FastOps.maxPool(x: xs[0], y: y, argmax: nil, geometry: g) }
+        case let .avgPool(g): return { FastOps.avgPool(x: xs[0], y: y, geometry: g) }
+        case let .maxPoolBackward(g, mask):
+            return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g, reluMask: mask) }
+        case let .avgPoolBackward(g): return { FastOps.avgPoolBackward(dy: xs[0], dx: y, geometry: g) }
+        case let .relu(count, slope): return { FastOps.relu(x: xs[0], y: y, count: count, negativeSlope: slope) }
+        case let .reluBackward(count, slope):
+            return { FastOps.reluBackward(dy: xs[1], x: xs[0], dx: y, count: count, negativeSlope: slope) }
+        case let .prelu(v, sc):
+            return { FastOps.prelu(x: xs[0], slope: xs[1], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, slopeCount: sc) }
+        case let .preluBackwardInput(v, sc):
+            return { FastOps.preluBackward(dy: xs[2], x: xs[0], slope: xs[1], dx: y, dslope: nil, batch: v.batch, channels: v.channels,
+                                           spatial: v.spatial, slopeCount: sc) }
+        case let .preluBackwardSlope(v, sc):
+            // Workspace: a throwaway dx, then slopes of 1 (so the kernel's dslope is the plain sum).
+            let dx = ws, ones = ws + v.batch * v.channels * v.spatial
+            return {
+                ones.update(repeating: 1, count: sc)
+                FastOps.preluBackward(dy: xs[1], x: xs[0], slope: ones, dx: dx, dslope: y, batch: v.batch, channels: v.channels,
+                                      spatial: v.spatial, slopeCount: sc)
+            }
+        case let .sigmoid(count): return { FastOps.sigmoid(x: xs[0], y: y, count: count) }
+        case let .sigmoidBackward(count): return { FastOps.sigmoidBackward(dy: xs[1], y: xs[0], dx: y, count: count) }
+        case let .tanh(count): return { FastOps.tanh(x: xs[0], y: y, count: count) }
+        case let .tanhBackward(count): return { FastOps.tanhBackward(dy: xs[1], y: xs[0], dx: y, count: count) }
+        case let .copy(count):
             let src = xs[0]
             return { if src != UnsafePointer(y) { y.update(from: src, count: count) } }
-        }
-        switch n.op {
-        case .conv2d:
-            let g = Executor.convGeometry(n, s)!, act = Executor.activation(a), ws = workspace
-            let bias = xs.count > 2 ? xs[2] : nil
-            return { FastOps.conv2d(x: xs[0], w: xs[1], bias: bias, y: y, geometry: g, activation: act, workspace: ws) }
-        case .linear:
-            let act = Executor.activation(a), bias = xs.count > 2 ? xs[2] : nil
-            let (nn, kk, mm) = (shapes[0][0], shapes[0][1], shapes[1][0])
-            return { FastOps.linear(x: xs[0], w: xs[1], bias: bias, y: y, n: nn, k: kk, m: mm, activation: act) }
-        case .maxPool:
-            let g = Executor.poolGeometry(a, input: shapes[0])
-            return { FastOps.maxPool(x: xs[0], y: y, argmax: nil, geometry: g) }
-        case .avgPool:
-            let g = Executor.poolGeometry(a, input: shapes[0])
-            return { FastOps.avgPool(x: xs[0], y: y, geometry: g) }
-        case .relu:
-            let slope = Float(a.float("negative_slope"))
-            return { FastOps.relu(x: xs[0], y: y, count: count, negativeSlope: slope) }
-        case .prelu:
-            let (b, c, sp) = Executor.ncs(shapes[0]), sc = shapes[1].reduce(1, *)
-            return { FastOps.prelu(x: xs[0], slope: xs[1], y: y, batch: b, channels: c, spatial: sp, slopeCount: sc) }
-        case .sigmoid:
-            return { FastOps.sigmoid(x: xs[0], y: y, count: count) }
-        case .tanh:
-            return { FastOps.tanh(x: xs[0], y: y, count: count) }
-        case .dropout, .flatten, .reshape:
-            // Dropout is the identity outside training graphs (Autodiff turns it into a mask).
-            return copy()
-        case .affine:
-            let (sc, sh) = (Float(a.float("scale")), Float(a.float("shift")))
-            return { FastOps.affine(x: xs[0], y: y, count: count, scale: sc, shift: sh) }
-        case .transpose:
-            let perm = a.ints("perm")
-            return { FastOps.transpose(x: xs[0], shape: shapes[0], perm: perm, y: y) }
-        case .concat:
-            let axis = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
-            let parts = Array(zip(xs, shapes))
-            return { FastOps.concat(inputs: parts.map { (data: $0.0, shape: $0.1) }, axis: axis, y: y) }
-        case .slice:
-            let axis = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
-            let (st, en) = (a.int("start"), a.int("end"))
-            return { FastOps.slice(x: xs[0], shape: shapes[0], axis: axis, start: st, end: en, y: y) }
-        case .channelReplicate:
-            let (b, _, sp) = Executor.ncs(shapes[0]), kk = a.int("count")
-            return { FastOps.channelReplicate(x: xs[0], y: y, batch: b, spatial: sp, k: kk) }
-        case .resize, .resizeBackward:
-            let (x, o) = (shapes[0], outShape)
-            let (from, to) = n.op == .resize ? (x, o) : (o, x)
-            if n.op == .resize {
-                return { FastOps.resize(x: xs[0], y: y, planes: x[0] * x[1], h: from[2], w: from[3], oh: to[2], ow: to[3]) }
-            }
-            return { FastOps.resizeBackward(dy: xs[0], dx: y, planes: x[0] * x[1], h: from[2], w: from[3], oh: to[2], ow: to[3]) }
-        case .add, .sub, .mul, .maximum:
-            let op = FastOps.BinaryOp(rawValue: n.op.rawValue)!
-            return { FastOps.binary(op, a: xs[0], aShape: shapes[0], b: xs[1], bShape: shapes[1], y: y) }
-        case .scale, .bias:
-            let (b, c, sp) = Executor.ncs(shapes[0])
-            let scale: UnsafePointer<Float>? = n.op == .scale ? xs[1] : nil
-            let bias: UnsafePointer<Float>? = n.op == .bias ? xs[1] : (xs.count > 2 ? xs[2] : nil)
-            return { FastOps.channelScale(x: xs[0], scale: scale, bias: bias, y: y, batch: b, channels: c, spatial: sp) }
-        case .batchNorm:
-            let (b, c, sp) = Executor.ncs(shapes[0]), eps = Float(a.float("eps"))
-            return { FastOps.batchNorm(x: xs[0], mean: xs[1], variance: xs[2], eps: eps, y: y, batch: b, channels: c, spatial: sp) }
-        case .lrn:
-            let (b, c, sp) = Executor.ncs(shapes[0])
-            let (size, alpha, beta, kk) = (a.int("size"), Float(a.float("alpha")), Float(a.float("beta")), Float(a.float("k")))
-            if a.string("region") == "within_channel" {
-                let (h, w) = (shapes[0][2], shapes[0][3])
-                return { FastOps.lrnWithin(x: xs[0], y: y, batch: b, channels: c, height: h, width: w, size: size, alpha: alpha, beta: beta) }
-            }
-            return { FastOps.lrnAcross(x: xs[0], y: y, batch: b, channels: c, spatial: sp, size: size, alpha: alpha, beta: beta, k: kk) }
-        case .l2Normalize:
-            let (b, c, sp) = Executor.ncs(shapes[0]), across = a.bool("across_spatial"), eps = Float(a.float("eps"))
-            return { FastOps.l2Normalize(x: xs[0], y: y, batch: b, channels: c, spatial: sp, acrossSpatial: across, eps: eps) }
-        case .priorBox:
-            let boxes = a.priorBoxes(feature: shapes[0], image: shapes[1])
-            return { boxes.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: $0.count) } }
-        case .detectionOutput:
-            let spec = try a.detectionSpec(), batch = shapes[0][0], priors = shapes[2][2] / 4
+        case let .affine(count, sc, sh): return { FastOps.affine(x: xs[0], y: y, count: count, scale: sc, shift: sh) }
+        case let .transpose(shape, perm): return { FastOps.transpose(x: xs[0], shape: shape, perm: perm, y: y) }
+        case let .concat(shapes, axis):
+            let parts = zip(xs, shapes).map { (data: $0.0, shape: $0.1) }
+            return { FastOps.concat(inputs: parts, axis: axis, y: y) }
+        case let .slice(shape, axis, start, end):
+            return { FastOps.slice(x: xs[0], shape: shape, axis: axis, start: start, end: end, y: y) }
+        case let .sliceBackward(shape, axis, start, length):
+            return { FastOps.sliceBackward(dy: xs[0], xShape: shape, axis: axis, start: start, length: length, dx: y) }
+        case let .channelReplicate(b, sp, count): return { FastOps.channelReplicate(x: xs[0], y: y, batch: b, spatial: sp, k: count) }
+        case let .resize(planes, h, w, oh, ow): return { FastOps.resize(x: xs[0], y: y, planes: planes, h: h, w: w, oh: oh, ow: ow) }
+        case let .resizeBackward(planes, h, w, oh, ow):
+            return { FastOps.resizeBackward(dy: xs[0], dx: y, planes: planes, h: h, w: w, oh: oh, ow: ow) }
+        case let .binary(op, aShape, bShape): return { FastOps.binary(op, a: xs[0], aShape: aShape, b: xs[1], bShape: bShape, y: y) }
+        case let .maximumBackward(aShape, bShape, shape, operand):
+            return { FastOps.maximumBackward(a: xs[0], aShape: aShape, b: xs[1], bShape: bShape, dy: xs[2], dx: y, shape: shape,
+                                             operand: operand, workspace: ws) }
+        case let .channelScale(v, hasScale):
+            let scale = hasScale ? xs[1] : nil, bias = hasScale ? optional(2) : xs[1]
+            return { FastOps.channelScale(x: xs[0], scale: scale, bias: bias, y: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
+        case let .batchNorm(v, eps):
+            return { FastOps.batchNorm(x: xs[0], mean: xs[1], variance: xs[2], eps: eps, y: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
+        case let .batchNormBackward(v, eps):
+            return { FastOps.batchNormGivenStatisticsBackward(dy: xs[1], variance: xs[0], eps: eps, dx: y, batch: v.batch,
+                                                              channels: v.channels, spatial: v.spatial) }
+        case let .lrnAcross(v, size, alpha, beta, kk):
+            return { FastOps.lrnAcross(x: xs[0], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, size: size, alpha: alpha, beta: beta, k: kk) }
+        case let .lrnWithin(v, h, w, size, alpha, beta):
+            return { FastOps.lrnWithin(x: xs[0], y: y, batch: v.batch, channels: v.channels, height: h, width: w, size: size, alpha: alpha, beta: beta) }
+        case let .lrnBackward(v, size, alpha, beta, kk):
+            return { FastOps.lrnAcrossBackward(dy: xs[2], x: xs[0], y: xs[1], dx: y, batch: v.batch, channels: v.channels, spatial: v.spatial,
+                                               size: size, alpha: alpha, beta: beta, k: kk) }
+        case let .l2Normalize(v, across, eps):
+            return { FastOps.l2Normalize(x: xs[0], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, acrossSpatial: across, eps: eps) }
+        case let .l2NormalizeBackward(v, across, eps):
+            return { FastOps.l2NormalizeBackward(x: xs[0], dy: xs[1], dx: y, batch: v.batch, channels: v.channels, spatial: v.spatial,
+                                                 acrossSpatial: across, eps: eps) }
+        case let .priorBox(boxes): return { boxes.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: $0.count) } }
+        case let .detectionOutput(spec, batch, priors):
             return { DetectionOutput.run(spec, loc: xs[0], conf: xs[1], priors: xs[2], batch: batch, priorCount: priors, out: y) }
-        case .softmax, .logSoftmax:
-            let axis = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
-            let outer = outShape[..<axis].reduce(1, *), ch = outShape[axis], inner = outShape[(axis + 1)...].reduce(1, *)
-            let log = n.op == .logSoftmax
+        case let .softmax(outer, ch, inner, log):
             return { FastOps.softmax(x: xs[0], y: y, batch: outer, channels: ch, inner: inner, log: log) }
-        case .softmaxCrossEntropy:
-            let (b, c) = (shapes[0][0], shapes[0][1])
-            let probs = UnsafeMutablePointer<Float>.allocate(capacity: b * c)
-            owned.append(UnsafeMutableRawPointer(probs))
-            let labels = UnsafeRawPointer(xs[1]).assumingMemoryBound(to: Int32.self)
-            return { y[0] = FastOps.softmaxCrossEntropy(logits: xs[0], labels: labels, probs: probs, batch: b, classes: c) }
-        case .euclideanLoss:
-            let total = shapes[0].reduce(1, *), b = shapes[0][0]
-            return { y[0] = FastOps.euclideanLoss(a: xs[0], b: xs[1], count: total, batch: b) }
-        case .sum, .mean:
-            let axes = a.ints("axes").map { $0 < 0 ? $0 + shapes[0].count : $0 }
-            let all = axes.isEmpty ? Array(0..<shapes[0].count) : axes
-            let isMean = n.op == .mean
+        case let .softmaxBackward(outer, ch, inner, log):
+            if log { return { FastOps.logSoftmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) } }
+            return { FastOps.softmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) }
+        case let .softmaxCrossEntropy(b, c):
+            return { y[0] = FastOps.softmaxCrossEntropy(logits: xs[0], labels: labels(xs[1]), probs: ws, batch: b, classes: c) }
+        case let .softmaxCrossEntropyBackward(b, c):
             return {
-                if isMean { FastOps.mean(x: xs[0], shape: shapes[0], axes: all, y: y) } else { FastOps.sum(x: xs[0], shape: shapes[0], axes: all, y: y) }
+                FastOps.softmax(x: xs[0], y: ws, batch: b, channels: c, inner: 1)
+                FastOps.softmaxCrossEntropyBackward(probs: ws, labels: labels(xs[1]), dlogits: y, batch: b, classes: c, upstream: xs[2][0])
             }
-        case .call:
-            throw RuntimeError("'%\(n.name)': calls are inlined before scheduling")
-        default:
-            return try bindBackward(n, a, xs, shapes, y, outShape)
-        }
-    }
-
-    /// Scratch memory owned by the executor for the kernel being bound.
-    private func scratch(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        p.initialize(repeating: 0, count: max(count, 1))
-        owned.append(UnsafeMutableRawPointer(p))
-        return p
-    }
-
-    /// The backward ops that Autodiff emits.
-    private func bindBackward(_ n: Node, _ a: Attrs, _ xs: [UnsafePointer<Float>], _ shapes: [[Int]],
-                              _ y: UnsafeMutablePointer<Float>, _ outShape: [Int]) throws -> () -> Void {
-        let count = outShape.reduce(1, *)
-        switch n.op {
-        case .conv2dBackwardData:
-            let (dy, w) = (shapes[0], shapes[1])
-            let g = ConvGeometry(batch: outShape[0], inChannels: outShape[1], height: outShape[2], width: outShape[3],
-                                 outChannels: w[0], kernel: (w[2], w[3]), stride: a.pair("stride"), pad: a.pair("pad"),
-                                 dilation: a.pair("dilation"), groups: a.int("groups"))
-            precondition(dy == [g.batch, g.outChannels, g.outH, g.outW])
-            let ws = g.isPointwise ? nil : workspace
-            return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
-        case .conv2dBackwardFilter:
-            let x = shapes[0]
-            let g = ConvGeometry(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: outShape[0],
-                                 kernel: (outShape[2], outShape[3]), stride: a.pair("stride"), pad: a.pair("pad"),
-                                 dilation: a.pair("dilation"), groups: a.int("groups"))
-            let ws = g.isPointwise ? nil : workspace
-            return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
-        case .maxPoolBackward:
-            let g = Executor.poolGeometry(a, input: shapes[0])
-            return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g) }
-        case .avgPoolBackward:
-            let g = Executor.poolGeometry(a, input: outShape)
-            return { FastOps.avgPoolBackward(dy: xs[0], dx: y, geometry: g) }
-        case .reluBackward:
-            let slope = Float(a.float("negative_slope"))
-            return { FastOps.reluBackward(dy: xs[1], x: xs[0], dx: y, count: count, negativeSlope: slope) }
-        case .preluBackwardInput:
-            let (b, c, sp) = Executor.ncs(shapes[0]), sc = shapes[1].reduce(1, *)
-            return { FastOps.preluBackward(dy: xs[2], x: xs[0], slope: xs[1], dx: y, dslope: nil, batch: b, channels: c, spatial: sp, slopeCount: sc) }
-        case .preluBackwardSlope:
-            let (b, c, sp) = Executor.ncs(shapes[0]), sc = count
-            let dx = scratch(shapes[0].reduce(1, *)), ones = scratch(sc)
-            ones.update(repeating: 1, count: sc)
-            return { FastOps.preluBackward(dy: xs[1], x: xs[0], slope: ones, dx: dx, dslope: y, batch: b, channels: c, spatial: sp, slopeCount: sc) }
-        case .sigmoidBackward:
-            return { FastOps.sigmoidBackward(dy: xs[1], y: xs[0], dx: y, count: count) }
-        case .tanhBackward:
-            return { FastOps.tanhBackward(dy: xs[1], y: xs[0], dx: y, count: count) }
-        case .softmaxBackward, .logSoftmaxBackward:
-            let ax = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
-            let (outer, ch, inner) = (outShape[..<ax].reduce(1, *), outShape[ax], outShape[(ax + 1)...].reduce(1, *))
-            if n.op == .softmaxBackward {
-                return { FastOps.softmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) }
-            }
-            return { FastOps.logSoftmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) }
-        case .softmaxCrossEntropyBackward:
-            let (b, c) = (shapes[0][0], shapes[0][1])
-            let probs = scratch(b * c)
-            let labels = UnsafeRawPointer(xs[1]).assumingMemoryBound(to: Int32.self)
-            return {
-                FastOps.softmax(x: xs[0], y: probs, batch: b, channels: c, inner: 1)
-                FastOps.softmaxCrossEntropyBackward(probs: probs, labels: labels, dlogits: y, batch: b, classes: c, upstream: xs[2][0])
-            }
-        case .euclideanLossBackward:
-            let b = shapes[0][0]
+        case let .euclideanLoss(count, b): return { y[0] = FastOps.euclideanLoss(a: xs[0], b: xs[1], count: count, batch: b) }
+        case let .euclideanLossBackward(count, b):
             return { FastOps.euclideanLossBackward(a: xs[0], b: xs[1], da: y, count: count, batch: b, upstream: xs[2][0]) }
-        case .maximumBackward:
-            // Expand both operands to the gradient's shape, then route dy to the larger one.
-            let zeros = scratch(count), ea = scratch(count), eb = scratch(count)
-            let first = a.int("operand") == 0
-            return {
-                FastOps.binary(.add, a: xs[0], aShape: shapes[0], b: zeros, bShape: outShape, y: ea)
-                FastOps.binary(.add, a: xs[1], aShape: shapes[1], b: zeros, bShape: outShape, y: eb)
-                let dy = xs[2]
-                for i in 0..<count { y[i] = (first ? ea[i] >= eb[i] : eb[i] > ea[i]) ? dy[i] : 0 }
-            }
-        case .l2NormalizeBackward:
-            let (b, c, sp) = Executor.ncs(shapes[0]), across = a.bool("across_spatial"), eps = Float(a.float("eps"))
-            return { FastOps.l2NormalizeBackward(x: xs[0], dy: xs[1], dx: y, batch: b, channels: c, spatial: sp, acrossSpatial: across, eps: eps) }
-        case .lrnBackward:
-            guard a.string("region") == "across_channels" else {
-                throw RuntimeError("'%\(n.name)': lrn_backward supports region=across_channels only")
-            }
-            let (b, c, sp) = Executor.ncs(outShape)
-            let (size, alpha, beta, kk) = (a.int("size"), Float(a.float("alpha")), Float(a.float("beta")), Float(a.float("k")))
-            return { FastOps.lrnAcrossBackward(dy: xs[2], x: xs[0], y: xs[1], dx: y, batch: b, channels: c, spatial: sp, size: size, alpha: alpha, beta: beta, k: kk) }
-        case .batchNormBackward:
-            let (b, c, sp) = Executor.ncs(outShape), eps = Float(a.float("eps"))
-            let inv = scratch(c)
-            return {
-                for i in 0..<c { inv[i] = 1 / (xs[0][i] + eps).squareRoot() }
-                FastOps.channelScale(x: xs[1], scale: inv, bias: nil, y: y, batch: b, channels: c, spatial: sp)
-            }
-        case .sliceBackward:
-            let ax = a.int("axis") < 0 ? a.int("axis") + outShape.count : a.int("axis")
-            let (st, len) = (a.int("start"), a.int("end") - a.int("start"))
-            return { FastOps.sliceBackward(dy: xs[0], xShape: outShape, axis: ax, start: st, length: len, dx: y) }
-        case .reduceBackward:
-            let axes = a.ints("axes").map { $0 < 0 ? $0 + outShape.count : $0 }
-            let all = axes.isEmpty ? Array(outShape.indices) : axes
-            let kept = outShape.enumerated().map { all.contains($0.offset) ? 1 : $0.element }
-            let zeros = scratch(count)
-            let factor: Float = a.bool("mean") ? 1 / Float(all.reduce(1) { $0 * outShape[$1] }) : 1
-            return {
-                FastOps.binary(.add, a: xs[0], aShape: kept, b: zeros, bShape: outShape, y: y)
-                if factor != 1 { FastOps.affine(x: y, y: y, count: count, scale: factor, shift: 0) }
-            }
-        case .sumTo:
-            let g = shapes[0]
-            return { FastOps.reduceToShape(g: xs[0], gShape: g, out: y, shape: outShape) }
-        case .matmul:
-            let (ta, tb) = (a.bool("transpose_a"), a.bool("transpose_b"))
-            let k = ta ? shapes[0][0] : shapes[0][1]
-            let (m, nn) = (outShape[0], outShape[1])
-            return { FastOps.matmul(a: xs[0], b: xs[1], c: y, m: m, n: nn, k: k, transposeA: ta, transposeB: tb) }
-        case .dropoutMask:
-            let ratio = Float(a.float("ratio")), keep = 1 / (1 - ratio)
-            let rows = outShape.first ?? 1, salt = Digest.fnv1a64(n.name.utf8)
-            func fill(_ range: Range<Int>, _ g: inout Xoshiro256) { for i in range { y[i] = g.nextFloat() < ratio ? 0 : keep } }
+        case let .reduce(shape, axes, mean):
+            if mean { return { FastOps.mean(x: xs[0], shape: shape, axes: axes, y: y) } }
+            return { FastOps.sum(x: xs[0], shape: shape, axes: axes, y: y) }
+        case let .reduceBackward(kept, shape, factor):
+            return { FastOps.broadcast(x: xs[0], xShape: kept, y: y, shape: shape, factor: factor) }
+        case let .sumTo(from, to): return { FastOps.reduceToShape(g: xs[0], gShape: from, out: y, shape: to) }
+        case let .dropoutMask(count, rows, ratio):
+            let salt = Digest.fnv1a64(k.node.name.utf8)
             return { [unowned self] in
-                guard self.rowSeeds.count == rows, rows > 0 else { return fill(0..<count, &self.rng) }
+                guard self.rowSeeds.count == rows, rows > 0 else {
+                    return FastOps.dropoutMask(y: y, count: count, ratio: ratio) { self.rng.nextFloat() }
+                }
                 let per = count / rows
                 for r in 0..<rows {
                     var g = Xoshiro256(seed: self.rowSeeds[r] ^ salt)
-                    fill(r * per..<(r + 1) * per, &g)
+                    FastOps.dropoutMask(y: y + r * per, count: per, ratio: ratio) { g.nextFloat() }
                 }
             }
-        case .fill:
-            let v = Float(a.float("value"))
-            return { y.update(repeating: v, count: count) }
-        default:
-            throw RuntimeError("'%\(n.name)': no kernel for \(n.op.rawValue)")
+        case let .fill(count, value): return { y.update(repeating: value, count: count) }
         }
     }
 }

@@ -61,6 +61,35 @@ public struct FuseActivations: GraphPass {
     }
 }
 
+/// Folds `relu_backward(s, max_pool_backward(s, dy))` into one `max_pool_backward(s, dy)
+/// {relu_mask=true}` when the pool reads a plain ReLU's output `s` and nothing else reads the
+/// routed gradient: one pass over the activation instead of two, and (where the 2x2 windows tile
+/// the plane) the result may overwrite `s` itself, which dies there.
+public struct FusePoolReluBackward: GraphPass {
+    public let name = "fuse-pool-relu-backward"
+    public init() {}
+    public func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool {
+        let uses = useCounts(graph)
+        let index = Dictionary(graph.nodes.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        var fused: [Int: Node] = [:], removed: Set<Int> = []
+        for (k, n) in graph.nodes.enumerated() where n.op == .reluBackward && n.fullAttrs.float("negative_slope") == 0 {
+            guard let p = index[n.operands[1]], graph.nodes[p].op == .maxPoolBackward, !removed.contains(p),
+                  graph.nodes[p].operands[0] == n.operands[0], uses[n.operands[1]] == 1,
+                  !graph.outputs.contains(n.operands[1]) else { continue }
+            var pool = graph.nodes[p]
+            pool.attrs["relu_mask"] = .bool(true)
+            pool.origins = (pool.origins.isEmpty ? [pool.name] : pool.origins) + [n.name]
+            pool.name = n.name
+            pool.trivia = n.trivia
+            fused[k] = pool
+            removed.insert(p)
+        }
+        if fused.isEmpty { return false }
+        graph.nodes = graph.nodes.enumerated().compactMap { k, n in removed.contains(k) ? nil : (fused[k] ?? n) }
+        return true
+    }
+}
+
 /// How many times each value is read (graph outputs count as reads).
 public func useCounts(_ graph: Graph) -> [String: Int] {
     var uses: [String: Int] = [:]

@@ -21,6 +21,16 @@ extension Schedule {
                 }
             }
             let name = k.node.name
+            if k.workspaceBytes > 0 {
+                // The workspace may only hold bytes of values no longer needed.
+                let (lo, hi) = (k.workspaceOffset, k.workspaceOffset + k.workspaceBytes)
+                for b in buffers.values where Scheduler.isArena(b.storage) && b.def <= idx && b.lastUse >= idx {
+                    if case .arena(let off) = b.storage, off < hi, lo < off + b.bytes {
+                        problems.append("kernel \(idx) (\(name)): its workspace overlaps %\(b.name), live at that kernel")
+                    }
+                }
+                owners.removeAll { $0.lo < hi && lo < $0.hi }
+            }
             guard let out = buffers[name] else { continue }
             written.insert(name)
             if case .arena(let off) = out.storage {
@@ -35,13 +45,13 @@ extension Schedule {
         return problems
     }
 
-    /// The largest number of arena bytes live at once, from the buffers' lifetimes.
-    /// An in-place kernel's output and the input it overwrites are one buffer and count once.
+    /// The largest number of arena bytes live at once, from the buffers' lifetimes and each
+    /// kernel's workspace. An in-place kernel's output and the input it overwrites count once.
     public var peakLiveBytes: Int {
         var peak = 0
         for (idx, k) in kernels.enumerated() {
             let live = buffers.values.filter { Scheduler.isArena($0.storage) && $0.def <= idx && $0.lastUse >= idx }
-            var bytes = live.reduce(0) { $0 + $1.bytes }
+            var bytes = live.reduce(0) { $0 + $1.bytes } + k.workspaceBytes
             if k.inPlace, let first = k.node.operands.first, let b = buffers[first], live.contains(b) { bytes -= b.bytes }
             peak = max(peak, bytes)
         }
@@ -62,8 +72,9 @@ extension Schedule {
         func line(_ k: Kernel, _ tag: String) -> String {
             let fused = k.node.origins.isEmpty ? "" : " [" + k.node.origins.joined(separator: ", ") + "]"
             let b = buffers[k.node.name]!
+            let ws = k.workspaceBytes > 0 ? ", workspace \(num(k.workspaceBytes)) bytes arena@\(k.workspaceOffset)" : ""
             return "  \(tag) \(k.label)\(fused): \(k.node.operands.map(where_).joined(separator: ", ")) -> %\(k.node.name) \(b.type) \(b.storage)"
-                + (k.inPlace ? " in-place" : "") + ", \(num(k.flops)) flops\n"
+                + (k.inPlace ? " in-place" : "") + ws + ", \(num(k.flops)) flops\n"
         }
         for (i, k) in prologue.enumerated() { out += line(k, "fold#\(i)") }
         for (i, k) in kernels.enumerated() { out += line(k, "#\(i)") }

@@ -37,19 +37,25 @@ public struct BufferInfo: Hashable {
     public var lastUse: Int
 }
 
-/// One kernel launch: an IR node (possibly fused from several, see `node.origins`) over buffers.
-public struct Kernel: Hashable {
+/// One kernel launch: an IR node (possibly fused from several, see `node.origins`) lowered to a
+/// kernel call over planned buffers.
+public struct Kernel {
     public var node: Node
-    /// Whether the output overwrites its first input's buffer (elementwise ops whose input dies here).
+    public var call: KernelCall
+    /// Whether the output overwrites its first input's buffer (see `KernelCall.mayOverwriteFirstOperand`).
     public var inPlace: Bool
     public var flops: Int
+    /// Bytes of scratch the call uses while it runs, and where the planner put them in the arena.
+    public var workspaceBytes: Int
+    public var workspaceOffset: Int = 0
 
     public var label: String {
         let a = node.fullAttrs
-        if Op.fusableProducers.contains(node.op), a.string("activation") != "none" {
-            return node.op.rawValue + "+bias+" + a.string("activation")
-        }
-        return node.op.rawValue
+        var label = node.op.rawValue
+        if Op.fusableProducers.contains(node.op), a.string("activation") != "none" { label += "+bias+" + a.string("activation") }
+        if node.op == .maxPoolBackward, a.bool("relu_mask") { label += "+relu_backward" }
+        if let alg = call.algorithm, alg != .im2col { label += "/" + alg.rawValue }
+        return label
     }
 }
 
@@ -82,12 +88,15 @@ public struct ScheduleOptions {
     /// Reuse arena memory across buffers whose lifetimes do not overlap. Off: every temporary gets
     /// its own range (for bisecting; also `FN2E_NO_MEMORY_PLANNER=1`).
     public var planMemory: Bool
+    /// Let the scheduler pick Winograd for the 3x3 convolutions where it pays (off: im2col everywhere).
+    public var winograd: Bool
 
-    public init(batch: Int, symbols: [String: Int] = [:], fuse: Bool = true, planMemory: Bool = true) {
+    public init(batch: Int, symbols: [String: Int] = [:], fuse: Bool = true, planMemory: Bool = true, winograd: Bool = true) {
         self.batch = batch
         self.symbols = symbols
         self.fuse = fuse
         self.planMemory = planMemory
+        self.winograd = winograd
     }
 
     /// Whether the environment leaves memory planning on: `FN2E_NO_MEMORY_PLANNER=1` gives every

@@ -1,4 +1,5 @@
 import IR
+import Kernels
 
 /// Lowers a verified graph to a `Schedule`: passes, batch binding, folding of frozen work,
 /// one kernel per remaining node, and memory planning over the linear kernel order.
@@ -6,7 +7,7 @@ public enum Scheduler {
     /// The passes run before lowering, in order.
     public static func passes(fuse: Bool) -> [GraphPass] {
         var ps: [GraphPass] = [InlineCalls(), DeadCodeElimination()]
-        if fuse { ps.append(FuseActivations()) }
+        if fuse { ps += [FuseActivations(), FusePoolReluBackward()] }
         return ps
     }
 
@@ -16,14 +17,17 @@ public enum Scheduler {
         try pm.run(&g, PassContext(graphs: graphs))
         g = try bind(g, batch: options.batch, symbols: options.symbols)
 
-        // Folding: nodes computed only from frozen parameters (and other folded nodes) run once.
+        // Lowering, and folding: nodes computed only from frozen parameters (and other folded nodes) run once.
         var constant = Set(g.params.filter { !$0.trainable }.map(\.name))
         var prologue: [Kernel] = []
         var kernels: [Kernel] = []
         let types = g.typeTable
+        let shape = { (v: String) in types[v]?.bound(batch: options.batch).shape ?? [] }
         for n in g.nodes {
-            let k = Kernel(node: n, inPlace: false, flops: flops(n, types, batch: options.batch))
-            if !n.operands.isEmpty || n.op == .fill, n.operands.allSatisfy(constant.contains), Op.deterministic(n.op) {
+            let call = try Lowering.call(n, shape: shape, winograd: options.winograd)
+            let k = Kernel(node: n, call: call, inPlace: false, flops: call.flops(outputCount: shape(n.name).reduce(1, *)),
+                           workspaceBytes: call.workspace * MemoryLayout<Float>.size)
+            if !n.operands.isEmpty || n.op == .fill, n.operands.allSatisfy(constant.contains), n.op.isDeterministic {
                 constant.insert(n.name)
                 prologue.append(k)
             } else {
@@ -47,7 +51,11 @@ public enum Scheduler {
         }
         for o in g.outputs { buffers[o]?.lastUse = kernels.count }
 
-        let (arena, unplanned) = plan(&kernels, &buffers, options.planMemory)
+        var (arena, unplanned) = plan(&kernels, &buffers, options.planMemory)
+        // The prologue runs before any step, while nothing in the arena is live: its workspaces start at 0.
+        let prologueWorkspace = prologue.map { aligned($0.workspaceBytes) }.max() ?? 0
+        arena = max(arena, prologueWorkspace)
+        unplanned = max(unplanned, prologueWorkspace)
         return Schedule(graph: g, batch: options.batch, prologue: prologue, kernels: kernels, buffers: buffers,
                         arenaBytes: arena, unplannedBytes: unplanned, passLog: pm.log)
     }
@@ -77,26 +85,11 @@ public enum Scheduler {
         return g
     }
 
-    /// Floating-point operations of one kernel: 2 per multiply-add for GEMM-based ops, else one per
-    /// output element.
-    static func flops(_ n: Node, _ types: [String: TensorType], batch: Int) -> Int {
-        var macs = Summary.macs(n, types, batch: batch)
-        let shape = { (v: String) in types[v]?.bound(batch: batch).shape ?? [] }
-        switch n.op {
-        case .conv2dBackwardData:  // dy [N, O, OH, OW] · (C/groups · KH · KW)
-            let w = shape(n.operands[1])
-            macs = shape(n.operands[0]).reduce(1, *) * w.dropFirst().reduce(1, *)
-        case .conv2dBackwardFilter:  // dy [N, O, OH, OW] · (C/groups · KH · KW), dw [O, C/groups, KH, KW]
-            let w = n.type?.shape ?? []
-            macs = shape(n.operands[1]).reduce(1, *) * w.dropFirst().reduce(1, *)
-        case .matmul:
-            let a = shape(n.operands[0]), out = n.type?.bound(batch: batch).shape ?? []
-            if a.count == 2, out.count == 2 { macs = out[0] * out[1] * (n.fullAttrs.bool("transpose_a") ? a[0] : a[1]) }
-        default:
-            break
-        }
-        if macs > 0 { return 2 * macs }
-        return n.type?.count(batch: batch) ?? 0
+    /// The convolution algorithm for a geometry: pointwise for 1x1 stride-1 unpadded kernels,
+    /// else im2col.
+    static func convAlgorithm(_ g: ConvGeometry, winograd: Bool) -> ConvAlgorithm {
+        if g.isPointwise { return .pointwise }
+        return .im2col
     }
 
     /// Values of the named sizes a graph's parameters declare, read off the shapes of tensors
@@ -118,11 +111,12 @@ public enum Scheduler {
     }
 
     static let alignment = 64
+    static func aligned(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 
-    /// Assigns arena offsets by liveness, best fit from a free list; marks in-place kernels.
-    /// Returns the arena size and the size without any reuse.
+    /// Assigns arena offsets by liveness, best fit from a free list: each kernel's output, then its
+    /// workspace (live for that kernel only); marks in-place kernels. Returns the arena size and
+    /// the size without any reuse.
     static func plan(_ kernels: inout [Kernel], _ buffers: inout [String: BufferInfo], _ reuse: Bool) -> (Int, Int) {
-        func aligned(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
         var free: [(offset: Int, size: Int)] = []
         var top = 0
         var unplanned = 0
@@ -152,30 +146,36 @@ public enum Scheduler {
             }
             free = merged
         }
-
-        for idx in kernels.indices {
-            let name = kernels[idx].node.name
-            guard var out = buffers[name], isArena(out.storage) else {
-                for d in dying[idx] ?? [] { if case .arena(let o)? = buffers[d]?.storage { release(o, aligned(buffers[d]!.bytes)) } }
-                continue
-            }
-            let size = aligned(out.bytes)
-            unplanned += size
-            // In place: an elementwise op may write over its first input when that input dies here.
-            let first = kernels[idx].node.operands.first
-            if reuse, Op.inPlaceable.contains(kernels[idx].node.op), let f = first, let src = buffers[f],
-               case .arena(let o) = src.storage, src.lastUse == idx, src.bytes == out.bytes {
-                out.storage = .arena(offset: o)
-                buffers[name] = out
-                kernels[idx].inPlace = true
-                dying[idx]?.removeAll { $0 == f }
-            } else {
-                out.storage = .arena(offset: allocate(size))
-                buffers[name] = out
-            }
+        func releaseDying(_ idx: Int, except name: String) {
             for d in dying[idx] ?? [] where d != name {
                 if case .arena(let o)? = buffers[d]?.storage { release(o, aligned(buffers[d]!.bytes)) }
             }
+        }
+
+        for idx in kernels.indices {
+            let name = kernels[idx].node.name
+            if var out = buffers[name], isArena(out.storage) {
+                let size = aligned(out.bytes)
+                unplanned += size
+                // In place: the output may take over its first input's buffer when that input dies here.
+                let first = kernels[idx].node.operands.first
+                if reuse, kernels[idx].call.mayOverwriteFirstOperand, let f = first, let src = buffers[f],
+                   case .arena(let o) = src.storage, src.lastUse == idx, src.bytes == out.bytes {
+                    out.storage = .arena(offset: o)
+                    kernels[idx].inPlace = true
+                    dying[idx]?.removeAll { $0 == f }
+                } else {
+                    out.storage = .arena(offset: allocate(size))
+                }
+                buffers[name] = out
+            }
+            if kernels[idx].workspaceBytes > 0 {
+                let size = aligned(kernels[idx].workspaceBytes)
+                unplanned += size
+                kernels[idx].workspaceOffset = allocate(size)
+                release(kernels[idx].workspaceOffset, size)
+            }
+            releaseDying(idx, except: name)
         }
         return (reuse ? top : unplanned, unplanned)
     }
@@ -184,16 +184,4 @@ public enum Scheduler {
         if case .arena = s { return true }
         return false
     }
-}
-
-extension Op {
-    /// Elementwise ops whose output may overwrite their first input.
-    /// Flatten and reshape are views: in place they copy nothing.
-    /// relu_backward(y, dy) overwrites the saved activation y, which its backward reads last: that
-    /// saves one activation-sized buffer per conv block in a training step.
-    public static let inPlaceable: Set<Op> = [.relu, .sigmoid, .tanh, .affine, .dropout, .prelu, .scale, .bias,
-                                               .batchNorm, .add, .sub, .mul, .maximum, .flatten, .reshape, .reluBackward]
-
-    /// Whether the op gives the same result every time (dropout draws a mask).
-    public static func deterministic(_ op: Op) -> Bool { op != .dropout && op != .dropoutMask }
 }

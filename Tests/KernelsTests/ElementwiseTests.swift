@@ -90,6 +90,36 @@ final class ElementwiseTests: XCTestCase {
         }
     }
 
+    /// maximum's gradient per operand, broadcast expansion, batch_norm's gradient with given
+    /// statistics, and dropout masks, against naive Double loops.
+    func testGradientHelpers() {
+        let (aShape, bShape, out) = ([3, 1, 5], [4, 1], [3, 4, 5])
+        let count = out.reduce(1, *)
+        var a = rounded(randomValues(15, seed: 4)), b = rounded(randomValues(4, seed: 5))
+        a[0] = b[0]  // a tie: operand 0 wins it
+        let dy = rounded(randomValues(count, seed: 6))
+        let ea = RefOps.binary(.add, a: a, aShape: aShape, b: [Double](repeating: 0, count: count), bShape: out).out
+        let eb = RefOps.binary(.add, a: b, aShape: bShape, b: [Double](repeating: 0, count: count), bShape: out).out
+        var expanded = [Float](repeating: .nan, count: count)
+        FastOps.broadcast(x: floats(a), xShape: aShape, y: &expanded, shape: out, factor: 0.5)
+        assertClose(expanded, ea.map { $0 * 0.5 }, "broadcast")
+        for operand in [0, 1] {
+            var dx = [Float](repeating: .nan, count: count), ws = [Float](repeating: .nan, count: count)
+            FastOps.maximumBackward(a: floats(a), aShape: aShape, b: floats(b), bShape: bShape, dy: floats(dy), dx: &dx,
+                                    shape: out, operand: operand, workspace: &ws)
+            let ref = (0..<count).map { (operand == 0 ? ea[$0] >= eb[$0] : eb[$0] > ea[$0]) ? dy[$0] : 0 }
+            assertClose(dx, ref, "maximum backward, operand \(operand)")
+        }
+        let variance = rounded(randomValues(4, seed: 7)).map(abs)
+        var dx = [Float](repeating: .nan, count: count)
+        FastOps.batchNormGivenStatisticsBackward(dy: floats(dy), variance: floats(variance), eps: 1e-3, dx: &dx, batch: 3, channels: 4, spatial: 5)
+        assertClose(dx, (0..<count).map { dy[$0] / (variance[($0 / 5) % 4] + Double(Float(1e-3))).squareRoot() }, "batch_norm backward")
+        var mask = [Float](repeating: .nan, count: 20000), rng = Xoshiro256(seed: 8)
+        FastOps.dropoutMask(y: &mask, count: mask.count, ratio: 0.25) { rng.nextFloat() }
+        XCTAssertEqual(Set(mask), [0, Float(1 / 0.75)])
+        XCTAssertEqual(Double(mask.filter { $0 == 0 }.count) / 20000, 0.25, accuracy: 0.02)
+    }
+
     func testAffineDropoutChannelOps() {
         let x = rounded(randomValues(count, seed: 6)), dy = rounded(randomValues(count, seed: 7))
         var y = [Float](repeating: .nan, count: count)
