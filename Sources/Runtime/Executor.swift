@@ -41,8 +41,8 @@ public final class Executor {
                 memory[name] = p
             }
         }
-        for p in schedule.graph.params {
-            setParam(p.name, Initializers.tensor(for: p, seed: seed))
+        for p in schedule.graph.params where p.type.dtype == .f32 {
+            if let ptr = pointer(p.name) { Initializers.fill(p, seed: seed, into: ptr) }
         }
         prologue = try schedule.prologue.map(bind)
         steps = try schedule.kernels.map(bind)
@@ -118,20 +118,31 @@ public final class Executor {
         profiledRuns += 1
     }
 
-    /// Per-kernel time per run (`FN2E_PROFILE=1`), slowest first, with GFLOP/s; empty when not profiling.
-    public func profileReport(top: Int = 40) -> String {
+    /// Per-kernel time per run (`FN2E_PROFILE=1`), slowest first: seconds, share of the run,
+    /// GFLOP/s and, given the sgemm peak measured in the same process, its percentage. First by
+    /// kernel kind (label), then the `top` slowest kernels one by one. Empty when not profiling.
+    public func profileReport(top: Int = 40, peakGFLOPS: Double? = nil) -> String {
         guard let secs = kernelSeconds, profiledRuns > 0 else { return "" }
-        let total = secs.reduce(0, +) / Double(profiledRuns)
-        var out = String(format: "profile: %d runs, %.3f s per run in kernels\n", profiledRuns, total)
-        var byLabel: [String: Double] = [:]
-        for (i, k) in schedule.kernels.enumerated() { byLabel[k.label, default: 0] += secs[i] / Double(profiledRuns) }
-        for (label, t) in byLabel.sorted(by: { $0.value > $1.value }) {
-            out += String(format: "  %-28@ %8.3f s %5.1f%%\n", label as NSString, t, 100 * t / max(total, 1e-12))
+        let runs = Double(profiledRuns)
+        let total = secs.reduce(0, +) / runs
+        func rate(_ flops: Int, _ t: Double) -> String {
+            let g = Double(flops) / max(t, 1e-12) / 1e9
+            return String(format: "%8.1f GFLOP/s", g) + (peakGFLOPS.map { String(format: " %5.1f%%", 100 * g / $0) } ?? "")
+        }
+        var out = String(format: "profile: %d runs, %.3f s per run in kernels", profiledRuns, total)
+        out += peakGFLOPS.map { String(format: "; sgemm peak %.1f GFLOP/s (1024^3, this process, core %@)", $0, BLAS.corename as NSString) } ?? ""
+        out += "\n"
+        var byLabel: [String: (t: Double, flops: Int, n: Int)] = [:]
+        for (i, k) in schedule.kernels.enumerated() {
+            let e = byLabel[k.label] ?? (0, 0, 0)
+            byLabel[k.label] = (e.t + secs[i] / runs, e.flops + k.flops, e.n + 1)
+        }
+        for (label, e) in byLabel.sorted(by: { $0.value.t > $1.value.t }) {
+            out += String(format: "  %-44@ %3dx %8.3f s %5.1f%% ", label as NSString, e.n, e.t, 100 * e.t / max(total, 1e-12)) + rate(e.flops, e.t) + "\n"
         }
         for i in secs.indices.sorted(by: { secs[$0] > secs[$1] }).prefix(top) {
-            let k = schedule.kernels[i], t = secs[i] / Double(profiledRuns)
-            out += String(format: "  #%-4d %-28@ %-34@ %8.4f s %7.1f GFLOP/s\n", i, k.label as NSString,
-                          k.node.name as NSString, t, Double(k.flops) / max(t, 1e-12) / 1e9)
+            let k = schedule.kernels[i], t = secs[i] / runs
+            out += String(format: "  #%-4d %-44@ %-30@ %8.4f s ", i, k.label as NSString, k.node.name as NSString, t) + rate(k.flops, t) + "\n"
         }
         return out
     }

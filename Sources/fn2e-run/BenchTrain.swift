@@ -58,12 +58,11 @@ struct BenchTrain: ParsableCommand {
                 if let l = ex.pointer("loss") { losses.append(l[0]) }
                 FileHandle.standardError.write(Data(String(format: "step %d: %.3f s%@\n", k, dt, losses.last.map { String(format: ", loss %.4g", $0) } ?? "").utf8))
             }
-            if ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1" {
-                FileHandle.standardError.write(Data(ex.profileReport().utf8))
-            }
+            let profiling = ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1"
             times.sort()
             let median = times[times.count / 2]
-            let peakGFLOPS = peak ? BLAS.measurePeakGFLOPS(seconds: 1) : 0
+            let peakGFLOPS = peak || profiling ? BLAS.measurePeakGFLOPS(seconds: 1) : 0
+            if profiling { FileHandle.standardError.write(Data(ex.profileReport(peakGFLOPS: peakGFLOPS).utf8)) }
             let fields: [String] = [
                 "\"graph\": \"\(g.name)\"", "\"mode\": \"\(forward ? "forward" : "train")\"", "\"batch\": \(batch)",
                 "\"seconds\": \(median)", "\"times\": [\(times.map { String($0) }.joined(separator: ", "))]",
