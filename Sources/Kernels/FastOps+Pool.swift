@@ -81,9 +81,13 @@ extension FastOps {
                         let r0 = x + p * h * w + 2 * oy * w, r1 = r0 + w
                         let d0 = d + 2 * oy * w, d1 = d0 + w, gy = dy + (p * oh + oy) * ow
                         for ox in 0..<ow {
-                            let v = [r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]] as SIMD4<Float>
+                            // Read all four cells before writing any: dx may be x itself (in place).
+                            let (a, b, c, e) = (r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1])
                             var best = -Float.infinity, k = -1
-                            for j in 0..<4 where v[j] > best { best = v[j]; k = j }
+                            if a > best { best = a; k = 0 }
+                            if b > best { best = b; k = 1 }
+                            if c > best { best = c; k = 2 }
+                            if e > best { best = e; k = 3 }
                             let gv = (k < 0 || (reluMask && !(best > 0))) ? 0 : gy[ox]
                             d0[2 * ox] = k == 0 ? gv : 0
                             d0[2 * ox + 1] = k == 1 ? gv : 0

@@ -137,12 +137,15 @@ public final class Executor {
             let e = byLabel[k.label] ?? (0, 0, 0)
             byLabel[k.label] = (e.t + secs[i] / runs, e.flops + k.flops, e.n + 1)
         }
+        func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
+        let width = (schedule.kernels.map(\.label.count).max() ?? 0) + 1
         for (label, e) in byLabel.sorted(by: { $0.value.t > $1.value.t }) {
-            out += String(format: "  %-44@ %3dx %8.3f s %5.1f%% ", label as NSString, e.n, e.t, 100 * e.t / max(total, 1e-12)) + rate(e.flops, e.t) + "\n"
+            out += "  " + pad(label, width) + String(format: "%3dx %8.3f s %5.1f%% ", e.n, e.t, 100 * e.t / max(total, 1e-12)) + rate(e.flops, e.t) + "\n"
         }
+        let nameWidth = (schedule.kernels.map(\.node.name.count).max() ?? 0) + 1
         for i in secs.indices.sorted(by: { secs[$0] > secs[$1] }).prefix(top) {
             let k = schedule.kernels[i], t = secs[i] / runs
-            out += String(format: "  #%-4d %-44@ %-30@ %8.4f s ", i, k.label as NSString, k.node.name as NSString, t) + rate(k.flops, t) + "\n"
+            out += String(format: "  #%-4d ", i) + pad(k.label, width) + pad(k.node.name, nameWidth) + String(format: "%8.4f s ", t) + rate(k.flops, t) + "\n"
         }
         return out
     }
@@ -158,6 +161,14 @@ public final class Executor {
 
     // MARK: Binding kernels to buffers
 
+    /// A forward convolution by the algorithm the Scheduler chose.
+    static func conv2d(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                       geometry g: ConvGeometry, activation: Activation, algorithm: ConvAlgorithm, workspace: UnsafeMutablePointer<Float>) {
+        switch algorithm {
+        case .im2col, .pointwise: FastOps.conv2d(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
+        }
+    }
+
     /// The kernel's call over its buffers: operands, output and planned workspace. Nothing is
     /// sized or allocated here; the Scheduler's lowering decided everything.
     private func bind(_ k: Kernel) throws -> () -> Void {
@@ -168,9 +179,19 @@ public final class Executor {
         let optional = { (i: Int) -> UnsafePointer<Float>? in i < xs.count ? xs[i] : nil }
         switch k.call {
         case let .conv2d(g, act, alg):
-            switch alg {
-            case .im2col, .pointwise:
-                return { FastOps.conv2d(x: xs[0], w: xs[1], bias: optional(2), y: y, geometry: g, activation: act, workspace: ws) }
+            return { Executor.conv2d(x: xs[0], w: xs[1], bias: optional(2), y: y, geometry: g, activation: act, algorithm: alg, workspace: ws) }
+        case let .conv2dMaxPool(g, act, alg, p):
+            let one = g.single, image = PoolGeometry(batch: 1, channels: p.channels, height: p.height, width: p.width,
+                                                     kernel: (p.kernelH, p.kernelW), stride: (p.strideH, p.strideW),
+                                                     pad: (p.padH, p.padW), ceil: p.ceilMode)
+            let (inStride, outStride) = (one.inputCount, image.outputCount)
+            let convOut = ws, convWorkspace = ws + one.outputCount
+            return {
+                for n in 0..<g.batch {
+                    Executor.conv2d(x: xs[0] + n * inStride, w: xs[1], bias: optional(2), y: convOut, geometry: one, activation: act,
+                                    algorithm: alg, workspace: convWorkspace)
+                    FastOps.maxPool(x: convOut, y: y + n * outStride, argmax: nil, geometry: image)
+                }
             }
         case let .conv2dBackwardData(g, alg):
             switch alg {

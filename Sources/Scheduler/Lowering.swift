@@ -20,6 +20,9 @@ public struct ChannelView: Hashable, Sendable {
 /// which the memory planner places in the arena.
 public enum KernelCall {
     case conv2d(ConvGeometry, Activation, ConvAlgorithm)
+    /// A convolution whose output only a max pool reads, image by image: the full-batch
+    /// convolution output never exists (inference; see `Scheduler.fuseConvPool`).
+    case conv2dMaxPool(ConvGeometry, Activation, ConvAlgorithm, PoolGeometry)
     case conv2dBackwardData(ConvGeometry, ConvAlgorithm)
     case conv2dBackwardFilter(ConvGeometry, ConvAlgorithm)
     /// x `[rows, inputs]` · wᵀ `[outputs, inputs]` + bias, then the activation.
@@ -80,6 +83,9 @@ public enum KernelCall {
         switch self {
         case .conv2d(let g, _, let alg):
             switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0 }
+        case .conv2dMaxPool(let g, _, let alg, _):
+            let one = g.single
+            return one.outputCount + KernelCall.conv2d(one, .none, alg).workspace
         case .conv2dBackwardData(let g, let alg):
             switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0 }
         case .conv2dBackwardFilter(let g, let alg):
@@ -106,8 +112,8 @@ public enum KernelCall {
             return true
         case .maxPoolBackward(let g, let reluMask):
             return reluMask && g.isDisjoint2x2 && 2 * g.outH == g.height && 2 * g.outW == g.width
-        case .conv2d, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .avgPool, .avgPoolBackward,
-             .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
+        case .conv2d, .conv2dMaxPool, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .avgPool,
+             .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
              .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .lrnAcross,
              .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
              .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward, .euclideanLoss, .euclideanLossBackward,
@@ -121,6 +127,7 @@ public enum KernelCall {
     public func flops(outputCount: Int) -> Int {
         switch self {
         case .conv2d(let g, _, _): return 2 * g.outputCount * g.colRows
+        case .conv2dMaxPool(let g, _, _, let p): return 2 * g.outputCount * g.colRows + p.outputCount
         case .conv2dBackwardData(let g, _), .conv2dBackwardFilter(let g, _): return 2 * g.outputCount * g.colRows
         case .linear(let rows, let inputs, let outputs, _): return 2 * rows * inputs * outputs
         case .matmul(let m, let n, let k, _, _): return 2 * m * n * k
@@ -137,10 +144,16 @@ public enum KernelCall {
     /// The algorithm of a convolution call, for the printed schedule.
     public var algorithm: ConvAlgorithm? {
         if case .conv2d(_, _, let a) = self { return a }
+        if case .conv2dMaxPool(_, _, let a, _) = self { return a }
         if case .conv2dBackwardData(_, let a) = self { return a }
         if case .conv2dBackwardFilter(_, let a) = self { return a }
         return nil
     }
+}
+
+extension ConvGeometry {
+    /// The same convolution for one image.
+    public var single: ConvGeometry { var g = self; g.batch = 1; return g }
 }
 
 /// Lowering of one IR node to its kernel call: the one place that reads an op's attributes and
