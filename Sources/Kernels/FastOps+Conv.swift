@@ -14,15 +14,17 @@ extension FastOps {
     }
 
     /// im2col for one image and one group: x `[groupInChannels, H, W]` (the group's channels) →
-    /// col `[groupInChannels · KH · KW, OH · OW]`, zeros where the window reads padding.
-    public static func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    /// col `[groupInChannels · KH · KW, OH · OW]`, zeros where the window reads padding. Rows are
+    /// `rowStride` floats apart (default OH · OW; more when the images of a batch sit side by side).
+    public static func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rowStride: Int? = nil) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        let ld = rowStride ?? oh * ow
         let (kh, kw) = (g.kernelH, g.kernelW)
         Parallel.forChunks(g.colRows, costPerItem: oh * ow) { rows in
             for row in rows {
                 let c = row / (kh * kw), i = (row / kw) % kh, j = row % kw
                 let plane = x + c * h * w
-                let dst = col + row * oh * ow
+                let dst = col + row * ld
                 let (xlo, xhi) = validRange(out: ow, size: w, stride: g.strideW, pad: g.padW, offset: j * g.dilationW)
                 for oy in 0..<oh {
                     let d = dst + oy * ow
@@ -41,17 +43,19 @@ extension FastOps {
         }
     }
 
-    /// col2im for one image and one group: adds col `[groupInChannels · KH · KW, OH · OW]` into
-    /// dx `[groupInChannels, H, W]` (which the caller has zeroed or wants accumulated into).
-    public static func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    /// col2im for one image and one group: adds col `[groupInChannels · KH · KW, OH · OW]` (rows
+    /// `rowStride` apart, as `im2col`) into dx `[groupInChannels, H, W]` (which the caller has zeroed
+    /// or wants accumulated into).
+    public static func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rowStride: Int? = nil) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        let ld = rowStride ?? oh * ow
         let (kh, kw) = (g.kernelH, g.kernelW)
         // Parallel over channels: each channel's rows only touch that channel's plane.
         Parallel.forChunks(g.groupInChannels, costPerItem: kh * kw * oh * ow) { channels in
             for c in channels {
                 let plane = dx + c * h * w
                 for i in 0..<kh { for j in 0..<kw {
-                    let src = col + ((c * kh + i) * kw + j) * oh * ow
+                    let src = col + ((c * kh + i) * kw + j) * ld
                     let (xlo, xhi) = validRange(out: ow, size: w, stride: g.strideW, pad: g.padW, offset: j * g.dilationW)
                     for oy in 0..<oh {
                         let iy = oy * g.strideH - g.padH + i * g.dilationH

@@ -166,6 +166,7 @@ public final class Executor {
                        geometry g: ConvGeometry, activation: Activation, algorithm: ConvAlgorithm, workspace: UnsafeMutablePointer<Float>) {
         switch algorithm {
         case .im2col, .pointwise: FastOps.conv2d(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
+        case .batched: FastOps.conv2dBatched(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
         }
     }
 
@@ -196,10 +197,12 @@ public final class Executor {
         case let .conv2dBackwardData(g, alg):
             switch alg {
             case .im2col, .pointwise: return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
+            case .batched: return { FastOps.conv2dBackwardDataBatched(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
             }
         case let .conv2dBackwardFilter(g, alg):
             switch alg {
             case .im2col, .pointwise: return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
+            case .batched: return { FastOps.conv2dBackwardFilterBatched(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
             }
         case let .linear(rows, inputs, outputs, act):
             return { FastOps.linear(x: xs[0], w: xs[1], bias: optional(2), y: y, n: rows, k: inputs, m: outputs, activation: act) }

@@ -3,11 +3,13 @@ import IR
 import Kernels
 
 /// How a convolution (or one of its gradients) is computed; the Scheduler chooses per layer.
-public enum ConvAlgorithm: String, Sendable {
+public enum ConvAlgorithm: String, CaseIterable, Sendable {
     /// im2col per image, then one GEMM per image and group.
     case im2col
     /// 1x1, stride 1, no padding: the input already is the GEMM operand.
     case pointwise
+    /// The batch's im2col matrices side by side, one GEMM per layer (small late layers).
+    case batched
 }
 
 /// `[batch, channels, spatial]` view of a tensor with channels on axis 1.
@@ -82,14 +84,14 @@ public enum KernelCall {
     public var workspace: Int {
         switch self {
         case .conv2d(let g, _, let alg):
-            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0 }
+            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0; case .batched: return g.batchedWorkspaceCount }
         case .conv2dMaxPool(let g, _, let alg, _):
             let one = g.single
             return one.outputCount + KernelCall.conv2d(one, .none, alg).workspace
         case .conv2dBackwardData(let g, let alg):
-            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0 }
+            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0; case .batched: return g.batchedWorkspaceCount }
         case .conv2dBackwardFilter(let g, let alg):
-            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0 }
+            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0; case .batched: return g.batchedWorkspaceCount }
         case .softmaxCrossEntropy(let b, let c), .softmaxCrossEntropyBackward(let b, let c): return b * c
         case .preluBackwardSlope(let v, let slopes): return v.batch * v.channels * v.spatial + slopes
         case .maximumBackward(_, _, let shape, _): return shape.reduce(1, *)
@@ -159,7 +161,7 @@ extension ConvGeometry {
 /// Lowering of one IR node to its kernel call: the one place that reads an op's attributes and
 /// operand shapes to size a kernel.
 enum Lowering {
-    static func call(_ n: Node, shape: (String) -> [Int], winograd: Bool) throws -> KernelCall {
+    static func call(_ n: Node, shape: (String) -> [Int], allowed: Set<ConvAlgorithm>) throws -> KernelCall {
         let a = n.fullAttrs, out = shape(n.name), count = out.reduce(1, *)
         let ins = n.operands.map(shape)
         func view(_ s: [Int]) -> ChannelView {
@@ -176,7 +178,7 @@ enum Lowering {
                                 stride: a.pair("stride"), pad: a.pair("pad"), ceil: a.string("round") == "ceil")
         }
         let activation: Activation = a["activation"] == .word("relu") ? .relu(negativeSlope: Float(a.float("negative_slope"))) : .none
-        func algorithm(_ g: ConvGeometry) -> ConvAlgorithm { Scheduler.convAlgorithm(g, winograd: winograd) }
+        func algorithm(_ g: ConvGeometry) -> ConvAlgorithm { Scheduler.convAlgorithm(g, allowed: allowed) }
         func softmaxSizes(_ s: [Int]) -> (Int, Int, Int) {
             let ax = axis(s.count)
             return (s[..<ax].reduce(1, *), s[ax], s[(ax + 1)...].reduce(1, *))

@@ -89,15 +89,23 @@ public struct ScheduleOptions {
     /// Reuse arena memory across buffers whose lifetimes do not overlap. Off: every temporary gets
     /// its own range (for bisecting; also `FN2E_NO_MEMORY_PLANNER=1`).
     public var planMemory: Bool
-    /// Let the scheduler pick Winograd for the 3x3 convolutions where it pays (off: im2col everywhere).
-    public var winograd: Bool
+    /// The convolution algorithms the scheduler may choose from (im2col is always possible).
+    public var convAlgorithms: Set<ConvAlgorithm>
 
-    public init(batch: Int, symbols: [String: Int] = [:], fuse: Bool = true, planMemory: Bool = true, winograd: Bool = true) {
+    public init(batch: Int, symbols: [String: Int] = [:], fuse: Bool = true, planMemory: Bool = true,
+                convAlgorithms: Set<ConvAlgorithm> = ScheduleOptions.environmentConvAlgorithms) {
         self.batch = batch
         self.symbols = symbols
         self.fuse = fuse
         self.planMemory = planMemory
-        self.winograd = winograd
+        self.convAlgorithms = convAlgorithms
+    }
+
+    /// `FN2E_CONV_ALGORITHMS=im2col,pointwise` (a comma-separated list) restricts the choice, to
+    /// compare algorithms in a benchmark or bisect; unset: all (the one place that reads it).
+    public static var environmentConvAlgorithms: Set<ConvAlgorithm> {
+        guard let list = ProcessInfo.processInfo.environment["FN2E_CONV_ALGORITHMS"] else { return Set(ConvAlgorithm.allCases) }
+        return Set(list.split(separator: ",").compactMap { ConvAlgorithm(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
     }
 
     /// Whether the environment leaves memory planning on: `FN2E_NO_MEMORY_PLANNER=1` gives every

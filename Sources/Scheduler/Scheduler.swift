@@ -24,7 +24,7 @@ public enum Scheduler {
         let types = g.typeTable
         let shape = { (v: String) in types[v]?.bound(batch: options.batch).shape ?? [] }
         for n in g.nodes {
-            let call = try Lowering.call(n, shape: shape, winograd: options.winograd)
+            let call = try Lowering.call(n, shape: shape, allowed: options.convAlgorithms)
             let k = Kernel(node: n, call: call, inPlace: false, flops: call.flops(outputCount: shape(n.name).reduce(1, *)),
                            workspaceBytes: call.workspace * MemoryLayout<Float>.size)
             if !n.operands.isEmpty || n.op == .fill, n.operands.allSatisfy(constant.contains), n.op.isDeterministic {
@@ -116,10 +116,15 @@ public enum Scheduler {
         return out
     }
 
-    /// The convolution algorithm for a geometry: pointwise for 1x1 stride-1 unpadded kernels,
-    /// else im2col.
-    static func convAlgorithm(_ g: ConvGeometry, winograd: Bool) -> ConvAlgorithm {
-        if g.isPointwise { return .pointwise }
+    /// The convolution algorithm for a geometry, among the allowed ones: one GEMM for the batch
+    /// where an image's output is small (under 256 pixels, so a GEMM per image would be thin) and
+    /// the batch's im2col matrix fits in 64 MiB; else pointwise for 1x1 stride-1 unpadded kernels;
+    /// else im2col per image (always allowed: it computes any geometry).
+    static func convAlgorithm(_ g: ConvGeometry, allowed: Set<ConvAlgorithm>) -> ConvAlgorithm {
+        if allowed.contains(.batched), g.groups == 1, g.batch > 1, g.outH * g.outW < 256, g.batchedWorkspaceCount * 4 <= 64 << 20 {
+            return .batched
+        }
+        if allowed.contains(.pointwise), g.isPointwise { return .pointwise }
         return .im2col
     }
 

@@ -25,13 +25,16 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Momentum.") var momentum: Float = 0.9
     @Flag(help: "Time forward passes of the graph instead of training steps.") var forward = false
     @Flag(help: "Also measure the sgemm peak (1 s) after the timed steps.") var peak = false
+    @Option(name: .customLong("bind"), help: "Bind a named size, e.g. K=7 (repeatable).") var bindings: [String] = []
 
     func run() throws {
         startBLAS(verbose: false)
         do {
             let program = try loadProgram(graphFile)
             guard let g = program.graph(graph) else { throw StageError("no graph '@\(graph ?? "")'") }
-            let flat = Inliner.inline(g, graphs: program.graphs)
+            var options = Stages.StageOptions(batch: batch, graph: graph)
+            for b in bindings { try options.bind(b) }
+            let flat = try Inliner.inline(g, graphs: program.graphs).binding(symbols: options.symbols)
             let step = forward ? flat : try Autodiff.gradient(of: flat, loss: "loss")
             let schedule = try Scheduler.schedule(step, graphs: program.graphs,
                                                   options: ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory))

@@ -77,6 +77,31 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The one-GEMM-per-batch kernels (groups 1) against the reference, forward and both gradients.
+    func testBatchedMatchesReference() {
+        for (i, t) in Self.cases.enumerated() where t.g == 1 {
+            let g = geometry(t)
+            let xShape = [t.n, t.c, t.h, t.w], wShape = [t.o, t.c, t.k.0, t.k.1]
+            let x = rounded(randomValues(g.inputCount, seed: UInt64(50 + i)))
+            let w = rounded(randomValues(g.weightCount, seed: UInt64(150 + i), scale: 0.5))
+            let b = rounded(randomValues(t.o, seed: UInt64(250 + i)))
+            let dy = rounded(randomValues(g.outputCount, seed: UInt64(350 + i)))
+            var ws = [Float](repeating: .nan, count: g.batchedWorkspaceCount)
+            var y = [Float](repeating: .nan, count: g.outputCount)
+            FastOps.conv2dBatched(x: floats(x), w: floats(w), bias: floats(b), y: &y, geometry: g, activation: .relu(negativeSlope: 0.1), workspace: &ws)
+            let ref = RefOps.conv2d(x: x, xShape: xShape, w: w, wShape: wShape, bias: b, stride: t.s, pad: t.p, dilation: t.d)
+            assertClose(y, RefOps.relu(ref.out, negativeSlope: 0.1), "batched conv2d \(t.label)")
+            var dx = [Float](repeating: .nan, count: g.inputCount)
+            FastOps.conv2dBackwardDataBatched(dy: floats(dy), w: floats(w), dx: &dx, geometry: g, workspace: &ws)
+            assertClose(dx, RefOps.conv2dBackwardData(dy: dy, w: w, wShape: wShape, xShape: xShape, stride: t.s, pad: t.p, dilation: t.d),
+                        "batched backward data \(t.label)")
+            var dw = [Float](repeating: .nan, count: g.weightCount)
+            FastOps.conv2dBackwardFilterBatched(dy: floats(dy), x: floats(x), dw: &dw, geometry: g, workspace: &ws)
+            assertClose(dw, RefOps.conv2dBackwardFilter(dy: dy, x: x, xShape: xShape, wShape: wShape, stride: t.s, pad: t.p, dilation: t.d),
+                        "batched backward filter \(t.label)")
+        }
+    }
+
     func testReferenceGradientsByFiniteDifferences() {
         let picks = [Self.cases[1], Self.cases[2], Self.cases[3], Self.cases[4]]
         for (i, t0) in picks.enumerated() {
