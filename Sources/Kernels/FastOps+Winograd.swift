@@ -1,0 +1,495 @@
+import CBLAS
+
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks").
+//
+// One 4x4 output tile of a 3x3 convolution is  Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A  where d is the 6x6
+// input patch under the tile and g the 3x3 kernel. Summed over input channels, the elementwise
+// product becomes, for each of the 36 positions ξ of the 6x6 transformed tile, one matrix product
+//     M_ξ [O x T] = U_ξ [O x C] · V_ξ [C x T]
+// over a chunk of T tiles (tiles of all images of the batch are numbered together, image-major, then
+// tile row, then tile column). So one chunk is: input transform (x → V), 36 `cblas_sgemm`, output
+// transform (M → y, with bias and activation, clipped at the bottom/right borders).
+//
+// The transforms work on 8 consecutive tiles at once (`SIMD8<Float>`, one lane per tile): the 6x6
+// patches of 8 tiles are gathered into a small stack buffer (zeros where they read padding or past
+// the last tile), then transformed as 8-wide vectors and stored into V, where the 8 tiles are
+// consecutive floats. Chunks are padded to a multiple of 8 tiles; the padding lanes are zero in V and
+// never written out.
+//
+// Backward data is the same forward convolution applied to dy with the kernel rotated by 180° and
+// its O and C swapped, padding 2 − pad. The weight gradient is dU_ξ [O x C] = Σ_t M'_ξ[o, t] V_ξ[c, t]
+// with M' = A dY Aᵀ the transformed 4x4 dy tile, followed by dw = Gᵀ dU_ξ G.
+//
+// Workspace (floats), with T the chunk size chosen by `Winograd.chunk`:
+//   forward:        36·O·C (U) + 36·C·T (V) + 36·O·T (M)
+//   backward data:  36·C·O (U) + 36·O·T (V of dy) + 36·C·T (M)
+//   weight grad:    36·O·C (dU) + 36·C·T (V of x) + 36·O·T (M' of dy)
+
+extension ConvGeometry {
+    /// 3x3 kernel, stride 1, dilation 1, groups 1, pad 0...2 on each axis.
+    public var winogradEligible: Bool {
+        kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1
+            && groups == 1 && (0...2).contains(padH) && (0...2).contains(padW)
+    }
+
+    /// Floats of workspace `FastOps.conv2dWinograd` needs: transformed weights plus one chunk of V and M.
+    public var winogradForwardWorkspace: Int {
+        let p = Winograd.Plan(forward: self)
+        return 36 * outChannels * inChannels + 36 * (p.cin + p.cout) * p.chunk
+    }
+
+    /// Floats of workspace `FastOps.conv2dBackwardDataWinograd` needs.
+    public var winogradBackwardDataWorkspace: Int {
+        let p = Winograd.Plan(backwardData: self)
+        return 36 * outChannels * inChannels + 36 * (p.cin + p.cout) * p.chunk
+    }
+
+    /// Floats of workspace `FastOps.conv2dBackwardFilterWinograd` needs: the dU accumulator plus one
+    /// chunk of V (of x) and M' (of dy).
+    public var winogradBackwardFilterWorkspace: Int {
+        let p = Winograd.Plan(forward: self)
+        return 36 * outChannels * inChannels + 36 * (p.cin + p.cout) * p.chunk
+    }
+}
+
+/// The pieces of the Winograd F(4x4, 3x3) kernels.
+enum Winograd {
+    typealias Vec = SIMD8<Float>
+    /// Tiles per vector (one lane each).
+    static let lanes = 8
+
+    /// Sizes of one Winograd convolution: input `[batch, cin, h, w]` → output `[batch, cout, outH, outW]`,
+    /// 3x3 kernel, stride 1, `padH`/`padW`, and the tiling of the output.
+    struct Plan {
+        var batch, cin, h, w, cout, outH, outW, padH, padW: Int
+        var tilesH, tilesW, tiles, chunk: Int
+
+        init(batch: Int, cin: Int, h: Int, w: Int, cout: Int, outH: Int, outW: Int, padH: Int, padW: Int) {
+            (self.batch, self.cin, self.h, self.w, self.cout) = (batch, cin, h, w, cout)
+            (self.outH, self.outW, self.padH, self.padW) = (outH, outW, padH, padW)
+            tilesH = (outH + 3) / 4
+            tilesW = (outW + 3) / 4
+            tiles = batch * tilesH * tilesW
+            chunk = Winograd.chunk(cin: cin, cout: cout, tiles: tiles)
+        }
+
+        /// The forward convolution of `g` (also the tiling of the weight gradient).
+        init(forward g: ConvGeometry) {
+            self.init(batch: g.batch, cin: g.inChannels, h: g.height, w: g.width, cout: g.outChannels,
+                      outH: g.outH, outW: g.outW, padH: g.padH, padW: g.padW)
+        }
+
+        /// Backward data of `g` as a forward convolution of dy: O → C channels, pad 2 − pad, output H x W.
+        init(backwardData g: ConvGeometry) {
+            self.init(batch: g.batch, cin: g.outChannels, h: g.outH, w: g.outW, cout: g.inChannels,
+                      outH: g.height, outW: g.width, padH: 2 - g.padH, padW: 2 - g.padW)
+        }
+
+        /// Tiles per image.
+        var tilesPerImage: Int { tilesH * tilesW }
+    }
+
+    /// Tiles per chunk: V and M of one chunk take about 16 MiB, but at least 256 tiles (GEMMs with
+    /// fewer columns run well below peak), never more than the batch has (rounded up to 8), and
+    /// always a multiple of 8.
+    static func chunk(cin: Int, cout: Int, tiles: Int) -> Int {
+        let budget = 4 << 20  // floats
+        var t = max(256, budget / (36 * (cin + cout)))
+        t = min(t, (tiles + lanes - 1) / lanes * lanes)
+        return max(lanes, t / lanes * lanes)
+    }
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vec {
+        UnsafeRawPointer(p).loadUnaligned(as: Vec.self)
+    }
+
+    @inline(__always) static func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
+    }
+
+    /// 1-D input transform Bᵀ d of six vectors at `s + k·ss` into six at `d + k·ds`:
+    ///     Bᵀ = [4  0 −5  0 1 0; 0 −4 −4  1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
+    @inline(__always)
+    static func inputTransform1D(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int) {
+        let d0 = load(s), d1 = load(s + ss), d2 = load(s + 2 * ss)
+        let d3 = load(s + 3 * ss), d4 = load(s + 4 * ss), d5 = load(s + 5 * ss)
+        let a = d4 - 4 * d2, b = d3 - 4 * d1   // rows 1, 2: d4 − 4d2 ∓ (4d1 − d3)
+        let c = d4 - d2, e = 2 * (d3 - d1)     // rows 3, 4: d4 − d2 ± 2(d3 − d1)
+        store(4 * d0 - 5 * d2 + d4, d)
+        store(a + b, d + ds)
+        store(a - b, d + 2 * ds)
+        store(c + e, d + 3 * ds)
+        store(c - e, d + 4 * ds)
+        store(4 * d1 - 5 * d3 + d5, d + 5 * ds)
+    }
+
+    /// 1-D output transform Aᵀ m of six vectors at `s + k·ss` into four at `d + k·ds`:
+    ///     Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
+    @inline(__always)
+    static func outputTransform1D(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int) {
+        let m0 = load(s), m1 = load(s + ss), m2 = load(s + 2 * ss)
+        let m3 = load(s + 3 * ss), m4 = load(s + 4 * ss), m5 = load(s + 5 * ss)
+        let p12 = m1 + m2, n12 = m1 - m2, p34 = m3 + m4, n34 = m3 - m4
+        store(m0 + p12 + p34, d)
+        store(n12 + 2 * n34, d + ds)
+        store(p12 + 4 * p34, d + 2 * ds)
+        store(n12 + 8 * n34 + m5, d + 3 * ds)
+    }
+
+    /// 1-D transform A e of four vectors at `s + k·ss` (a dy tile row or column) into six at `d + k·ds`
+    /// (the adjoint of the output transform): A = (Aᵀ)ᵀ, rows [1 0 0 0; 1 1 1 1; 1 −1 1 −1; 1 2 4 8; 1 −2 4 −8; 0 0 0 1].
+    @inline(__always)
+    static func gradientTransform1D(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int) {
+        let e0 = load(s), e1 = load(s + ss), e2 = load(s + 2 * ss), e3 = load(s + 3 * ss)
+        let ev = e0 + e2, od = e1 + e3, ev4 = e0 + 4 * e2, od4 = 2 * e1 + 8 * e3
+        store(e0, d)
+        store(ev + od, d + ds)
+        store(ev - od, d + 2 * ds)
+        store(ev4 + od4, d + 3 * ds)
+        store(ev4 - od4, d + 4 * ds)
+        store(e3, d + 5 * ds)
+    }
+
+    /// Image, tile row and tile column of tile `t` of the batch.
+    @inline(__always)
+    static func tilePosition(_ t: Int, _ p: Plan) -> (n: Int, ty: Int, tx: Int) {
+        let n = t / p.tilesPerImage, r = t - n * p.tilesPerImage
+        let ty = r / p.tilesW
+        return (n, ty, r - ty * p.tilesW)
+    }
+
+    /// The tile after (n, ty, tx) in batch order.
+    @inline(__always)
+    static func advance(_ pos: inout (n: Int, ty: Int, tx: Int), _ p: Plan) {
+        pos.tx += 1
+        if pos.tx == p.tilesW {
+            pos.tx = 0; pos.ty += 1
+            if pos.ty == p.tilesH { pos.ty = 0; pos.n += 1 }
+        }
+    }
+
+    /// Input transform of one chunk: for the tiles `first ..< first + count` (count rounded up to 8,
+    /// the extra lanes zero) and every input channel c, V[ξ, c, t] = (Bᵀ d B)[ξ] with d the 6x6 patch
+    /// of `x [batch, cin, h, w]` at rows 4·ty − padH ..< +6, columns 4·tx − padW ..< +6 (zero outside).
+    /// V is `[36, cin, ldv]`.
+    static func transformInput(_ x: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ p: Plan,
+                               first: Int, count: Int, ldv: Int) {
+        let blocks = (count + lanes - 1) / lanes
+        let (h, w, cin) = (p.h, p.w, p.cin)
+        let planeStride = cin * ldv
+        Parallel.forChunks(cin * blocks, costPerItem: 36 * lanes * 8) { items in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 36 * lanes) { tmp in
+                let buf = tmp.baseAddress!  // [6, 6, lanes]: the 8 patches, then their row transforms
+                for item in items {
+                    let c = item / blocks, t0 = (item - c * blocks) * lanes
+                    // Gather the patches, one lane per tile.
+                    var pos = tilePosition(first + t0, p)
+                    for lane in 0..<lanes {
+                        let t = t0 + lane
+                        if t >= count {
+                            for k in 0..<36 { buf[k * lanes + lane] = 0 }
+                            continue
+                        }
+                        let (n, ty, tx) = pos
+                        advance(&pos, p)
+                        let plane = x + (n * cin + c) * h * w
+                        let iy0 = 4 * ty - p.padH, ix0 = 4 * tx - p.padW
+                        if iy0 >= 0 && iy0 + 6 <= h && ix0 >= 0 && ix0 + 6 <= w {
+                            var src = plane + iy0 * w + ix0
+                            var dst = buf + lane
+                            for _ in 0..<6 {
+                                dst[0] = src[0]; dst[lanes] = src[1]; dst[2 * lanes] = src[2]
+                                dst[3 * lanes] = src[3]; dst[4 * lanes] = src[4]; dst[5 * lanes] = src[5]
+                                src += w; dst += 6 * lanes
+                            }
+                        } else {
+                            for i in 0..<6 {
+                                let iy = iy0 + i
+                                for j in 0..<6 {
+                                    let ix = ix0 + j
+                                    buf[(i * 6 + j) * lanes + lane] =
+                                        (iy >= 0 && iy < h && ix >= 0 && ix < w) ? plane[iy * w + ix] : 0
+                                }
+                            }
+                        }
+                    }
+                    // Bᵀ d B: transform each row in place, then each column into V.
+                    for i in 0..<6 {
+                        inputTransform1D(buf + i * 6 * lanes, lanes, buf + i * 6 * lanes, lanes)
+                    }
+                    let out = v + c * ldv + t0
+                    for j in 0..<6 {
+                        inputTransform1D(buf + j * lanes, 6 * lanes, out + j * planeStride, 6 * planeStride)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output transform of one chunk: for tiles `first ..< first + count` and output channel o, the 4x4
+    /// tile Aᵀ M[·, o, t] A, plus `bias[o]`, through `activation`, written to `y [batch, cout, outH, outW]`
+    /// (clipped at the bottom and right borders). M is `[36, cout, ldm]`.
+    static func transformOutput(_ m: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                                activation: Activation, _ p: Plan, first: Int, count: Int, ldm: Int) {
+        let blocks = (count + lanes - 1) / lanes
+        let (oh, ow, cout) = (p.outH, p.outW, p.cout)
+        let planeStride = cout * ldm
+        let slope: Float? = { if case let .relu(s) = activation { return s } else { return nil } }()
+        Parallel.forChunks(cout * blocks, costPerItem: 36 * lanes * 6) { items in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * lanes) { tmp in
+                let rows = tmp.baseAddress!           // [6, 4, lanes]: Aᵀ applied along each row of M
+                let tile = rows + 24 * lanes          // [4, 4, lanes]: the output tiles
+                for item in items {
+                    let o = item / blocks, t0 = (item - o * blocks) * lanes
+                    let src = m + o * ldm + t0
+                    for i in 0..<6 {
+                        outputTransform1D(src + 6 * i * planeStride, planeStride, rows + 4 * i * lanes, lanes)
+                    }
+                    for k in 0..<4 {
+                        outputTransform1D(rows + k * lanes, 4 * lanes, tile + k * lanes, 4 * lanes)
+                    }
+                    let b = bias?[o] ?? 0
+                    for k in 0..<16 {
+                        var r = load(tile + k * lanes) + b
+                        if let s = slope { r = r.replacing(with: r * s, where: r .< 0) }
+                        store(r, tile + k * lanes)
+                    }
+                    // Scatter, one lane per tile.
+                    var pos = tilePosition(first + t0, p)
+                    for lane in 0..<min(lanes, count - t0) {
+                        let (n, ty, tx) = pos
+                        advance(&pos, p)
+                        let oy0 = 4 * ty, ox0 = 4 * tx
+                        var dst = y + ((n * cout + o) * oh + oy0) * ow + ox0
+                        var s = tile + lane
+                        if oy0 + 4 <= oh && ox0 + 4 <= ow {
+                            for _ in 0..<4 {
+                                dst[0] = s[0]; dst[1] = s[lanes]; dst[2] = s[2 * lanes]; dst[3] = s[3 * lanes]
+                                dst += ow; s += 4 * lanes
+                            }
+                        } else {
+                            let ny = min(4, oh - oy0), nx = min(4, ow - ox0)
+                            for _ in 0..<ny {
+                                for j in 0..<nx { dst[j] = s[j * lanes] }
+                                dst += ow; s += 4 * lanes
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Transform of dy for the weight gradient: for tiles `first ..< first + count` and output channel o,
+    /// M'[ξ, o, t] = (A e Aᵀ)[ξ] with e the 4x4 tile of `dy [batch, cout, outH, outW]` (zero past the
+    /// borders and in the padding lanes). M' is `[36, cout, ldm]`.
+    static func transformGradient(_ dy: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ p: Plan,
+                                  first: Int, count: Int, ldm: Int) {
+        let blocks = (count + lanes - 1) / lanes
+        let (oh, ow, cout) = (p.outH, p.outW, p.cout)
+        let planeStride = cout * ldm
+        Parallel.forChunks(cout * blocks, costPerItem: 36 * lanes * 6) { items in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * lanes) { tmp in
+                let tile = tmp.baseAddress!           // [4, 4, lanes]: the dy tiles
+                let rows = tile + 16 * lanes          // [4, 6, lanes]: A applied along each tile row
+                for item in items {
+                    let o = item / blocks, t0 = (item - o * blocks) * lanes
+                    var pos = tilePosition(first + t0, p)
+                    for lane in 0..<lanes {
+                        let t = t0 + lane
+                        let ny: Int, nx: Int
+                        var src = dy
+                        if t < count {
+                            let (n, ty, tx) = pos
+                            advance(&pos, p)
+                            let oy0 = 4 * ty, ox0 = 4 * tx
+                            (ny, nx) = (min(4, oh - oy0), min(4, ow - ox0))
+                            src = dy + ((n * cout + o) * oh + oy0) * ow + ox0
+                        } else {
+                            (ny, nx) = (0, 0)
+                        }
+                        var d = tile + lane
+                        if ny == 4 && nx == 4 {
+                            for _ in 0..<4 {
+                                d[0] = src[0]; d[lanes] = src[1]; d[2 * lanes] = src[2]; d[3 * lanes] = src[3]
+                                src += ow; d += 4 * lanes
+                            }
+                        } else {
+                            for i in 0..<4 {
+                                for j in 0..<4 { d[j * lanes] = (i < ny && j < nx) ? src[j] : 0 }
+                                if i < ny { src += ow }
+                                d += 4 * lanes
+                            }
+                        }
+                    }
+                    for i in 0..<4 {
+                        gradientTransform1D(tile + 4 * i * lanes, lanes, rows + 6 * i * lanes, lanes)
+                    }
+                    let out = m + o * ldm + t0
+                    for j in 0..<6 {
+                        gradientTransform1D(rows + j * lanes, 6 * lanes, out + j * planeStride, 6 * planeStride)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Weight transform U[ξ, r, s] = (G g Gᵀ)[ξ] of the 3x3 kernels of `w [O, C, 3, 3]`, computed in Double.
+    /// Forward: r = o, s = c (U is `[36, O, C]`). With `backwardData`, the kernel is rotated by 180° and
+    /// r = c, s = o (U is `[36, C, O]`), the weights of the forward convolution that computes dx from dy.
+    ///     G = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1].
+    static func transformWeights(_ w: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>, outChannels o: Int,
+                                 inChannels c: Int, backwardData: Bool) {
+        let (rows, cols) = backwardData ? (c, o) : (o, c)
+        let plane = o * c
+        @inline(__always) func g1D(_ a: Double, _ b: Double, _ e: Double) -> (Double, Double, Double, Double, Double, Double) {
+            (a / 4, -(a + b + e) / 6, -(a - b + e) / 6, a / 24 + b / 12 + e / 6, a / 24 - b / 12 + e / 6, e)
+        }
+        Parallel.forChunks(rows, costPerItem: cols * 150) { range in
+            for r in range {
+                for s in 0..<cols {
+                    let (oo, cc) = backwardData ? (s, r) : (r, s)
+                    let k = w + (oo * c + cc) * 9
+                    // kernel element (i, j), rotated for backward data.
+                    @inline(__always) func g(_ i: Int, _ j: Int) -> Double {
+                        Double(backwardData ? k[(2 - i) * 3 + 2 - j] : k[i * 3 + j])
+                    }
+                    // g Gᵀ (G along each kernel row), then G along the columns: c_b[a] = U[a, b].
+                    let r0 = g1D(g(0, 0), g(0, 1), g(0, 2))
+                    let r1 = g1D(g(1, 0), g(1, 1), g(1, 2))
+                    let r2 = g1D(g(2, 0), g(2, 1), g(2, 2))
+                    let c0 = g1D(r0.0, r1.0, r2.0), c1 = g1D(r0.1, r1.1, r2.1), c2 = g1D(r0.2, r1.2, r2.2)
+                    let c3 = g1D(r0.3, r1.3, r2.3), c4 = g1D(r0.4, r1.4, r2.4), c5 = g1D(r0.5, r1.5, r2.5)
+                    let dst = u + r * cols + s
+                    @inline(__always) func put(_ col: Int, _ v: (Double, Double, Double, Double, Double, Double)) {
+                        dst[(0 * 6 + col) * plane] = Float(v.0); dst[(1 * 6 + col) * plane] = Float(v.1)
+                        dst[(2 * 6 + col) * plane] = Float(v.2); dst[(3 * 6 + col) * plane] = Float(v.3)
+                        dst[(4 * 6 + col) * plane] = Float(v.4); dst[(5 * 6 + col) * plane] = Float(v.5)
+                    }
+                    put(0, c0); put(1, c1); put(2, c2); put(3, c3); put(4, c4); put(5, c5)
+                }
+            }
+        }
+    }
+
+    /// The forward Winograd convolution of `x` with transformed weights `u [36, cout, cin]`, chunk by
+    /// chunk, using `scratch` for V `[36, cin, chunk]` and M `[36, cout, chunk]`.
+    static func forward(x: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        y: UnsafeMutablePointer<Float>, plan p: Plan, activation: Activation,
+                        scratch: UnsafeMutablePointer<Float>) {
+        let ld = p.chunk
+        let v = scratch, m = scratch + 36 * p.cin * ld
+        for first in stride(from: 0, to: p.tiles, by: ld) {
+            let count = min(ld, p.tiles - first)
+            let n8 = (count + lanes - 1) / lanes * lanes
+            transformInput(x, v, p, first: first, count: count, ldv: ld)
+            for xi in 0..<36 {
+                cblas_sgemm(CblasRowMajor,               // all matrices row-major
+                            CblasNoTrans,                // A = U_ξ [cout, cin]
+                            CblasNoTrans,                // B = V_ξ [cin, tiles]
+                            Int32(p.cout),               // M: output channels
+                            Int32(n8),                   // N: tiles of the chunk (padded to 8)
+                            Int32(p.cin),                // K: input channels
+                            1,                           // alpha
+                            u + xi * p.cout * p.cin,     // A
+                            Int32(p.cin),                // lda
+                            v + xi * p.cin * ld,         // B
+                            Int32(ld),                   // ldb
+                            0,                           // beta: overwrite M_ξ
+                            m + xi * p.cout * ld,        // C = M_ξ [cout, tiles]
+                            Int32(ld))                   // ldc
+            }
+            transformOutput(m, y, bias: bias, activation: activation, p, first: first, count: count, ldm: ld)
+        }
+    }
+}
+
+extension FastOps {
+    /// Winograd F(4x4, 3x3) convolution: y = conv2d(x, w) + bias, then activation. Same contract as
+    /// `FastOps.conv2d` (y fully overwritten) for `g.winogradEligible` geometries. `workspace` holds
+    /// `g.winogradForwardWorkspace` floats; nothing is allocated on the heap.
+    public static func conv2dWinograd(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                      y: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, activation: Activation,
+                                      workspace: UnsafeMutablePointer<Float>) {
+        precondition(g.winogradEligible, "conv2dWinograd: geometry not eligible: \(g)")
+        let p = Winograd.Plan(forward: g)
+        let u = workspace
+        Winograd.transformWeights(w, u, outChannels: g.outChannels, inChannels: g.inChannels, backwardData: false)
+        Winograd.forward(x: x, u: u, bias: bias, y: y, plan: p, activation: activation,
+                         scratch: workspace + 36 * g.outChannels * g.inChannels)
+    }
+
+    /// Winograd gradient of conv2d with respect to x: the forward Winograd convolution of dy with the
+    /// 180°-rotated, O/C-swapped kernel and padding 2 − pad. Same contract as `FastOps.conv2dBackwardData`
+    /// (dx fully overwritten). `workspace` holds `g.winogradBackwardDataWorkspace` floats.
+    public static func conv2dBackwardDataWinograd(dy: UnsafePointer<Float>, w: UnsafePointer<Float>,
+                                                  dx: UnsafeMutablePointer<Float>, geometry g: ConvGeometry,
+                                                  workspace: UnsafeMutablePointer<Float>) {
+        precondition(g.winogradEligible, "conv2dBackwardDataWinograd: geometry not eligible: \(g)")
+        let p = Winograd.Plan(backwardData: g)
+        let u = workspace
+        Winograd.transformWeights(w, u, outChannels: g.outChannels, inChannels: g.inChannels, backwardData: true)
+        Winograd.forward(x: dy, u: u, bias: nil, y: dx, plan: p, activation: .none,
+                         scratch: workspace + 36 * g.outChannels * g.inChannels)
+    }
+
+    /// Winograd gradient of conv2d with respect to w, summed over the batch: dU_ξ = Σ_t M'_ξ[·, t] V_ξ[·, t]ᵀ
+    /// over all tiles, then dw = Gᵀ dU G. Same contract as `FastOps.conv2dBackwardFilter` with
+    /// `accumulate: false` (dw overwritten). `workspace` holds `g.winogradBackwardFilterWorkspace` floats.
+    public static func conv2dBackwardFilterWinograd(dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                                    dw: UnsafeMutablePointer<Float>, geometry g: ConvGeometry,
+                                                    workspace: UnsafeMutablePointer<Float>) {
+        precondition(g.winogradEligible, "conv2dBackwardFilterWinograd: geometry not eligible: \(g)")
+        let p = Winograd.Plan(forward: g)
+        let (o, c, ld) = (g.outChannels, g.inChannels, p.chunk)
+        let du = workspace, v = workspace + 36 * o * c, m = v + 36 * c * ld
+        du.update(repeating: 0, count: 36 * o * c)
+        for first in stride(from: 0, to: p.tiles, by: ld) {
+            let count = min(ld, p.tiles - first)
+            let n8 = (count + Winograd.lanes - 1) / Winograd.lanes * Winograd.lanes
+            Winograd.transformInput(x, v, p, first: first, count: count, ldv: ld)
+            Winograd.transformGradient(dy, m, p, first: first, count: count, ldm: ld)
+            for xi in 0..<36 {
+                cblas_sgemm(CblasRowMajor,               // all matrices row-major
+                            CblasNoTrans,                // A = M'_ξ [O, tiles]
+                            CblasTrans,                  // B = V_ξ stored [C, tiles], used as [tiles, C]
+                            Int32(o),                    // M: output channels
+                            Int32(c),                    // N: input channels
+                            Int32(n8),                   // K: tiles of the chunk (padding lanes are zero)
+                            1,                           // alpha
+                            m + xi * o * ld,             // A
+                            Int32(ld),                   // lda
+                            v + xi * c * ld,             // B
+                            Int32(ld),                   // ldb
+                            1,                           // beta: accumulate over chunks
+                            du + xi * o * c,             // C = dU_ξ [O, C]
+                            Int32(c))                    // ldc
+            }
+        }
+        // dw[o, c] = Gᵀ dU[·, o, c] G (6x6 → 3x3), in Double.
+        let plane = o * c
+        @inline(__always) func gt1D(_ u: (Double, Double, Double, Double, Double, Double)) -> (Double, Double, Double) {
+            (u.0 / 4 - (u.1 + u.2) / 6 + (u.3 + u.4) / 24,
+             (u.2 - u.1) / 6 + (u.3 - u.4) / 12,
+             (u.3 + u.4 - u.1 - u.2) / 6 + u.5)
+        }
+        Parallel.forChunks(plane, costPerItem: 150) { range in
+            for k in range {
+                let s = du + k
+                @inline(__always) func row(_ i: Int) -> (Double, Double, Double) {
+                    let r = s + 6 * i * plane
+                    return gt1D((Double(r[0]), Double(r[plane]), Double(r[2 * plane]),
+                                 Double(r[3 * plane]), Double(r[4 * plane]), Double(r[5 * plane])))
+                }
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5)
+                let c0 = gt1D((r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
+                let c1 = gt1D((r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
+                let c2 = gt1D((r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
+                let d = dw + k * 9
+                d[0] = Float(c0.0); d[1] = Float(c1.0); d[2] = Float(c2.0)
+                d[3] = Float(c0.1); d[4] = Float(c1.1); d[5] = Float(c2.1)
+                d[6] = Float(c0.2); d[7] = Float(c1.2); d[8] = Float(c2.2)
+            }
+        }
+    }
+}
