@@ -412,11 +412,24 @@ extension FastOps {
                                       y: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, activation: Activation,
                                       workspace: UnsafeMutablePointer<Float>) {
         precondition(g.winogradEligible, "conv2dWinograd: geometry not eligible: \(g)")
-        let p = Winograd.Plan(forward: g)
-        let u = workspace
+        winogradWeights(w: w, geometry: g, into: workspace)
+        conv2dWinograd(x: x, transformedWeights: workspace, bias: bias, y: y, geometry: g, activation: activation,
+                       scratch: workspace + 36 * g.outChannels * g.inChannels)
+    }
+
+    /// The transformed weights `conv2dWinograd(x:transformedWeights:…)` reads: `36·O·C` floats at `u`.
+    public static func winogradWeights(w: UnsafePointer<Float>, geometry g: ConvGeometry, into u: UnsafeMutablePointer<Float>) {
         Winograd.transformWeights(w, u, outChannels: g.outChannels, inChannels: g.inChannels, backwardData: false)
-        Winograd.forward(x: x, u: u, bias: bias, y: y, plan: p, activation: activation,
-                         scratch: workspace + 36 * g.outChannels * g.inChannels)
+    }
+
+    /// `conv2dWinograd` with the weights transformed once beforehand (`winogradWeights`), for a
+    /// caller that runs the same weights over several pieces of a batch. `scratch` holds
+    /// `g.winogradForwardWorkspace − 36·O·C` floats.
+    public static func conv2dWinograd(x: UnsafePointer<Float>, transformedWeights u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                      y: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, activation: Activation,
+                                      scratch: UnsafeMutablePointer<Float>) {
+        precondition(g.winogradEligible, "conv2dWinograd: geometry not eligible: \(g)")
+        Winograd.forward(x: x, u: u, bias: bias, y: y, plan: Winograd.Plan(forward: g), activation: activation, scratch: scratch)
     }
 
     /// Winograd gradient of conv2d with respect to x: the forward Winograd convolution of dy with the

@@ -167,6 +167,7 @@ public final class Executor {
         switch algorithm {
         case .im2col, .pointwise: FastOps.conv2d(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
         case .batched: FastOps.conv2dBatched(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
+        case .winograd: FastOps.conv2dWinograd(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
         }
     }
 
@@ -188,9 +189,17 @@ public final class Executor {
             let (inStride, outStride) = (one.inputCount, image.outputCount)
             let convOut = ws, convWorkspace = ws + one.outputCount
             return {
+                // Winograd transforms the weights once for all images (they lead its workspace).
+                if alg == .winograd { FastOps.winogradWeights(w: xs[1], geometry: one, into: convWorkspace) }
                 for n in 0..<g.batch {
-                    Executor.conv2d(x: xs[0] + n * inStride, w: xs[1], bias: optional(2), y: convOut, geometry: one, activation: act,
-                                    algorithm: alg, workspace: convWorkspace)
+                    let x = xs[0] + n * inStride
+                    if alg == .winograd {
+                        FastOps.conv2dWinograd(x: x, transformedWeights: convWorkspace, bias: optional(2), y: convOut, geometry: one,
+                                               activation: act, scratch: convWorkspace + 36 * one.outChannels * one.inChannels)
+                    } else {
+                        Executor.conv2d(x: x, w: xs[1], bias: optional(2), y: convOut, geometry: one, activation: act,
+                                        algorithm: alg, workspace: convWorkspace)
+                    }
                     FastOps.maxPool(x: convOut, y: y + n * outStride, argmax: nil, geometry: image)
                 }
             }
@@ -198,11 +207,13 @@ public final class Executor {
             switch alg {
             case .im2col, .pointwise: return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
             case .batched: return { FastOps.conv2dBackwardDataBatched(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
+            case .winograd: return { FastOps.conv2dBackwardDataWinograd(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
             }
         case let .conv2dBackwardFilter(g, alg):
             switch alg {
             case .im2col, .pointwise: return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
             case .batched: return { FastOps.conv2dBackwardFilterBatched(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
+            case .winograd: return { FastOps.conv2dBackwardFilterWinograd(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
             }
         case let .linear(rows, inputs, outputs, act):
             return { FastOps.linear(x: xs[0], w: xs[1], bias: optional(2), y: y, n: rows, k: inputs, m: outputs, activation: act) }

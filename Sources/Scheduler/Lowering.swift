@@ -10,6 +10,8 @@ public enum ConvAlgorithm: String, CaseIterable, Sendable {
     case pointwise
     /// The batch's im2col matrices side by side, one GEMM per layer (small late layers).
     case batched
+    /// Winograd F(4x4,3x3) over tiles of the whole batch (3x3, stride 1, no dilation or groups).
+    case winograd
 }
 
 /// `[batch, channels, spatial]` view of a tensor with channels on axis 1.
@@ -84,14 +86,29 @@ public enum KernelCall {
     public var workspace: Int {
         switch self {
         case .conv2d(let g, _, let alg):
-            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0; case .batched: return g.batchedWorkspaceCount }
+            switch alg {
+            case .im2col: return g.workspaceCount
+            case .pointwise: return 0
+            case .batched: return g.batchedWorkspaceCount
+            case .winograd: return g.winogradForwardWorkspace
+            }
         case .conv2dMaxPool(let g, _, let alg, _):
             let one = g.single
             return one.outputCount + KernelCall.conv2d(one, .none, alg).workspace
         case .conv2dBackwardData(let g, let alg):
-            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0; case .batched: return g.batchedWorkspaceCount }
+            switch alg {
+            case .im2col: return g.workspaceCount
+            case .pointwise: return 0
+            case .batched: return g.batchedWorkspaceCount
+            case .winograd: return g.winogradBackwardDataWorkspace
+            }
         case .conv2dBackwardFilter(let g, let alg):
-            switch alg { case .im2col: return g.workspaceCount; case .pointwise: return 0; case .batched: return g.batchedWorkspaceCount }
+            switch alg {
+            case .im2col: return g.workspaceCount
+            case .pointwise: return 0
+            case .batched: return g.batchedWorkspaceCount
+            case .winograd: return g.winogradBackwardFilterWorkspace
+            }
         case .softmaxCrossEntropy(let b, let c), .softmaxCrossEntropyBackward(let b, let c): return b * c
         case .preluBackwardSlope(let v, let slopes): return v.batch * v.channels * v.spatial + slopes
         case .maximumBackward(_, _, let shape, _): return shape.reduce(1, *)
