@@ -334,39 +334,50 @@ enum Winograd {
         }
     }
 
-    /// Weight transform U[ξ, r, s] = (G g Gᵀ)[ξ] of the 3x3 kernels of `w [O, C, 3, 3]`, computed in Double.
+    /// Weight transform U[ξ, r, s] = (G g Gᵀ)[ξ] of the 3x3 kernels of `w [O, C, 3, 3]`.
     /// Forward: r = o, s = c (U is `[36, O, C]`). With `backwardData`, the kernel is rotated by 180° and
     /// r = c, s = o (U is `[36, C, O]`), the weights of the forward convolution that computes dx from dy.
     ///     G = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1].
+    /// Eight consecutive s at a time, one per lane, so the 36 stores of a group are 8-float vectors.
     static func transformWeights(_ w: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>, outChannels o: Int,
                                  inChannels c: Int, backwardData: Bool) {
         let (rows, cols) = backwardData ? (c, o) : (o, c)
         let plane = o * c
-        @inline(__always) func g1D(_ a: Double, _ b: Double, _ e: Double) -> (Double, Double, Double, Double, Double, Double) {
-            (a / 4, -(a + b + e) / 6, -(a - b + e) / 6, a / 24 + b / 12 + e / 6, a / 24 - b / 12 + e / 6, e)
+        let (sixth, twelfth, twentyfourth): (Float, Float, Float) = (1 / 6, 1 / 12, 1 / 24)
+        @inline(__always) func g1D(_ a: Vec, _ b: Vec, _ e: Vec) -> (Vec, Vec, Vec, Vec, Vec, Vec) {
+            let ae: Vec = a * twentyfourth + e * sixth, bt: Vec = b * twelfth
+            let sum: Vec = a + e
+            return (a * 0.25, (sum + b) * -sixth, (sum - b) * -sixth, ae + bt, ae - bt, e)
         }
+        // Kernel of (r, s) starts at w + r·rowStride + s·colStride.
+        let (rowStride, colStride) = backwardData ? (9, c * 9) : (c * 9, 9)
         Parallel.forChunks(rows, costPerItem: cols * 150) { range in
             for r in range {
-                for s in 0..<cols {
-                    let (oo, cc) = backwardData ? (s, r) : (r, s)
-                    let k = w + (oo * c + cc) * 9
-                    // kernel element (i, j), rotated for backward data.
-                    @inline(__always) func g(_ i: Int, _ j: Int) -> Double {
-                        Double(backwardData ? k[(2 - i) * 3 + 2 - j] : k[i * 3 + j])
+                for s0 in stride(from: 0, to: cols, by: lanes) {
+                    let n = min(lanes, cols - s0)
+                    let base = w + r * rowStride + s0 * colStride
+                    // Tap (i, j) of the (rotated) kernel for the n lanes; zeros past the last.
+                    @inline(__always) func g(_ i: Int, _ j: Int) -> Vec {
+                        let t = backwardData ? (2 - i) * 3 + 2 - j : i * 3 + j
+                        var v = Vec(repeating: 0)
+                        for l in 0..<n { v[l] = base[l * colStride + t] }
+                        return v
                     }
-                    // g Gᵀ (G along each kernel row), then G along the columns: c_b[a] = U[a, b].
+                    // G along each kernel row, then along the columns: c_b.a = U[a, b].
                     let r0 = g1D(g(0, 0), g(0, 1), g(0, 2))
                     let r1 = g1D(g(1, 0), g(1, 1), g(1, 2))
                     let r2 = g1D(g(2, 0), g(2, 1), g(2, 2))
-                    let c0 = g1D(r0.0, r1.0, r2.0), c1 = g1D(r0.1, r1.1, r2.1), c2 = g1D(r0.2, r1.2, r2.2)
-                    let c3 = g1D(r0.3, r1.3, r2.3), c4 = g1D(r0.4, r1.4, r2.4), c5 = g1D(r0.5, r1.5, r2.5)
-                    let dst = u + r * cols + s
-                    @inline(__always) func put(_ col: Int, _ v: (Double, Double, Double, Double, Double, Double)) {
-                        dst[(0 * 6 + col) * plane] = Float(v.0); dst[(1 * 6 + col) * plane] = Float(v.1)
-                        dst[(2 * 6 + col) * plane] = Float(v.2); dst[(3 * 6 + col) * plane] = Float(v.3)
-                        dst[(4 * 6 + col) * plane] = Float(v.4); dst[(5 * 6 + col) * plane] = Float(v.5)
+                    let dst = u + r * cols + s0
+                    @inline(__always) func put(_ col: Int, _ v: (Vec, Vec, Vec, Vec, Vec, Vec)) {
+                        @inline(__always) func one(_ x: Vec, _ xi: Int) {
+                            let d = dst + xi * plane
+                            if n == lanes { store(x, d) } else { for l in 0..<n { d[l] = x[l] } }
+                        }
+                        one(v.0, col); one(v.1, 6 + col); one(v.2, 12 + col)
+                        one(v.3, 18 + col); one(v.4, 24 + col); one(v.5, 30 + col)
                     }
-                    put(0, c0); put(1, c1); put(2, c2); put(3, c3); put(4, c4); put(5, c5)
+                    put(0, g1D(r0.0, r1.0, r2.0)); put(1, g1D(r0.1, r1.1, r2.1)); put(2, g1D(r0.2, r1.2, r2.2))
+                    put(3, g1D(r0.3, r1.3, r2.3)); put(4, g1D(r0.4, r1.4, r2.4)); put(5, g1D(r0.5, r1.5, r2.5))
                 }
             }
         }
@@ -479,29 +490,42 @@ extension FastOps {
                             Int32(c))                    // ldc
             }
         }
-        // dw[o, c] = Gᵀ dU[·, o, c] G (6x6 → 3x3), in Double.
+        // dw[o, c] = Gᵀ dU[·, o, c] G (6x6 → 3x3), eight (o, c) at a time (contiguous in dU).
         let plane = o * c
-        @inline(__always) func gt1D(_ u: (Double, Double, Double, Double, Double, Double)) -> (Double, Double, Double) {
-            (u.0 / 4 - (u.1 + u.2) / 6 + (u.3 + u.4) / 24,
-             (u.2 - u.1) / 6 + (u.3 - u.4) / 12,
-             (u.3 + u.4 - u.1 - u.2) / 6 + u.5)
+        typealias Vec = Winograd.Vec
+        let (sixth, twelfth, twentyfourth): (Float, Float, Float) = (1 / 6, 1 / 12, 1 / 24)
+        @inline(__always) func gt1D(_ u0: Vec, _ u1: Vec, _ u2: Vec, _ u3: Vec, _ u4: Vec, _ u5: Vec) -> (Vec, Vec, Vec) {
+            let p12: Vec = u1 + u2, p34: Vec = u3 + u4
+            let first: Vec = u0 * 0.25 - p12 * sixth + p34 * twentyfourth
+            let second: Vec = (u2 - u1) * sixth + (u3 - u4) * twelfth
+            let third: Vec = (p34 - p12) * sixth + u5
+            return (first, second, third)
         }
-        Parallel.forChunks(plane, costPerItem: 150) { range in
-            for k in range {
-                let s = du + k
-                @inline(__always) func row(_ i: Int) -> (Double, Double, Double) {
-                    let r = s + 6 * i * plane
-                    return gt1D((Double(r[0]), Double(r[plane]), Double(r[2 * plane]),
-                                 Double(r[3 * plane]), Double(r[4 * plane]), Double(r[5 * plane])))
+        Parallel.forChunks((plane + Winograd.lanes - 1) / Winograd.lanes, costPerItem: 8 * 150) { range in
+            for block in range {
+                let k0 = block * Winograd.lanes, n = min(Winograd.lanes, plane - k0)
+                @inline(__always) func at(_ xi: Int) -> Winograd.Vec {
+                    let s = du + xi * plane + k0
+                    if n == Winograd.lanes { return Winograd.load(s) }
+                    var v = Winograd.Vec(repeating: 0)
+                    for l in 0..<n { v[l] = s[l] }
+                    return v
                 }
-                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5)
-                let c0 = gt1D((r0.0, r1.0, r2.0, r3.0, r4.0, r5.0))
-                let c1 = gt1D((r0.1, r1.1, r2.1, r3.1, r4.1, r5.1))
-                let c2 = gt1D((r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
-                let d = dw + k * 9
-                d[0] = Float(c0.0); d[1] = Float(c1.0); d[2] = Float(c2.0)
-                d[3] = Float(c0.1); d[4] = Float(c1.1); d[5] = Float(c2.1)
-                d[6] = Float(c0.2); d[7] = Float(c1.2); d[8] = Float(c2.2)
+                // Gᵀ along the rows of the 6x6 (ξ = 6·row + col), then along the columns.
+                @inline(__always) func row(_ i: Int) -> (Winograd.Vec, Winograd.Vec, Winograd.Vec) {
+                    gt1D(at(6 * i), at(6 * i + 1), at(6 * i + 2), at(6 * i + 3), at(6 * i + 4), at(6 * i + 5))
+                }
+                let (r0, r1, r2, r3, r4, r5) = (row(0), row(1), row(2), row(3), row(4), row(5))
+                // c_j = kernel column j: (row 0, row 1, row 2).
+                let c0 = gt1D(r0.0, r1.0, r2.0, r3.0, r4.0, r5.0)
+                let c1 = gt1D(r0.1, r1.1, r2.1, r3.1, r4.1, r5.1)
+                let c2 = gt1D(r0.2, r1.2, r2.2, r3.2, r4.2, r5.2)
+                for l in 0..<n {
+                    let d = dw + (k0 + l) * 9
+                    d[0] = c0.0[l]; d[1] = c1.0[l]; d[2] = c2.0[l]
+                    d[3] = c0.1[l]; d[4] = c1.1[l]; d[5] = c2.1[l]
+                    d[6] = c0.2[l]; d[7] = c1.2[l]; d[8] = c2.2[l]
+                }
             }
         }
     }

@@ -11,6 +11,10 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(BLAS.bestCoreType(cpuFlags: ["pni"]), "Prescott")
         XCTAssertNil(BLAS.bestCoreType(cpuFlags: []))
         XCTAssertFalse(BLAS.cpuFlags().isEmpty, "/proc/cpuinfo has flags")
+        let avx2: Set<String> = ["sse3", "avx2", "fma"]
+        XCTAssertEqual(BLAS.startupEnvironment([:], cpuFlags: avx2), ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_THREAD_TIMEOUT": "4"])
+        XCTAssertEqual(BLAS.startupEnvironment(["OPENBLAS_CORETYPE": "Prescott"], cpuFlags: avx2), ["OPENBLAS_THREAD_TIMEOUT": "4"])
+        XCTAssertEqual(BLAS.startupEnvironment(["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_THREAD_TIMEOUT": "28"], cpuFlags: avx2), [:])
     }
 
     func testConfigAndSanity() {

@@ -50,7 +50,7 @@ final class ScheduleTests: XCTestCase {
         // Three of the pools ride in the convolution before them (conv1_2, conv2_2, conv3_3: 224x224 to 56x56 outputs).
         let pools = face.filter { k in if case .conv2dMaxPool = k.call { return true } else { return k.node.op == .maxPool } }
         XCTAssertEqual(pools.count, 5)
-        XCTAssertEqual(face.filter { $0.label.hasSuffix("+max_pool") }.count, 3)
+        XCTAssertEqual(face.filter { $0.label.contains("+max_pool") }.count, 3)
         let names = face.flatMap { $0.node.origins.isEmpty ? [$0.node.name] : $0.node.origins }
         XCTAssertEqual(names.count, Set(names).count, "a face node is scheduled twice")
         // The ExpNet side has its 5 + 4 conv backward kernels.
@@ -151,8 +151,10 @@ final class ScheduleTests: XCTestCase {
 enum ArenaBounds {
     static let expnetForward32 = 515_608_576  // 513_802_240 before the im2col workspace was in the arena
     // 1_830_420_480 before relu_backward ran in place, 1_470_758_912 before the ReLU backward was
-    // fused into the max-pool backward, which overwrites the activation in place.
-    static let stage1Training32 = 1_013_755_904
+    // fused into the max-pool backward, which overwrites the activation in place; 1_013_755_904
+    // before the Winograd workspaces (transformed weights and tile chunks, up to 72 MB for a
+    // 512-channel layer).
+    static let stage1Training32 = 1_102_311_424
 }
 
 /// One graph with named spatial sizes, compiled per shape: a shape asked for again is not compiled
