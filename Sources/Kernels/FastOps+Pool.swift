@@ -23,17 +23,34 @@ extension FastOps {
 
     /// Max pooling. x `[N, C, H, W]` → y `[N, C, OH, OW]`; the window is clipped to the image, so
     /// padding never wins; ties keep the first maximum. `argmax`, if given, receives `h · W + w`
-    /// of each winner within its plane (Caffe's mask), shape `[N, C, OH, OW]`.
+    /// of each winner within its plane (Caffe's mask), shape `[N, C, OH, OW]`, -1 where there is
+    /// none; with `reluMask` a winner that is not > 0 counts as none (the ReLU backward of a pooled
+    /// ReLU output, applied ahead: `maxPoolBackward(argmax:)` then equals `maxPoolBackward(x:reluMask:)`).
     public static func maxPool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?,
-                               geometry g: PoolGeometry) {
+                               geometry g: PoolGeometry, reluMask: Bool = false) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
-        if argmax == nil && g.isDisjoint2x2 {
+        if g.isDisjoint2x2 {
             Parallel.forChunks(g.planes, costPerItem: oh * ow * 4) { planes in
                 for p in planes {
                     for oy in 0..<oh {
                         let r0 = x + p * h * w + 2 * oy * w, r1 = r0 + w, d = y + (p * oh + oy) * ow
+                        guard let a = argmax.map({ $0 + (p * oh + oy) * ow }) else {
+                            for ox in 0..<ow {
+                                d[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1]))
+                            }
+                            continue
+                        }
+                        let i0 = Int32(2 * oy * w)
                         for ox in 0..<ow {
-                            d[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1]))
+                            // First maximum in window order, as windowMaxima (NaN never wins).
+                            var best = -Float.infinity, k: Int32 = -1
+                            let c = Int32(2 * ox)
+                            if r0[2 * ox] > best { best = r0[2 * ox]; k = i0 + c }
+                            if r0[2 * ox + 1] > best { best = r0[2 * ox + 1]; k = i0 + c + 1 }
+                            if r1[2 * ox] > best { best = r1[2 * ox]; k = i0 + Int32(w) + c }
+                            if r1[2 * ox + 1] > best { best = r1[2 * ox + 1]; k = i0 + Int32(w) + c + 1 }
+                            d[ox] = best
+                            a[ox] = reluMask && !(best > 0) ? -1 : k
                         }
                     }
                 }
@@ -45,16 +62,36 @@ extension FastOps {
                 windowMaxima(x + p * h * w, geometry: g) { oy, ox, best, bestIdx in
                     let o = (p * oh + oy) * ow + ox
                     y[o] = best
-                    argmax?[o] = Int32(bestIdx)
+                    argmax?[o] = reluMask && !(best > 0) ? -1 : Int32(bestIdx)
                 }
             }
         }
     }
 
-    /// Gradient of `maxPool` from the saved `argmax`: dx `[N, C, H, W]` (overwritten) gets each dy at its winner.
+    /// Gradient of `maxPool` from the saved `argmax`: dx `[N, C, H, W]` (overwritten) gets each dy at
+    /// its winner. Where 2x2 windows tile the plane, each window writes its four cells in one pass.
     public static func maxPoolBackward(dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, dx: UnsafeMutablePointer<Float>,
                                        geometry g: PoolGeometry) {
-        let (hw, ohw) = (g.height * g.width, g.outH * g.outW)
+        let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
+        let (hw, ohw) = (h * w, oh * ow)
+        if g.isDisjoint2x2 && 2 * oh == h && 2 * ow == w {
+            Parallel.forChunks(g.planes, costPerItem: hw) { planes in
+                for p in planes {
+                    for oy in 0..<oh {
+                        let d0 = dx + p * hw + 2 * oy * w, d1 = d0 + w, o = (p * oh + oy) * ow
+                        let i0 = Int32(2 * oy * w)
+                        for ox in 0..<ow {
+                            let k = argmax[o + ox] - i0 - Int32(2 * ox), v = dy[o + ox]
+                            d0[2 * ox] = k == 0 ? v : 0
+                            d0[2 * ox + 1] = k == 1 ? v : 0
+                            d1[2 * ox] = k == Int32(w) ? v : 0
+                            d1[2 * ox + 1] = k == Int32(w) + 1 ? v : 0
+                        }
+                    }
+                }
+            }
+            return
+        }
         dx.update(repeating: 0, count: g.inputCount)
         Parallel.forChunks(g.planes, costPerItem: ohw) { planes in
             for p in planes {

@@ -13,6 +13,8 @@ final class PoolTests: XCTestCase {
         Case(n: 2, c: 2, h: 7, w: 5, k: (3, 2), s: (1, 2), p: (1, 0), ceil: true, label: "non-square"),
         Case(n: 2, c: 3, h: 7, w: 5, k: (7, 5), s: (1, 1), p: (0, 0), ceil: false, label: "global"),
         Case(n: 1, c: 1, h: 8, w: 8, k: (3, 3), s: (3, 3), p: (2, 2), ceil: true, label: "big pad ceil"),
+        Case(n: 2, c: 3, h: 6, w: 8, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 windows tile the plane"),
+        Case(n: 2, c: 2, h: 7, w: 5, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 disjoint, last row and column left out"),
     ]
 
     func geometry(_ t: Case) -> PoolGeometry {
@@ -43,6 +45,33 @@ final class PoolTests: XCTestCase {
             let nearTie = nearTies(x, xShape: xShape, t)
             checkGradient("max pool \(t.label)", x: x, analytic: refDx, skip: { nearTie.contains($0) }) {
                 project(RefOps.maxPool(x: $0, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil).out, dy)
+            }
+        }
+    }
+
+    /// The winners a pool records with `reluMask` give exactly the gradient that searches them again
+    /// in x with the ReLU mask (what the Scheduler's recorded winners replace), on values full of
+    /// ties, zeros, negatives and -inf (windows with no winner).
+    func testRecordedWinnersEqualTheReluMaskedSearch() {
+        let values: [Float] = [-.infinity, -1, 0, 0.5, 1]
+        for (i, t) in Self.cases.enumerated() {
+            let g = geometry(t)
+            var state = UInt64(900 + i)
+            let x: [Float] = (0..<g.inputCount).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return values[Int(state >> 33) % values.count]
+            }
+            let dy = randomValues(g.outputCount, seed: UInt64(950 + i)).map(Float.init)
+            for mask in [false, true] {
+                var y = [Float](repeating: .nan, count: g.outputCount), arg = [Int32](repeating: -7, count: g.outputCount)
+                FastOps.maxPool(x: x, y: &y, argmax: &arg, geometry: g, reluMask: mask)
+                var fromWinners = [Float](repeating: .nan, count: g.inputCount), searched = fromWinners
+                FastOps.maxPoolBackward(dy: dy, argmax: arg, dx: &fromWinners, geometry: g)
+                FastOps.maxPoolBackward(dy: dy, x: x, dx: &searched, geometry: g, reluMask: mask)
+                XCTAssertEqual(fromWinners, searched, "\(t.label), reluMask \(mask)")
+                var plain = [Float](repeating: .nan, count: g.outputCount)
+                FastOps.maxPool(x: x, y: &plain, argmax: nil, geometry: g)
+                XCTAssertEqual(y, plain, "\(t.label): recording winners changes the pooled values")
             }
         }
     }
