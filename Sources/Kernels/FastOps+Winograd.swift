@@ -89,12 +89,12 @@ enum Winograd {
         var tilesPerImage: Int { tilesH * tilesW }
     }
 
-    /// Tiles per chunk: V and M of one chunk take about 16 MiB, but at least 256 tiles (GEMMs with
+    /// Tiles per chunk: V and M of one chunk take about 16 MiB, but at least 128 tiles (GEMMs with
     /// fewer columns run well below peak), never more than the batch has (rounded up to 8), and
     /// always a multiple of 8.
     static func chunk(cin: Int, cout: Int, tiles: Int) -> Int {
         let budget = 4 << 20  // floats
-        var t = max(256, budget / (36 * (cin + cout)))
+        var t = max(128, budget / (36 * (cin + cout)))
         t = min(t, (tiles + lanes - 1) / lanes * lanes)
         return max(lanes, t / lanes * lanes)
     }

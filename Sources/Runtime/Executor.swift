@@ -13,6 +13,7 @@ public final class Executor {
     private var memory: [String: UnsafeMutableRawPointer] = [:]
     private var owned: [UnsafeMutableRawPointer] = []
     private let arena: UnsafeMutableRawPointer
+    private let arenaBytes: Int
     private var prologue: [() -> Void] = []
     private var steps: [() -> Void] = []
     /// Seconds spent in each kernel over all runs, when `FN2E_PROFILE=1` (nil otherwise).
@@ -29,8 +30,13 @@ public final class Executor {
     public init(schedule: Schedule, seed: UInt64 = 0) throws {
         self.schedule = schedule
         self.rng = Xoshiro256(seed: seed ^ 0x5EED)
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(schedule.arenaBytes, 64), alignment: 64)
-        owned.append(arena)
+        // The arena is mapped afresh (zero pages, returned to the system on deinit), never taken
+        // from pages malloc already holds: a run then touches exactly the memory the plan says.
+        arenaBytes = max(schedule.arenaBytes, 64)
+        guard let mapped = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED else {
+            throw RuntimeError("cannot map an arena of \(arenaBytes) bytes: \(String(cString: strerror(errno)))")
+        }
+        arena = mapped
         for (name, b) in schedule.buffers {
             switch b.storage {
             case .arena(let off): memory[name] = arena + off
@@ -52,6 +58,7 @@ public final class Executor {
 
     deinit {
         for p in owned { p.deallocate() }
+        munmap(arena, arenaBytes)
     }
 
     // MARK: Values
@@ -177,30 +184,42 @@ public final class Executor {
         let xs = k.node.operands.map { UnsafePointer(pointer($0)!) }
         let y = pointer(k.node.name)!
         let ws = (arena + k.workspaceOffset).assumingMemoryBound(to: Float.self)
-        func labels(_ p: UnsafePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
+        func int32s(_ p: UnsafePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
+        func indices(_ name: String) -> UnsafeMutablePointer<Int32> { memory[name]!.assumingMemoryBound(to: Int32.self) }
         let optional = { (i: Int) -> UnsafePointer<Float>? in i < xs.count ? xs[i] : nil }
         switch k.call {
         case let .conv2d(g, act, alg):
             return { Executor.conv2d(x: xs[0], w: xs[1], bias: optional(2), y: y, geometry: g, activation: act, algorithm: alg, workspace: ws) }
-        case let .conv2dMaxPool(g, act, alg, p):
-            let one = g.single, image = PoolGeometry(batch: 1, channels: p.channels, height: p.height, width: p.width,
-                                                     kernel: (p.kernelH, p.kernelW), stride: (p.strideH, p.strideW),
-                                                     pad: (p.padH, p.padW), ceil: p.ceilMode)
-            let (inStride, outStride) = (one.inputCount, image.outputCount)
-            let convOut = ws, convWorkspace = ws + one.outputCount
+        case let .conv2dMaxPool(convs, p, winners):
+            let image = PoolGeometry(batch: 1, channels: p.channels, height: p.height, width: p.width, kernel: (p.kernelH, p.kernelW),
+                                     stride: (p.strideH, p.strideW), pad: (p.padH, p.padW), ceil: p.ceilMode)
+            // Workspace: each convolution's output for one image, the transformed weights, one scratch.
+            var cursor = ws
+            func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { cursor += n }; return cursor }
+            let outs = convs.map { take($0.geometry.single.outputCount) }
+            let us = convs.map { $0.algorithm == .winograd ? take($0.transformedWeights) : nil }
+            let scratch = cursor
+            let weights = convs.map { xs[$0.weight] }, biases = convs.map { $0.bias.map { xs[$0] } }
+            let (inStride, outStride) = (convs[0].geometry.single.inputCount, image.outputCount)
+            let record = winners.map { indices($0.buffer) }, mask = winners?.reluMask ?? false
             return {
-                // Winograd transforms the weights once for all images (they lead its workspace).
-                if alg == .winograd { FastOps.winogradWeights(w: xs[1], geometry: one, into: convWorkspace) }
-                for n in 0..<g.batch {
-                    let x = xs[0] + n * inStride
-                    if alg == .winograd {
-                        FastOps.conv2dWinograd(x: x, transformedWeights: convWorkspace, bias: optional(2), y: convOut, geometry: one,
-                                               activation: act, scratch: convWorkspace + 36 * one.outChannels * one.inChannels)
-                    } else {
-                        Executor.conv2d(x: x, w: xs[1], bias: optional(2), y: convOut, geometry: one, activation: act,
-                                        algorithm: alg, workspace: convWorkspace)
+                // Winograd weights are transformed once for all images.
+                for (k, c) in convs.enumerated() { if let u = us[k] { FastOps.winogradWeights(w: weights[k], geometry: c.geometry.single, into: u) } }
+                for n in 0..<p.batch {
+                    var x = xs[0] + n * inStride
+                    for (k, c) in convs.enumerated() {
+                        let one = c.geometry.single
+                        if let u = us[k] {
+                            FastOps.conv2dWinograd(x: x, transformedWeights: u, bias: biases[k], y: outs[k], geometry: one,
+                                                   activation: c.activation, scratch: scratch)
+                        } else {
+                            Executor.conv2d(x: x, w: weights[k], bias: biases[k], y: outs[k], geometry: one, activation: c.activation,
+                                            algorithm: c.algorithm, workspace: scratch)
+                        }
+                        x = UnsafePointer(outs[k])
                     }
-                    FastOps.maxPool(x: convOut, y: y + n * outStride, argmax: nil, geometry: image)
+                    FastOps.maxPool(x: x, y: y + n * outStride, argmax: record.map { $0 + n * outStride }, geometry: image,
+                                    reluMask: mask)
                 }
             }
         case let .conv2dBackwardData(g, alg):
@@ -219,10 +238,13 @@ public final class Executor {
             return { FastOps.linear(x: xs[0], w: xs[1], bias: optional(2), y: y, n: rows, k: inputs, m: outputs, activation: act) }
         case let .matmul(m, n, kk, ta, tb):
             return { FastOps.matmul(a: xs[0], b: xs[1], c: y, m: m, n: n, k: kk, transposeA: ta, transposeB: tb) }
-        case let .maxPool(g): return { FastOps.maxPool(x: xs[0], y: y, argmax: nil, geometry: g) }
+        case let .maxPool(g, winners):
+            let record = winners.map { indices($0.buffer) }, mask = winners?.reluMask ?? false
+            return { FastOps.maxPool(x: xs[0], y: y, argmax: record, geometry: g, reluMask: mask) }
         case let .avgPool(g): return { FastOps.avgPool(x: xs[0], y: y, geometry: g) }
         case let .maxPoolBackward(g, mask):
             return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g, reluMask: mask) }
+        case let .maxPoolBackwardFromWinners(g): return { FastOps.maxPoolBackward(dy: xs[1], argmax: int32s(xs[0]), dx: y, geometry: g) }
         case let .avgPoolBackward(g): return { FastOps.avgPoolBackward(dy: xs[0], dx: y, geometry: g) }
         case let .relu(count, slope): return { FastOps.relu(x: xs[0], y: y, count: count, negativeSlope: slope) }
         case let .reluBackward(count, slope):
@@ -293,11 +315,11 @@ public final class Executor {
             if log { return { FastOps.logSoftmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) } }
             return { FastOps.softmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) }
         case let .softmaxCrossEntropy(b, c):
-            return { y[0] = FastOps.softmaxCrossEntropy(logits: xs[0], labels: labels(xs[1]), probs: ws, batch: b, classes: c) }
+            return { y[0] = FastOps.softmaxCrossEntropy(logits: xs[0], labels: int32s(xs[1]), probs: ws, batch: b, classes: c) }
         case let .softmaxCrossEntropyBackward(b, c):
             return {
                 FastOps.softmax(x: xs[0], y: ws, batch: b, channels: c, inner: 1)
-                FastOps.softmaxCrossEntropyBackward(probs: ws, labels: labels(xs[1]), dlogits: y, batch: b, classes: c, upstream: xs[2][0])
+                FastOps.softmaxCrossEntropyBackward(probs: ws, labels: int32s(xs[1]), dlogits: y, batch: b, classes: c, upstream: xs[2][0])
             }
         case let .euclideanLoss(count, b): return { y[0] = FastOps.euclideanLoss(a: xs[0], b: xs[1], count: count, batch: b) }
         case let .euclideanLossBackward(count, b):

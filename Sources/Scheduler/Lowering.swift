@@ -19,23 +19,50 @@ public struct ChannelView: Hashable, Sendable {
     public var batch, channels, spatial: Int
 }
 
+/// Where a max pool records each window's winner for its gradients: `h · W + w` within the plane
+/// as an i32 per pooled value, -1 for none (see `Scheduler.recordPoolWinners`).
+public struct PoolWinners: Hashable, Sendable {
+    /// The i32 buffer, shaped like the pool's output.
+    public var buffer: String
+    /// A winner that is not > 0 is recorded as none: the ReLU backward fused into the gradients.
+    public var reluMask: Bool
+}
+
+/// One convolution of a per-image chain (`KernelCall.conv2dMaxPool`): its geometry (the batch's),
+/// activation and algorithm, and where its weight and bias are among the kernel's operands.
+public struct ChainedConv: Sendable {
+    public var geometry: ConvGeometry
+    public var activation: Activation
+    public var algorithm: ConvAlgorithm
+    public var weight: Int
+    public var bias: Int?
+
+    /// Floats of Winograd-transformed weights, computed once per batch and kept for all images.
+    public var transformedWeights: Int { algorithm == .winograd ? 36 * geometry.outChannels * geometry.inChannels : 0 }
+    /// Floats of scratch one image's convolution needs besides its transformed weights.
+    public var scratch: Int { KernelCall.conv2d(geometry.single, .none, algorithm).workspace - transformedWeights }
+}
+
 /// One kernel launch, lowered: which kernel and every size it needs. The Executor binds buffers
 /// to it and nothing else; whatever the call needs beyond its operands and output is its workspace,
 /// which the memory planner places in the arena.
 public enum KernelCall {
     case conv2d(ConvGeometry, Activation, ConvAlgorithm)
-    /// A convolution whose output only a max pool reads, image by image: the full-batch
-    /// convolution output never exists (inference; see `Scheduler.fuseConvPool`).
-    case conv2dMaxPool(ConvGeometry, Activation, ConvAlgorithm, PoolGeometry)
+    /// Convolutions, each read only by the next, then a max pool, image by image: no full-batch
+    /// convolution output ever exists (see `Scheduler.fuseConvPool`).
+    case conv2dMaxPool([ChainedConv], PoolGeometry, PoolWinners?)
     case conv2dBackwardData(ConvGeometry, ConvAlgorithm)
     case conv2dBackwardFilter(ConvGeometry, ConvAlgorithm)
     /// x `[rows, inputs]` · wᵀ `[outputs, inputs]` + bias, then the activation.
     case linear(rows: Int, inputs: Int, outputs: Int, Activation)
     case matmul(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool)
-    case maxPool(PoolGeometry)
+    case maxPool(PoolGeometry, PoolWinners?)
     case avgPool(PoolGeometry)
-    /// With `reluMask`, relu_backward of the pooled ReLU output is fused in (the scheduler's FusePoolReluBackward).
+    /// `(x, dy)`: the winners searched again in x. With `reluMask`, relu_backward of the pooled
+    /// ReLU output is fused in (the scheduler's FusePoolReluBackward).
     case maxPoolBackward(PoolGeometry, reluMask: Bool)
+    /// `(winners, dy)`: each dy to the winner its max pool recorded.
+    case maxPoolBackwardFromWinners(PoolGeometry)
     case avgPoolBackward(PoolGeometry)
     case relu(count: Int, negativeSlope: Float)
     case reluBackward(count: Int, negativeSlope: Float)
@@ -92,9 +119,9 @@ public enum KernelCall {
             case .batched: return g.batchedWorkspaceCount
             case .winograd: return g.winogradForwardWorkspace
             }
-        case .conv2dMaxPool(let g, _, let alg, _):
-            let one = g.single
-            return one.outputCount + KernelCall.conv2d(one, .none, alg).workspace
+        case .conv2dMaxPool(let convs, _, _):
+            // Each image's outputs of every convolution, the transformed weights, one scratch.
+            return convs.reduce(0) { $0 + $1.geometry.single.outputCount + $1.transformedWeights } + (convs.map(\.scratch).max() ?? 0)
         case .conv2dBackwardData(let g, let alg):
             switch alg {
             case .im2col: return g.workspaceCount
@@ -112,8 +139,8 @@ public enum KernelCall {
         case .softmaxCrossEntropy(let b, let c), .softmaxCrossEntropyBackward(let b, let c): return b * c
         case .preluBackwardSlope(let v, let slopes): return v.batch * v.channels * v.spatial + slopes
         case .maximumBackward(_, _, let shape, _): return shape.reduce(1, *)
-        case .linear, .matmul, .maxPool, .avgPool, .maxPoolBackward, .avgPoolBackward, .relu, .reluBackward, .prelu,
-             .preluBackwardInput, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
+        case .linear, .matmul, .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu,
+             .reluBackward, .prelu, .preluBackwardInput, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
              .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .channelScale, .batchNorm,
              .batchNormBackward, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox,
              .detectionOutput, .softmax, .softmaxBackward, .euclideanLoss, .euclideanLossBackward, .reduce,
@@ -132,7 +159,7 @@ public enum KernelCall {
         case .maxPoolBackward(let g, let reluMask):
             return reluMask && g.isDisjoint2x2 && 2 * g.outH == g.height && 2 * g.outW == g.width
         case .conv2d, .conv2dMaxPool, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .avgPool,
-             .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
+             .maxPoolBackwardFromWinners, .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
              .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .lrnAcross,
              .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
              .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward, .euclideanLoss, .euclideanLossBackward,
@@ -146,12 +173,13 @@ public enum KernelCall {
     public func flops(outputCount: Int) -> Int {
         switch self {
         case .conv2d(let g, _, _): return 2 * g.outputCount * g.colRows
-        case .conv2dMaxPool(let g, _, _, let p): return 2 * g.outputCount * g.colRows + p.outputCount
+        case .conv2dMaxPool(let convs, let p, _):
+            return convs.reduce(0) { $0 + 2 * $1.geometry.outputCount * $1.geometry.colRows } + p.outputCount
         case .conv2dBackwardData(let g, _), .conv2dBackwardFilter(let g, _): return 2 * g.outputCount * g.colRows
         case .linear(let rows, let inputs, let outputs, _): return 2 * rows * inputs * outputs
         case .matmul(let m, let n, let k, _, _): return 2 * m * n * k
-        case .maxPool, .avgPool, .maxPoolBackward, .avgPoolBackward, .relu, .reluBackward, .prelu, .preluBackwardInput,
-             .preluBackwardSlope, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
+        case .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu, .reluBackward,
+             .prelu, .preluBackwardInput, .preluBackwardSlope, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
              .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .maximumBackward, .channelScale,
              .batchNorm, .batchNormBackward, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward,
              .priorBox, .detectionOutput, .softmax, .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward,
@@ -163,9 +191,16 @@ public enum KernelCall {
     /// The algorithm of a convolution call, for the printed schedule.
     public var algorithm: ConvAlgorithm? {
         if case .conv2d(_, _, let a) = self { return a }
-        if case .conv2dMaxPool(_, _, let a, _) = self { return a }
+        if case .conv2dMaxPool(let convs, _, _) = self { return convs.last?.algorithm }
         if case .conv2dBackwardData(_, let a) = self { return a }
         if case .conv2dBackwardFilter(_, let a) = self { return a }
+        return nil
+    }
+
+    /// Where the call records a max pool's winners: a buffer it writes besides its node's value.
+    public var winners: PoolWinners? {
+        if case .maxPool(_, let w) = self { return w }
+        if case .conv2dMaxPool(_, _, let w) = self { return w }
         return nil
     }
 }
@@ -219,7 +254,7 @@ enum Lowering {
         case .matmul:
             let ta = a.bool("transpose_a")
             return .matmul(m: out[0], n: out[1], k: ta ? ins[0][0] : ins[0][1], transposeA: ta, transposeB: a.bool("transpose_b"))
-        case .maxPool: return .maxPool(pool(ins[0]))
+        case .maxPool: return .maxPool(pool(ins[0]), nil)
         case .avgPool: return .avgPool(pool(ins[0]))
         case .maxPoolBackward: return .maxPoolBackward(pool(ins[0]), reluMask: a.bool("relu_mask"))
         case .avgPoolBackward: return .avgPoolBackward(pool(out))

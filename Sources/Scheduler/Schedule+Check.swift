@@ -31,12 +31,14 @@ extension Schedule {
                 }
                 owners.removeAll { $0.lo < hi && lo < $0.hi }
             }
-            guard let out = buffers[name] else { continue }
-            written.insert(name)
-            if case .arena(let off) = out.storage {
-                let lo = off, hi = off + out.bytes
-                owners.removeAll { $0.lo < hi && lo < $0.hi }
-                owners.append((lo, hi, name))
+            for value in [name] + (k.call.winners.map { [$0.buffer] } ?? []) {
+                guard let out = buffers[value] else { continue }
+                written.insert(value)
+                if case .arena(let off) = out.storage {
+                    let lo = off, hi = off + out.bytes
+                    owners.removeAll { $0.lo < hi && lo < $0.hi }
+                    owners.append((lo, hi, value))
+                }
             }
         }
         for o in graph.outputs where !written.contains(o) && buffers[o]?.def ?? -1 >= 0 {
@@ -73,8 +75,9 @@ extension Schedule {
             let fused = k.node.origins.isEmpty ? "" : " [" + k.node.origins.joined(separator: ", ") + "]"
             let b = buffers[k.node.name]!
             let ws = k.workspaceBytes > 0 ? ", workspace \(num(k.workspaceBytes)) bytes arena@\(k.workspaceOffset)" : ""
+            let winners = k.call.winners.flatMap { w in buffers[w.buffer].map { ", winners %\(w.buffer) \($0.type) \($0.storage)" } } ?? ""
             return "  \(tag) \(k.label)\(fused): \(k.node.operands.map(where_).joined(separator: ", ")) -> %\(k.node.name) \(b.type) \(b.storage)"
-                + (k.inPlace ? " in-place" : "") + ws + ", \(num(k.flops)) flops\n"
+                + (k.inPlace ? " in-place" : "") + winners + ws + ", \(num(k.flops)) flops\n"
         }
         for (i, k) in prologue.enumerated() { out += line(k, "fold#\(i)") }
         for (i, k) in kernels.enumerated() { out += line(k, "#\(i)") }

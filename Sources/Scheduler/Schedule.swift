@@ -54,7 +54,9 @@ public struct Kernel {
         var label = node.op.rawValue
         if Op.fusableProducers.contains(node.op), a.string("activation") != "none" { label += "+bias+" + a.string("activation") }
         if node.op == .maxPoolBackward, a.bool("relu_mask") { label += "+relu_backward" }
-        if case .conv2dMaxPool = call { label += "+max_pool" }
+        if case .conv2dMaxPool(let convs, _, _) = call {
+            label = (convs.count > 1 ? "\(convs.count)x" : "") + label + "+max_pool"
+        }
         if let alg = call.algorithm, alg != .im2col { label += "/" + alg.rawValue }
         return label
     }

@@ -35,7 +35,10 @@ public enum Scheduler {
             }
         }
 
-        if options.fuse { kernels = fuseConvPool(kernels, uses: useCounts(g), outputs: Set(g.outputs)) }
+        if options.fuse {
+            kernels = recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys))
+            kernels = fuseConvPool(kernels, outputs: Set(g.outputs))
+        }
 
         var buffers: [String: BufferInfo] = [:]
         func info(_ name: String, _ storage: Storage, def: Int) -> BufferInfo {
@@ -50,6 +53,11 @@ public enum Scheduler {
         for (idx, k) in kernels.enumerated() {
             for o in k.node.operands { buffers[o]?.lastUse = idx }
             buffers[k.node.name] = info(k.node.name, outputs.contains(k.node.name) ? .output : .arena(offset: 0), def: idx)
+            if let w = k.call.winners {
+                let t = TensorType(.i32, types[k.node.name]!.dims)
+                buffers[w.buffer] = BufferInfo(name: w.buffer, type: t, bytes: t.count(batch: options.batch) * t.dtype.size,
+                                               storage: .arena(offset: 0), def: idx, lastUse: idx)
+            }
         }
         for o in g.outputs { buffers[o]?.lastUse = kernels.count }
 
@@ -87,33 +95,82 @@ public enum Scheduler {
         return g
     }
 
+    /// A max pool whose input nothing but its own gradients reads records each window's winner (an
+    /// i32 per pooled value) for them, and they send each dy to its recorded winner: the pooled
+    /// input, a full-size activation (ExpNet's first is 411 MB at batch 32), then dies at the pool
+    /// instead of living through the forward and backward passes, and the convolution before the
+    /// pool can be fused with it in training too (`fuseConvPool`). A ReLU backward fused into the
+    /// gradients (FusePoolReluBackward) is applied as the winners are recorded: a winner that is
+    /// not > 0 is recorded as none. Gradients must agree on that mask, else nothing changes.
+    static func recordPoolWinners(_ kernels: [Kernel], outputs: Set<String>, taken: Set<String>) -> [Kernel] {
+        var ks = kernels
+        var readers: [String: [Int]] = [:]
+        for (i, k) in ks.enumerated() { for o in Set(k.node.operands) { readers[o, default: []].append(i) } }
+        for i in ks.indices {
+            guard case let .maxPool(g, nil) = ks[i].call, let x = ks[i].node.operands.first, !outputs.contains(x) else { continue }
+            let grads = readers[x, default: []].filter { $0 != i }
+            var masks = Set<Bool>()
+            for j in grads {
+                guard j > i, case let .maxPoolBackward(gj, mask) = ks[j].call, gj == g,
+                      ks[j].node.operands.firstIndex(of: x) == 0, ks[j].node.operands.lastIndex(of: x) == 0 else { masks = []; break }
+                masks.insert(mask)
+            }
+            guard !grads.isEmpty, masks.count == 1, let mask = masks.first else { continue }
+            var buffer = ks[i].node.name + ".winners"
+            while taken.contains(buffer) { buffer += "_" }
+            ks[i].call = .maxPool(g, PoolWinners(buffer: buffer, reluMask: mask))
+            for j in grads {
+                ks[j].call = .maxPoolBackwardFromWinners(g)
+                ks[j].node.operands[0] = buffer
+            }
+        }
+        return ks
+    }
+
     /// A convolution whose output only the next kernel, a max pool, reads becomes one kernel that
-    /// pools each image's output as soon as it is computed, so the batch's convolution output never
-    /// takes memory (VGG-Face's conv1_2 output alone is 12.8 MB per image). Only where an image's
-    /// convolution is still a large GEMM (at least 2,500 output pixels), so speed does not suffer.
-    static func fuseConvPool(_ kernels: [Kernel], uses: [String: Int], outputs: Set<String>) -> [Kernel] {
+    /// pools each image's output as soon as it is computed, and so does a convolution whose output
+    /// only such a kernel reads (VGG-Face's conv3_1, conv3_2, conv3_3 and pool3 run as one, image by
+    /// image): no batch's convolution output takes memory (VGG-Face's conv1_1 output alone is 12.8 MB
+    /// per image). Only where an image's convolution is still a large GEMM (at least 2,500 output
+    /// pixels), so speed does not suffer.
+    static func fuseConvPool(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
+        var uses: [String: Int] = [:]
+        for k in kernels { for o in k.node.operands { uses[o, default: 0] += 1 } }
         var out: [Kernel] = []
-        var i = 0
-        while i < kernels.count {
-            if i + 1 < kernels.count, case let .conv2d(g, act, alg) = kernels[i].call, case let .maxPool(p) = kernels[i + 1].call,
-               kernels[i + 1].node.operands == [kernels[i].node.name], uses[kernels[i].node.name] == 1,
-               !outputs.contains(kernels[i].node.name), g.outH * g.outW >= 2500 {
-                var conv = kernels[i]
-                let pool = kernels[i + 1]
-                conv.call = .conv2dMaxPool(g, act, alg, p)
-                conv.node.origins = (conv.node.origins.isEmpty ? [conv.node.name] : conv.node.origins) + [pool.node.name]
-                conv.node.name = pool.node.name
-                conv.node.type = pool.node.type
-                conv.flops += pool.flops
-                conv.workspaceBytes = conv.call.workspace * MemoryLayout<Float>.size
-                out.append(conv)
-                i += 2
+        // From the last kernel back, so a chain grows one convolution at a time in front of its pool.
+        for k in kernels.reversed() {
+            guard case let .conv2d(g, act, alg) = k.call, g.outH * g.outW >= 2500, uses[k.node.name] == 1,
+                  !outputs.contains(k.node.name), var next = out.last, next.node.operands.first == k.node.name else {
+                out.append(k)
                 continue
             }
-            out.append(kernels[i])
-            i += 1
+            let shift = k.node.operands.count - 1
+            let stage = ChainedConv(geometry: g, activation: act, algorithm: alg, weight: 1, bias: k.node.operands.count > 2 ? 2 : nil)
+            switch next.call {
+            case let .maxPool(p, winners) where next.node.operands.count == 1:
+                next.call = .conv2dMaxPool([stage], p, winners)
+            case let .conv2dMaxPool(convs, p, winners):
+                let moved = convs.map { c in
+                    var c = c
+                    c.weight += shift
+                    c.bias = c.bias.map { $0 + shift }
+                    return c
+                }
+                next.call = .conv2dMaxPool([stage] + moved, p, winners)
+            default:
+                out.append(k)
+                continue
+            }
+            next.node.operands = k.node.operands + next.node.operands.dropFirst()
+            next.node.origins = (k.node.origins.isEmpty ? [k.node.name] : k.node.origins)
+                + (next.node.origins.isEmpty ? [next.node.name] : next.node.origins)
+            next.node.op = k.node.op
+            next.node.attrs = k.node.attrs
+            next.flops += k.flops
+            next.workspaceBytes = next.call.workspace * MemoryLayout<Float>.size
+            out[out.count - 1] = next
         }
-        return out
+        return out.reversed()
     }
 
     /// The convolution algorithm for a geometry, among the allowed ones:
@@ -157,71 +214,67 @@ public enum Scheduler {
     static let alignment = 64
     static func aligned(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 
-    /// Assigns arena offsets by liveness, best fit from a free list: each kernel's output, then its
-    /// workspace (live for that kernel only); marks in-place kernels. Returns the arena size and
-    /// the size without any reuse.
+    /// Assigns arena offsets. First the in-place decisions: a kernel whose call may overwrite its
+    /// first operand takes over that operand's bytes when the operand dies there and has the same
+    /// size (the two become one block living from the operand's definition to the output's last
+    /// use). Then every block (outputs, recorded max-pool winners, and each kernel's workspace,
+    /// live for that kernel only) is placed greedily by size, largest first, at the lowest offset
+    /// where it overlaps no already placed block whose lifetime overlaps its own (the "greedy by
+    /// size" offset assignment of TensorFlow Lite's arena planner). Placing large blocks first keeps
+    /// the arena close to the peak of live bytes, where a free list walked in kernel order leaves
+    /// gaps that the next large buffer does not fit. Returns the arena size and the size without reuse.
     static func plan(_ kernels: inout [Kernel], _ buffers: inout [String: BufferInfo], _ reuse: Bool) -> (Int, Int) {
-        var free: [(offset: Int, size: Int)] = []
-        var top = 0
-        var unplanned = 0
-        var dying: [Int: [String]] = [:]
-        for (name, b) in buffers where isArena(b.storage) { dying[b.lastUse, default: []].append(name) }
-
-        func allocate(_ size: Int) -> Int {
-            if reuse, let best = free.indices.filter({ free[$0].size >= size }).min(by: { free[$0].size < free[$1].size }) {
-                let block = free.remove(at: best)
-                if block.size > size { free.append((block.offset + size, block.size - size)) }
-                return block.offset
-            }
-            defer { top += size }
-            return top
-        }
-        func release(_ offset: Int, _ size: Int) {
-            guard reuse else { return }
-            free.append((offset, size))
-            free.sort { $0.offset < $1.offset }
-            var merged: [(offset: Int, size: Int)] = []
-            for b in free {
-                if let last = merged.last, last.offset + last.size == b.offset {
-                    merged[merged.count - 1].size += b.size
-                } else {
-                    merged.append(b)
-                }
-            }
-            free = merged
-        }
-        func releaseDying(_ idx: Int, except name: String) {
-            for d in dying[idx] ?? [] where d != name {
-                if case .arena(let o)? = buffers[d]?.storage { release(o, aligned(buffers[d]!.bytes)) }
-            }
-        }
-
+        struct Block { var bytes: Int; var first: Int; var last: Int; var values: [String]; var workspaceOf: Int? }
+        var blocks: [Block] = []
+        var blockOf: [String: Int] = [:]
         for idx in kernels.indices {
-            let name = kernels[idx].node.name
-            if var out = buffers[name], isArena(out.storage) {
-                let size = aligned(out.bytes)
-                unplanned += size
-                // In place: the output may take over its first input's buffer when that input dies here.
-                let first = kernels[idx].node.operands.first
-                if reuse, kernels[idx].call.mayOverwriteFirstOperand, let f = first, let src = buffers[f],
-                   case .arena(let o) = src.storage, src.lastUse == idx, src.bytes == out.bytes {
-                    out.storage = .arena(offset: o)
+            var produced = [kernels[idx].node.name]
+            if let w = kernels[idx].call.winners { produced.append(w.buffer) }
+            for (n, name) in produced.enumerated() {
+                guard let out = buffers[name], isArena(out.storage) else { continue }
+                if reuse, n == 0, kernels[idx].call.mayOverwriteFirstOperand, let f = kernels[idx].node.operands.first,
+                   let src = buffers[f], isArena(src.storage), src.lastUse == idx, src.bytes == out.bytes, let b = blockOf[f] {
                     kernels[idx].inPlace = true
-                    dying[idx]?.removeAll { $0 == f }
+                    blocks[b].last = max(blocks[b].last, out.lastUse)
+                    blocks[b].values.append(name)
+                    blockOf[name] = b
                 } else {
-                    out.storage = .arena(offset: allocate(size))
+                    blockOf[name] = blocks.count
+                    blocks.append(Block(bytes: aligned(out.bytes), first: idx, last: out.lastUse, values: [name], workspaceOf: nil))
                 }
-                buffers[name] = out
             }
             if kernels[idx].workspaceBytes > 0 {
-                let size = aligned(kernels[idx].workspaceBytes)
-                unplanned += size
-                kernels[idx].workspaceOffset = allocate(size)
-                release(kernels[idx].workspaceOffset, size)
+                blocks.append(Block(bytes: aligned(kernels[idx].workspaceBytes), first: idx, last: idx, values: [], workspaceOf: idx))
             }
-            releaseDying(idx, except: name)
         }
-        return (reuse ? top : unplanned, unplanned)
+        let unplanned = blocks.reduce(0) { $0 + $1.bytes } + kernels.filter(\.inPlace).reduce(0) { $0 + aligned(buffers[$1.node.name]!.bytes) }
+
+        var offsets = [Int](repeating: 0, count: blocks.count)
+        var top = 0
+        if reuse {
+            var placed: [Int] = []
+            let order = blocks.indices.sorted { (blocks[$0].bytes, blocks[$1].first) > (blocks[$1].bytes, blocks[$0].first) }
+            for b in order {
+                // Blocks alive at the same time, by offset: take the first gap that fits.
+                let clashing = placed.filter { blocks[$0].first <= blocks[b].last && blocks[b].first <= blocks[$0].last }
+                    .sorted { offsets[$0] < offsets[$1] }
+                var offset = 0
+                for c in clashing {
+                    if offsets[c] >= offset + blocks[b].bytes { break }
+                    offset = max(offset, offsets[c] + blocks[c].bytes)
+                }
+                offsets[b] = offset
+                top = max(top, offset + blocks[b].bytes)
+                placed.append(b)
+            }
+        } else {
+            for b in blocks.indices { offsets[b] = top; top += blocks[b].bytes }
+        }
+        for (b, block) in blocks.enumerated() {
+            for v in block.values { buffers[v]!.storage = .arena(offset: offsets[b]) }
+            if let k = block.workspaceOf { kernels[k].workspaceOffset = offsets[b] }
+        }
+        return (top, unplanned)
     }
 
     static func isArena(_ s: Storage) -> Bool {

@@ -21,11 +21,12 @@ final class WinogradGraphTests: XCTestCase {
         for path in Repo.graphFiles() {
             let s = try makeSchedule(path, batch: 2)
             for k in s.prologue + s.kernels {
-                var geometry: ConvGeometry?
-                if case .conv2d(let c, _, _) = k.call { geometry = c }
-                if case .conv2dMaxPool(let c, _, _, _) = k.call { geometry = c }
-                guard let g = geometry, g.winogradEligible else { continue }
-                seen["\(g.inChannels)x\(g.height)x\(g.width)->\(g.outChannels) pad \(g.padH),\(g.padW)"] = g
+                var geometries: [ConvGeometry] = []
+                if case .conv2d(let c, _, _) = k.call { geometries = [c] }
+                if case .conv2dMaxPool(let convs, _, _) = k.call { geometries = convs.map(\.geometry) }
+                for g in geometries where g.winogradEligible {
+                    seen["\(g.inChannels)x\(g.height)x\(g.width)->\(g.outChannels) pad \(g.padH),\(g.padW)"] = g
+                }
             }
         }
         return seen.keys.sorted().map { seen[$0]! }
