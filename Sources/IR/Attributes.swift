@@ -66,16 +66,40 @@ public enum AttrKind: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// The values an attribute may take beyond its kind. Every number is also bounded whatever the
+/// range: floats finite, integers within `maxDimension` (so shape arithmetic cannot overflow).
+public enum AttrRange: Sendable {
+    case any, positive, nonNegative
+    /// [0, 1): a probability that leaves something (dropout's ratio).
+    case probability
+
+    /// Why `v` is out of range, or nil.
+    public func problem(_ v: AttrValue) -> String? {
+        let ints: [Int]? = { if case .int(let i) = v { return [i] }; if case .ints(let s) = v { return s }; return nil }()
+        switch (self, v) {
+        case (.positive, _) where ints.map({ !$0.allSatisfy { $0 > 0 } }) ?? false: return "must be positive"
+        case (.nonNegative, _) where ints.map({ !$0.allSatisfy { $0 >= 0 } }) ?? false: return "must not be negative"
+        case (.probability, .float(let r)) where !(r >= 0 && r < 1): return "must be in [0, 1)"
+        case (_, .float(let f)) where !f.isFinite: return "must be finite"
+        case (_, .floats(let fs)) where !fs.allSatisfy(\.isFinite): return "must be finite"
+        case (_, _) where ints.map({ !$0.allSatisfy { $0.magnitude <= UInt(maxDimension) } }) ?? false: return "is out of range"
+        default: return nil
+        }
+    }
+}
+
 /// One attribute an op accepts; `defaultValue == nil` means it is required.
 public struct AttrSpec: Sendable {
     public var name: String
     public var kind: AttrKind
     public var defaultValue: AttrValue?
+    public var range: AttrRange
 
-    public init(_ name: String, _ kind: AttrKind, _ defaultValue: AttrValue? = nil) {
+    public init(_ name: String, _ kind: AttrKind, _ defaultValue: AttrValue? = nil, range: AttrRange = .any) {
         self.name = name
         self.kind = kind
         self.defaultValue = defaultValue
+        self.range = range
     }
 }
 

@@ -116,16 +116,16 @@ extension Op {
         switch self {
         case .conv2d:
             return OpSignature(minOperands: 2, maxOperands: 3, attrs: [
-                AttrSpec("stride", .ints(count: 2), pair11),
-                AttrSpec("pad", .ints(count: 2), pair00),
-                AttrSpec("dilation", .ints(count: 2), pair11),
-                AttrSpec("groups", .int, .int(1)),
+                AttrSpec("stride", .ints(count: 2), pair11, range: .positive),
+                AttrSpec("pad", .ints(count: 2), pair00, range: .nonNegative),
+                AttrSpec("dilation", .ints(count: 2), pair11, range: .positive),
+                AttrSpec("groups", .int, .int(1), range: .positive),
             ] + epilogueAttrs)
         case .maxPool, .avgPool:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
-                AttrSpec("kernel", .ints(count: 2), pair00),
-                AttrSpec("stride", .ints(count: 2), pair11),
-                AttrSpec("pad", .ints(count: 2), pair00),
+                AttrSpec("kernel", .ints(count: 2), pair00, range: .nonNegative),
+                AttrSpec("stride", .ints(count: 2), pair11, range: .positive),
+                AttrSpec("pad", .ints(count: 2), pair00, range: .nonNegative),
                 AttrSpec("round", .word(["floor", "ceil"]), .word("floor")),
                 AttrSpec("global", .bool, .bool(false)),
             ])
@@ -136,7 +136,7 @@ extension Op {
         case .sigmoid, .tanh:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [])
         case .dropout:
-            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("ratio", .float, .float(0.5))])
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("ratio", .float, .float(0.5), range: .probability)])
         case .flatten:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
                 AttrSpec("axis", .int, .int(1)), AttrSpec("end_axis", .int, .int(-1)),
@@ -169,7 +169,7 @@ extension Op {
             return OpSignature(minOperands: 3, maxOperands: 3, attrs: [AttrSpec("eps", .float, .float(1e-5))])
         case .lrn:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
-                AttrSpec("size", .int, .int(5)),
+                AttrSpec("size", .int, .int(5), range: .positive),
                 AttrSpec("alpha", .float, .float(1)),
                 AttrSpec("beta", .float, .float(0.75)),
                 AttrSpec("k", .float, .float(1)),
@@ -225,7 +225,7 @@ extension Op {
         case .conv2dBackwardData:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("input_size", .ints(count: 2))])
         case .conv2dBackwardFilter:
-            return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("kernel", .ints(count: 2))])
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: convAttrs + [AttrSpec("kernel", .ints(count: 2), range: .nonNegative)])
         case .maxPoolBackward:
             // relu_mask: x is a ReLU's output and relu_backward(x, ·) is fused in (a winner ≤ 0 passes nothing).
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.maxPool.signature.attrs + [AttrSpec("relu_mask", .bool, .bool(false))])
@@ -254,7 +254,7 @@ extension Op {
         case .l2NormalizeBackward:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.l2Normalize.signature.attrs)
         case .sliceBackward:
-            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.slice.signature.attrs + [AttrSpec("size", .int)])
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: Op.slice.signature.attrs + [AttrSpec("size", .int, range: .positive)])
         case .reduceBackward:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
                 AttrSpec("axes", .ints(count: nil), .ints([])), AttrSpec("shape", .ints(count: nil)),

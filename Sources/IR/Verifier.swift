@@ -198,27 +198,9 @@ public struct Verifier {
         }
     }
 
-    /// Range checks that do not need shapes (what an importer checks before inferring a type).
+    /// Why attribute `key` of `op` holds a value out of its range (the op table's `AttrSpec.range`), or nil.
     public static func rangeProblem(_ op: Op, _ key: String, _ v: AttrValue) -> String? {
-        switch (key, v) {
-        case ("stride", .ints(let s)), ("dilation", .ints(let s)):
-            return s.allSatisfy { $0 > 0 } ? nil : "must be positive"
-        case ("pad", .ints(let s)), ("kernel", .ints(let s)):
-            return s.allSatisfy { $0 >= 0 } ? nil : "must not be negative"
-        case ("groups", .int(let g)), ("size", .int(let g)):
-            return g > 0 ? nil : "must be positive"
-        case ("ratio", .float(let r)):
-            return r >= 0 && r < 1 ? nil : "must be in [0, 1)"
-        case (_, .float(let f)):
-            return f.isFinite ? nil : "must be finite"
-        // Bounded so that shape arithmetic cannot overflow.
-        case (_, .int(let i)):
-            return i.magnitude <= UInt(maxDimension) ? nil : "is out of range"
-        case (_, .ints(let s)):
-            return s.allSatisfy { $0.magnitude <= UInt(maxDimension) } ? nil : "is out of range"
-        default:
-            return nil
-        }
+        (op.signature.spec(key)?.range ?? .any).problem(v)
     }
 
     /// A call's type: the callee's inputs are matched to the operands, binding its N to one size.
