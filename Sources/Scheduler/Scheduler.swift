@@ -146,10 +146,9 @@ public enum Scheduler {
             }
             let shift = k.node.operands.count - 1
             let stage = ChainedConv(geometry: g, activation: act, algorithm: alg, weight: 1, bias: k.node.operands.count > 2 ? 2 : nil)
-            switch next.call {
-            case let .maxPool(p, winners) where next.node.operands.count == 1:
+            if case let .maxPool(p, winners) = next.call, next.node.operands.count == 1 {
                 next.call = .conv2dMaxPool([stage], p, winners)
-            case let .conv2dMaxPool(convs, p, winners):
+            } else if case let .conv2dMaxPool(convs, p, winners) = next.call {
                 let moved = convs.map { c in
                     var c = c
                     c.weight += shift
@@ -157,7 +156,7 @@ public enum Scheduler {
                     return c
                 }
                 next.call = .conv2dMaxPool([stage] + moved, p, winners)
-            default:
+            } else {
                 out.append(k)
                 continue
             }

@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+/// Every `switch` over an op (`Op`) or a lowered kernel call (`KernelCall`) in Sources/ lists its
+/// cases: no `default:`, so adding an op makes the compiler name every place that must handle it.
+final class ExhaustiveSwitchTests: XCTestCase {
+    /// The `default:` lines of switches over ops or kernel calls in `text`, and how many such
+    /// switches there are. A switch is over ops when its subject is `op`, `….op`, `call`, `….call`,
+    /// or `self` inside `enum`/`extension` `Op` or `KernelCall`.
+    static func scan(_ text: String) -> (switches: Int, defaults: [Int]) {
+        let lines = text.components(separatedBy: "\n")
+        let subject = try! NSRegularExpression(pattern: #"\bswitch\s+([A-Za-z_.]+)\s*\{"#)
+        let typeDecl = try! NSRegularExpression(pattern: #"^\s*(?:public\s+|private\s+)?(?:enum|extension|struct|final class|class)\s+(\w+)"#)
+        var switches = 0, defaults: [Int] = []
+        var enclosing = ""
+        for (i, line) in lines.enumerated() {
+            let range = NSRange(line.startIndex..., in: line)
+            if let m = typeDecl.firstMatch(in: line, range: range) { enclosing = String(line[Range(m.range(at: 1), in: line)!]) }
+            guard let m = subject.firstMatch(in: line, range: range) else { continue }
+            let s = String(line[Range(m.range(at: 1), in: line)!])
+            let isOp = s == "op" || s.hasSuffix(".op") || s == "call" || s.hasSuffix(".call")
+                || (s == "self" && (enclosing == "Op" || enclosing == "KernelCall"))
+            guard isOp else { continue }
+            switches += 1
+            // Walk the switch body by braces; `default:` at the switch's own depth is the finding.
+            var depth = 0
+            var started = false
+            let open = line[line.index(line.startIndex, offsetBy: m.range.location)...]
+            scanning: for (j, l) in ([String(open)] + lines[(i + 1)...]).enumerated() {
+                for ch in l {
+                    if ch == "{" { depth += 1; started = true }
+                    if ch == "}" { depth -= 1 }
+                    if started && depth == 0 { break scanning }
+                }
+                if depth == 1, l.trimmingCharacters(in: .whitespaces).hasPrefix("default:") { defaults.append(i + j + 1) }
+            }
+        }
+        return (switches, defaults)
+    }
+
+    func testNoDefaultInSwitchesOverOps() throws {
+        let sources = Repo.root + "/Sources"
+        let files = FileManager.default.enumerator(atPath: sources)!.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+        var total = 0
+        for f in files.sorted() {
+            let (n, defaults) = Self.scan(try String(contentsOfFile: sources + "/" + f, encoding: .utf8))
+            total += n
+            for line in defaults { XCTFail("Sources/\(f):\(line): default: in a switch over ops") }
+        }
+        // The op table, shape inference, autodiff, the reference interpreter, lowering and the
+        // executor each switch over every op or kernel call.
+        XCTAssertGreaterThanOrEqual(total, 8, "the scan found too few switches over ops to mean anything")
+    }
+
+    /// The scanner is not vacuous: it finds a default in a switch over ops, and only there.
+    func testScannerFindsADefault() {
+        let text = """
+            func f(n: Node) -> Int {
+                switch n.op {
+                case .relu: return 1
+                default:
+                    switch x { default: return 0 }
+                }
+            }
+            func g(v: Int) -> Int {
+                switch v {
+                default: return 2
+                }
+            }
+            """
+        let (n, defaults) = Self.scan(text)
+        XCTAssertEqual(n, 1)
+        XCTAssertEqual(defaults, [4])
+    }
+}
