@@ -391,6 +391,18 @@ OPS = {
 }
 
 
+# The attributes each mapping above understands; any other (an op grown a new mode) stops the run.
+ATTRS = {
+    "conv2d": {"stride", "pad", "dilation", "groups", "activation", "negative_slope"},
+    "linear": {"activation", "negative_slope"},
+    "max_pool": {"kernel", "stride", "pad", "round", "global"}, "avg_pool": {"kernel", "stride", "pad", "round", "global"},
+    "relu": {"negative_slope"}, "dropout": {"ratio"}, "flatten": {"axis", "end_axis"}, "reshape": {"shape"},
+    "transpose": {"perm"}, "concat": {"axis"}, "slice": {"axis", "start", "end"}, "channel_replicate": {"count"},
+    "resize": {"size"}, "affine": {"scale", "shift"}, "batch_norm": {"eps"}, "softmax": {"axis"},
+    "log_softmax": {"axis"}, "mean": {"axes"}, "sum": {"axes"},
+}
+
+
 class GraphModule(nn.Module):
     """A flat graph from load() as a module: forward(inputs: {name: tensor}) -> {name: tensor} of
     every value computed; parameters are registered under their fn2e names ('.' -> '__')."""
@@ -400,6 +412,9 @@ class GraphModule(nn.Module):
         for n in flat["nodes"]:
             if n["op"] not in OPS:
                 raise GraphError(f"{n['where']}: op {n['op']} has no PyTorch mapping in Tools/bench/fn2e_torch.py")
+            unknown = set(n["attrs"]) - ATTRS.get(n["op"], set())
+            if unknown:
+                raise GraphError(f"{n['where']}: {n['op']} with {', '.join(sorted(unknown))}: no PyTorch mapping in Tools/bench/fn2e_torch.py")
         self.flat = flat
         for p in flat["params"]:
             self.register_parameter(p["name"].replace(".", "__"), nn.Parameter(_init(p), requires_grad=p["trainable"]))
