@@ -141,8 +141,8 @@ def main():
     pasted = sum(len(b) for b in truth.values()) if truth else None
     print(f"# Tools/bench/photos_vs_peers.sh, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu}, {os.cpu_count()} CPUs")
     print(f"{n} photos in {folder if a.folder else 'a folder composed by compose_photos.py (seed 1)'}"
-          + (f", {pasted} faces pasted" if truth else "") + f"; {a.rounds} rounds, alternating; fn2e's OpenBLAS core {core}, 2 threads")
-    print(f"run: {a.run or f'ExpNet48 trained on CK+48 for {a.epochs} epochs by this benchmark'}")
+          + (f", {pasted} faces pasted" if truth else "") + f"; rounds: {a.rounds}, alternating; fn2e's OpenBLAS core {core}, 2 threads")
+    print(f"run: {a.run or f'ExpNet48 trained on CK+48 by this benchmark (epochs: {a.epochs})'}")
     for t, v in versions.items():
         print(f"{t}: {v}")
     print()
