@@ -83,7 +83,8 @@ def main():
     ap.add_argument("--folder", help="a folder of photos (default: composed by compose_photos.py)")
     ap.add_argument("--tools", default="fn2e-predict,fer,fer-mtcnn,fn2e-detect,facenet")
     a = ap.parse_args()
-    data = os.environ.get("FN2E_DATA") or sys.exit("set FN2E_DATA to the shared data folder")
+    if not os.environ.get("FN2E_DATA"):
+        sys.exit("set FN2E_DATA to the shared data folder (the MTCNN nets, the sample photos, CK+48)")
     tools = a.tools.split(",")
     work = tempfile.mkdtemp(prefix="fn2e-photos-")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2")
