@@ -83,7 +83,8 @@ def main():
     ap.add_argument("--folder", help="a folder of photos (default: composed by compose_photos.py)")
     ap.add_argument("--tools", default="fn2e-predict,fer,fer-mtcnn,fn2e-detect,facenet")
     a = ap.parse_args()
-    data = os.environ.get("FN2E_DATA") or sys.exit("set FN2E_DATA to the shared data folder")
+    if not os.environ.get("FN2E_DATA"):
+        sys.exit("set FN2E_DATA to the shared data folder (the MTCNN nets, the sample photos, CK+48)")
     tools = a.tools.split(",")
     work = tempfile.mkdtemp(prefix="fn2e-photos-")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2")
@@ -141,8 +142,8 @@ def main():
     pasted = sum(len(b) for b in truth.values()) if truth else None
     print(f"# Tools/bench/photos_vs_peers.sh, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu}, {os.cpu_count()} CPUs")
     print(f"{n} photos in {folder if a.folder else 'a folder composed by compose_photos.py (seed 1)'}"
-          + (f", {pasted} faces pasted" if truth else "") + f"; {a.rounds} rounds, alternating; fn2e's OpenBLAS core {core}, 2 threads")
-    print(f"run: {a.run or f'ExpNet48 trained on CK+48 for {a.epochs} epochs by this benchmark'}")
+          + (f", {pasted} faces pasted" if truth else "") + f"; rounds: {a.rounds}, alternating; fn2e's OpenBLAS core {core}, 2 threads")
+    print(f"run: {a.run or f'ExpNet48 trained on CK+48 by this benchmark (epochs: {a.epochs})'}")
     for t, v in versions.items():
         print(f"{t}: {v}")
     print()
