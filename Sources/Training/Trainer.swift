@@ -257,6 +257,12 @@ public final class Trainer {
         return b
     }
 
+    /// The images of step `s`'s batch, as `prepare` writes them (a copy of the staging buffer).
+    func preparedImages(step s: Int) -> [Float] {
+        _ = prepare(step: s)
+        return staging
+    }
+
     /// Fills the frozen part's cache before the first step when training can draw only a few
     /// augmentations (centre crops, mirrored or not): every (image, augmentation) once, in full
     /// batches, instead of a batch run for each batch that holds a sample not seen yet; with
