@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Shapes", "Tensors", "Reference"]),
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Runtime", "Scheduler", "Driver"]),
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Driver", "CaffeImport", "Distributed"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Driver", "CaffeImport", "Distributed", "Reference", "Scheduler"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "Detection", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),

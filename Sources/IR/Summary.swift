@@ -51,7 +51,8 @@ public struct Summary {
             return out.count(batch: batch) * w[1]
         case .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat,
              .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm,
-             .lrn, .l2Normalize, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
+             .batchNormTrain, .batchMoments, .batchNormTrainBackward, .lrn, .l2Normalize, .softmax, .logSoftmax,
+             .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
              .priorBox, .detectionOutput, .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward,
              .avgPoolBackward, .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward,
              .tanhBackward, .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward,

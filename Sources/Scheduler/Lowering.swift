@@ -88,6 +88,10 @@ public enum KernelCall {
     case channelScale(ChannelView, hasScale: Bool)
     case batchNorm(ChannelView, eps: Float)
     case batchNormBackward(ChannelView, eps: Float)
+    /// Normalization with the batch's statistics (`batch_norm_train`), its gradient, and the statistics alone.
+    case batchNormTrain(ChannelView, eps: Float)
+    case batchNormTrainBackward(ChannelView, eps: Float)
+    case batchMoments(ChannelView)
     case lrnAcross(ChannelView, size: Int, alpha: Float, beta: Float, k: Float)
     case lrnWithin(ChannelView, height: Int, width: Int, size: Int, alpha: Float, beta: Float)
     case lrnBackward(ChannelView, size: Int, alpha: Float, beta: Float, k: Float)
@@ -142,8 +146,8 @@ public enum KernelCall {
         case .linear, .matmul, .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu,
              .reluBackward, .prelu, .preluBackwardInput, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
              .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .channelScale, .batchNorm,
-             .batchNormBackward, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox,
-             .detectionOutput, .softmax, .softmaxBackward, .euclideanLoss, .euclideanLossBackward, .reduce,
+             .batchNormBackward, .batchNormTrain, .batchNormTrainBackward, .batchMoments, .lrnAcross, .lrnWithin, .lrnBackward,
+             .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax, .softmaxBackward, .euclideanLoss, .euclideanLossBackward, .reduce,
              .reduceBackward, .sumTo, .dropoutMask, .fill:
             return 0
         }
@@ -154,14 +158,14 @@ public enum KernelCall {
     /// 2x2 windows tile the plane (each window reads its four cells before writing them).
     public var mayOverwriteFirstOperand: Bool {
         switch self {
-        case .relu, .reluBackward, .prelu, .sigmoid, .tanh, .copy, .affine, .channelScale, .batchNorm, .binary:
+        case .relu, .reluBackward, .prelu, .sigmoid, .tanh, .copy, .affine, .channelScale, .batchNorm, .batchNormTrain, .binary:
             return true
         case .maxPoolBackward(let g, let reluMask):
             return reluMask && g.isDisjoint2x2 && 2 * g.outH == g.height && 2 * g.outW == g.width
         case .conv2d, .conv2dMaxPool, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .avgPool,
              .maxPoolBackwardFromWinners, .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
-             .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .lrnAcross,
-             .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
+             .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .batchNormTrainBackward,
+             .batchMoments, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
              .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward, .euclideanLoss, .euclideanLossBackward,
              .reduce, .reduceBackward, .sumTo, .dropoutMask, .fill:
             return false
@@ -181,8 +185,8 @@ public enum KernelCall {
         case .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu, .reluBackward,
              .prelu, .preluBackwardInput, .preluBackwardSlope, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
              .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .maximumBackward, .channelScale,
-             .batchNorm, .batchNormBackward, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward,
-             .priorBox, .detectionOutput, .softmax, .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward,
+             .batchNorm, .batchNormBackward, .batchNormTrain, .batchNormTrainBackward, .batchMoments, .lrnAcross, .lrnWithin,
+             .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax, .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward,
              .euclideanLoss, .euclideanLossBackward, .reduce, .reduceBackward, .sumTo, .dropoutMask, .fill:
             return outputCount
         }
@@ -290,6 +294,9 @@ enum Lowering {
         case .bias: return .channelScale(view(ins[0]), hasScale: false)
         case .batchNorm: return .batchNorm(view(ins[0]), eps: Float(a.float("eps")))
         case .batchNormBackward: return .batchNormBackward(view(out), eps: Float(a.float("eps")))
+        case .batchNormTrain: return .batchNormTrain(view(out), eps: Float(a.float("eps")))
+        case .batchNormTrainBackward: return .batchNormTrainBackward(view(out), eps: Float(a.float("eps")))
+        case .batchMoments: return .batchMoments(view(ins[0]))
         case .lrn:
             if a.string("region") == "within_channel" {
                 return .lrnWithin(view(ins[0]), height: ins[0][2], width: ins[0][3], size: lrn.size, alpha: lrn.alpha, beta: lrn.beta)

@@ -93,8 +93,8 @@ final class AutodiffTests: XCTestCase {
             let reparsed = try Loader.load(text: out.stdout, file: path)
             XCTAssertEqual(Printer.print(reparsed.verifiedRoot), out.stdout, name)
         }
-        // expnet_stage1/2, expnet48_stage2, onet_stage0 and dlib_stage0 (for any class count K), onet_stage1,
-        // dlib_stage1, vgg_face_stage0.
-        XCTAssertEqual(withLoss, 8)
+        // expnet_stage1/2, expnet48_stage2, onet_stage0, dlib_stage0 and vgg48_stage2 (for any class count K),
+        // onet_stage1, dlib_stage1, vgg48_onet_stage1, vgg_face_stage0.
+        XCTAssertEqual(withLoss, 10)
     }
 }
