@@ -6,7 +6,9 @@ import IR
 /// gradient flows through them. `%y.moments` and the running statistics `%m` and `%v` (frozen
 /// parameters) become outputs, so the trainer can fold each batch's statistics into them after a
 /// step (`runningAverages`); evaluation and prediction run the graph as written, with the running
-/// statistics.
+/// statistics. A batch_norm whose input no trainable parameter reaches (a frozen face net's) is
+/// frozen with it and keeps normalizing with its running statistics, as the frozen part cached on
+/// its own does.
 public struct LowerBatchNorm: GraphPass {
     public let name = "lower-batch-norm"
     public init() {}
@@ -31,11 +33,16 @@ public struct LowerBatchNorm: GraphPass {
         }
     }
 
-    static func lowered(_ n: Node) -> Bool { n.op == .batchNorm && n.fullAttrs.float("momentum") < 1 }
+    /// The training-mode batch_norm nodes of `graph`: momentum < 1, input reached by a trainable parameter.
+    static func lowered(_ graph: Graph) -> [Node] {
+        var trained = Set(graph.params.filter(\.trainable).map(\.name))
+        for n in graph.nodes where n.operands.contains(where: trained.contains) { trained.insert(n.name) }
+        return graph.nodes.filter { $0.op == .batchNorm && $0.fullAttrs.float("momentum") < 1 && trained.contains($0.operands[0]) }
+    }
 
     /// The running statistics the lowered `graph` updates, two per training-mode batch_norm.
     public static func runningAverages(_ graph: Graph) -> [RunningAverage] {
-        graph.nodes.filter(lowered).flatMap { n -> [RunningAverage] in
+        lowered(graph).flatMap { n -> [RunningAverage] in
             let spatial = graph.type(of: n.operands[0])?.dims.dropFirst(2).reduce(1) { $0 * ($1.value ?? 1) } ?? 1
             return (0..<2).map {
                 RunningAverage(param: n.operands[1 + $0], moments: n.name + ".moments", row: $0,
@@ -45,11 +52,12 @@ public struct LowerBatchNorm: GraphPass {
     }
 
     public func run(_ graph: inout Graph, _ context: PassContext) throws -> Bool {
-        guard graph.nodes.contains(where: LowerBatchNorm.lowered) else { return false }
+        let lowered = Set(LowerBatchNorm.lowered(graph).map(\.name))
+        guard !lowered.isEmpty else { return false }
         let taken = Set(graph.nodes.map(\.name) + graph.inputs.map(\.name) + graph.params.map(\.name))
         var running: Set<String> = [], nodes: [Node] = []
         for n in graph.nodes {
-            guard LowerBatchNorm.lowered(n) else {
+            guard lowered.contains(n.name) else {
                 nodes.append(n)
                 continue
             }
