@@ -41,9 +41,19 @@ final class BatchNormTrainingTests: XCTestCase {
         return path
     }()
 
-    static func settings(_ name: String, iterations: Int) throws -> Settings {
+    static func settings(_ name: String, iterations: Int, _ extra: [String: String] = [:]) throws -> Settings {
         try Toy.settings(name, ["graph": graphPath, "mirror": "true", "iterations": String(iterations), "eval_interval": "5",
-                                "checkpoint_interval": "5", "lr": "0.05"])
+                                "checkpoint_interval": "5", "lr": "0.05"].merging(extra) { $1 })
+    }
+
+    /// With batch normalization the toy conv net learns the synthetic patterns as it does without
+    /// (TrainerTests.toyAccuracy in 100 steps), evaluated with the running statistics. (At lr 0.01:
+    /// 94%; 0.03: 89%; 0.1, where the net without batch norm reaches 92%: 61%; 0.3: chance.)
+    func testToyNetWithBatchNormLearns() throws {
+        let evals = try Toy.trainer(try Self.settings("bn-learn", iterations: 100, ["lr": "0.01", "mirror": "false", "eval_interval": "20"])).train()
+        let test = try XCTUnwrap(evals.first { $0.split == "test" })
+        print("toy conv net with batch norm, fold 0 of 5, 100 steps: \(test.summary)")
+        XCTAssertGreaterThanOrEqual(test.accuracy, TrainerTests.toyAccuracy, test.summary)
     }
 
     /// One step's running averages are momentum · initial + (1 − momentum) · the batch's statistics
