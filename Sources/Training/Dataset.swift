@@ -168,12 +168,21 @@ public struct Splits {
     public var test: [Int]
 
     /// The splits a run's settings ask for: `split` (a column) or `group`/`folds`/`fold`, then
-    /// `val_fraction` and `train_subset`, all drawn with `split_seed` (default: `seed`).
+    /// `val_fraction` (or with a split `val_count`, drawn stratified like a training subset) and
+    /// `train_subset`, all drawn with `split_seed` (default: `seed`).
     public init(_ data: Dataset, settings: Settings) throws {
         let seed = UInt64(settings.int(settings.string("split_seed").isEmpty ? "seed" : "split_seed"))
         if let split = FixedSplit(settings.string("split")) {
             try self.init(data, split: split, valFraction: settings.double("val_fraction"), seed: seed)
+            if settings.int("val_count") > 0 {
+                guard settings.double("val_fraction") == 0 else { throw DataError("error: set val_fraction or val_count, not both") }
+                let rows = train
+                validation = try Splits.subset(rows, of: data, size: settings.int("val_count"), seed: seed ^ 0x7A1)
+                let held = Set(validation)
+                train = rows.filter { !held.contains($0) }
+            }
         } else {
+            guard settings.int("val_count") == 0 else { throw DataError("error: val_count needs a fixed split (split = COLUMN:TRAIN/TEST); with k-fold, set val_fraction") }
             try self.init(data, folds: settings.int("folds"), fold: settings.int("fold"), valFraction: settings.double("val_fraction"), seed: seed)
         }
         let n = settings.int("train_subset")

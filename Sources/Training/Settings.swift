@@ -24,6 +24,7 @@ public struct Settings {
         Key(name: "fold", defaultValue: "0", help: "the held-out test fold (0-based); -1 trains on everything"),
         Key(name: "split", defaultValue: "", help: "a fixed split instead of k-fold, COLUMN:TRAIN/TEST (e.g. usage:Training/PublicTest): rows whose COLUMN is TRAIN are trained on, TEST the test set, others unused"),
         Key(name: "val_fraction", defaultValue: "0", help: "validation held out of the training rows: this fraction of the groups (k-fold), of each class's rows (split)"),
+        Key(name: "val_count", defaultValue: "0", help: "with split: this many validation rows instead of a fraction, stratified by class (each class within one row of its share)"),
         Key(name: "train_subset", defaultValue: "0", help: "train on this many of the training rows (0: all): stratified by class, nested (a smaller subset lies in a larger), drawn after validation"),
         Key(name: "split_seed", defaultValue: "", help: "seed of the folds, validation and training subset (default: seed); fix it to keep them across seeds"),
         Key(name: "classes", defaultValue: "", help: "class names in label order (default: all, sorted); others are dropped"),
@@ -147,9 +148,9 @@ public struct Settings {
     static let numeric: Set<String> = ["lr", "momentum", "weight_decay", "beta1", "beta2", "epsilon", "gamma", "power",
                                        "mean", "scale", "val_fraction", "rotate", "zoom", "brightness", "contrast"]
     /// Settings that may not be negative.
-    static let nonNegative: Set<String> = ["val_fraction", "train_subset", "crop_pad", "rotate", "zoom", "brightness", "contrast"]
+    static let nonNegative: Set<String> = ["val_fraction", "val_count", "train_subset", "crop_pad", "rotate", "zoom", "brightness", "contrast"]
     static let integers: Set<String> = ["folds", "fold", "channels", "stepsize", "warmup", "batch", "epochs", "iterations",
-                                        "eval_interval", "checkpoint_interval", "display", "seed", "train_subset", "crop_pad"]
+                                        "eval_interval", "checkpoint_interval", "display", "seed", "train_subset", "crop_pad", "val_count"]
     static let booleans: Set<String> = ["mirror", "transpose", "skip_bad", "cache_frozen"]
     static let words: [String: [String]] = ["solver": ["sgd", "adam"], "crop_mode": ["center", "random"],
                                             "lr_policy": ["fixed", "step", "multistep", "poly", "cosine"], "equalize": ["none", "hist"]]

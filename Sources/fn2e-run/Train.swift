@@ -101,7 +101,9 @@ extension Eval {
                   + ": \(result.images) \(detect ? "photos" : "images")")
             print(result.text, terminator: "")
             if let output {
-                let title = "\((runDir as NSString).lastPathComponent) on \((data as NSString).lastPathComponent)" + (selection.map { " (\($0))" } ?? "")
+                // The run's and the data's last two path components: "fold0/scratch on ckplus48/index.csv".
+                let short = { (p: String) in URL(fileURLWithPath: p).pathComponents.suffix(2).joined(separator: "/") }
+                let title = "\(short(runDir)) on \(short(data))" + (selection.map { " (\($0))" } ?? "")
                 for f in try result.write(to: output, title: title) { FileHandle.standardError.write(Data("wrote \(f)\n".utf8)) }
             }
         } catch let e as ValidationError {

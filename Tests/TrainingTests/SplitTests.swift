@@ -82,6 +82,11 @@ final class SplitTests: XCTestCase {
         XCTAssertEqual(data.classCounts(a.train), [10, 10, 10])
         XCTAssertTrue(Set(a.train).isSubset(of: big.train))
         XCTAssertTrue(Set(big.train).isDisjoint(with: a.validation))
+        let (_, counted) = try splits(["val_fraction": "0", "val_count": "9", "train_subset": "30"])
+        XCTAssertEqual(data.classCounts(counted.validation), [3, 3, 3], "val_count: stratified")
+        XCTAssertEqual(counted.train.count, 30)
+        XCTAssertTrue(Set(counted.train).isDisjoint(with: counted.validation))
+        XCTAssertThrowsError(try splits(["val_count": "9"])) { XCTAssert("\($0)".contains("not both"), "\($0)") }
         let (_, c) = try splits(["seed": "1"])
         let (_, d) = try splits(["seed": "2"])
         XCTAssertNotEqual(c.validation, d.validation, "without split_seed the run's seed draws the validation rows")
@@ -106,6 +111,8 @@ final class SplitTests: XCTestCase {
         XCTAssert(noColumn.contains("index.csv:1:1: error: no column 'usage'"), noColumn)
         let noRows = error(["data": Self.index, "split": "usage:Train/PublicTest"])
         XCTAssert(noRows.contains("no sample has usage = Train") || noRows.contains("no row has usage"), noRows)
+        let kfold = error(["val_count": "5"])
+        XCTAssert(kfold.contains("val_count needs a fixed split"), kfold)
         let tooMany = error(["data": Self.index, "split": "usage:Training/PublicTest", "train_subset": "500"])
         XCTAssert(tooMany.contains("train_subset 500 is more than the 120 training rows"), tooMany)
     }

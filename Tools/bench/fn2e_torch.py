@@ -348,6 +348,14 @@ def _reshape(x, shape):
     return x.reshape(dims)
 
 
+def _batch_norm(x, mean, var, gamma, beta, a, training):
+    """docs/IR.md's batch_norm: the given statistics, or with momentum < 1 in training the batch's
+    (and mean, var kept as running averages: running = momentum running + (1 - momentum) batch)."""
+    momentum = a.get("momentum", 1.0)
+    return F.batch_norm(x, mean, var, gamma, beta, training=training and momentum < 1, momentum=1 - momentum,
+                        eps=a.get("eps", 1e-5))
+
+
 def _resize(x, size):
     h, w = x.shape[2:]
     rows = torch.arange(size[0]) * h // size[0]
@@ -381,13 +389,25 @@ OPS = {
     "affine": lambda v, a, t: v[0] * a.get("scale", 1.0) + a.get("shift", 0.0),
     "scale": lambda v, a, t: v[0] * _channel(v[1], v[0]) + (_channel(v[2], v[0]) if len(v) > 2 else 0),
     "bias": lambda v, a, t: v[0] + _channel(v[1], v[0]),
-    "batch_norm": lambda v, a, t: (v[0] - _channel(v[1], v[0])) / torch.sqrt(_channel(v[2], v[0]) + a.get("eps", 1e-5)),
+    "batch_norm": lambda v, a, t: _batch_norm(v[0], v[1], v[2], None, None, a, t),
     "softmax": lambda v, a, t: F.softmax(v[0], a.get("axis", 1)),
     "log_softmax": lambda v, a, t: F.log_softmax(v[0], a.get("axis", 1)),
     "softmax_cross_entropy": lambda v, a, t: F.cross_entropy(v[0], v[1].long()),
     "euclidean_loss": lambda v, a, t: ((v[0] - v[1]) ** 2).sum() / (2 * v[0].shape[0]),
     "mean": lambda v, a, t: v[0].mean(dim=a.get("axes") or None),
     "sum": lambda v, a, t: v[0].sum(dim=a.get("axes") or None),
+}
+
+
+# The attributes each mapping above understands; any other (an op grown a new mode) stops the run.
+ATTRS = {
+    "conv2d": {"stride", "pad", "dilation", "groups", "activation", "negative_slope"},
+    "linear": {"activation", "negative_slope"},
+    "max_pool": {"kernel", "stride", "pad", "round", "global"}, "avg_pool": {"kernel", "stride", "pad", "round", "global"},
+    "relu": {"negative_slope"}, "dropout": {"ratio"}, "flatten": {"axis", "end_axis"}, "reshape": {"shape"},
+    "transpose": {"perm"}, "concat": {"axis"}, "slice": {"axis", "start", "end"}, "channel_replicate": {"count"},
+    "resize": {"size"}, "affine": {"scale", "shift"}, "batch_norm": {"eps", "momentum"}, "softmax": {"axis"},
+    "log_softmax": {"axis"}, "mean": {"axes"}, "sum": {"axes"},
 }
 
 
@@ -400,7 +420,23 @@ class GraphModule(nn.Module):
         for n in flat["nodes"]:
             if n["op"] not in OPS:
                 raise GraphError(f"{n['where']}: op {n['op']} has no PyTorch mapping in Tools/bench/fn2e_torch.py")
+            unknown = set(n["attrs"]) - ATTRS.get(n["op"], set())
+            if unknown:
+                raise GraphError(f"{n['where']}: {n['op']} with {', '.join(sorted(unknown))}: no PyTorch mapping in Tools/bench/fn2e_torch.py")
         self.flat = flat
+        # batch_norm read only by a scale (gamma, beta) runs as one F.batch_norm with weight and bias,
+        # as a PyTorch user's BatchNorm2d would.
+        readers = {}
+        for n in flat["nodes"]:
+            for o in n["operands"]:
+                readers.setdefault(o, []).append(n)
+        self.fused = {}
+        for n in flat["nodes"]:
+            r = readers.get(n["name"], [])
+            if n["op"] == "batch_norm" and len(r) == 1 and r[0]["op"] == "scale" and r[0]["operands"][0] == n["name"] \
+                    and n["name"] not in flat["outputs"]:
+                self.fused[r[0]["name"]] = n
+        self.skipped = {n["name"] for n in self.fused.values()}
         for p in flat["params"]:
             self.register_parameter(p["name"].replace(".", "__"), nn.Parameter(_init(p), requires_grad=p["trainable"]))
 
@@ -409,5 +445,13 @@ class GraphModule(nn.Module):
         for p in self.flat["params"]:
             values[p["name"]] = getattr(self, p["name"].replace(".", "__"))
         for n in self.flat["nodes"]:
-            values[n["name"]] = OPS[n["op"]]([values[o] for o in n["operands"]], n["attrs"], self.training)
+            if n["name"] in self.skipped:
+                continue
+            bn = self.fused.get(n["name"])
+            if bn:
+                x, mean, var = (values[o] for o in bn["operands"])
+                gamma, beta = (values[o] for o in n["operands"][1:]) if len(n["operands"]) == 3 else (values[n["operands"][1]], None)
+                values[n["name"]] = _batch_norm(x, mean, var, gamma, beta, bn["attrs"], self.training)
+            else:
+                values[n["name"]] = OPS[n["op"]]([values[o] for o in n["operands"]], n["attrs"], self.training)
         return values

@@ -4,7 +4,8 @@
 # compose_photos.py. Versions are pinned in peers-requirements.txt (a `pip freeze` of a working
 # install); fer, facenet-pytorch and scikit-image go in without their dependencies, whose pins are
 # years old (facenet-pytorch wants torch < 2.3) or not needed (scikit-image is only read for its
-# pictures). About 4.5 GB on disk (PyPI's torch brings its CUDA libraries; nothing here uses them).
+# pictures). About 7 GB on disk (PyPI's torch brings its CUDA libraries; nothing here uses them);
+# the first install took 12 minutes on the project's loaded 2-core machine.
 # Usage: PY=$(bash Tools/bench/peers_venv.sh)/bin/python
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

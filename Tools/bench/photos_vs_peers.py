@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,14 @@ def matched(truth, found):
 
 
 def main():
+    work = tempfile.mkdtemp(prefix="fn2e-photos-")
+    try:
+        measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the composed photos, the quick run, the boxes
+
+
+def measure(work):
     ap = argparse.ArgumentParser()
     ap.add_argument("--fn2e-run", required=True)
     ap.add_argument("--python", required=True, help="the peers' venv python")
@@ -83,9 +92,9 @@ def main():
     ap.add_argument("--folder", help="a folder of photos (default: composed by compose_photos.py)")
     ap.add_argument("--tools", default="fn2e-predict,fer,fer-mtcnn,fn2e-detect,facenet")
     a = ap.parse_args()
-    data = os.environ.get("FN2E_DATA") or sys.exit("set FN2E_DATA to the shared data folder")
+    if not os.environ.get("FN2E_DATA"):
+        sys.exit("set FN2E_DATA to the shared data folder (the MTCNN nets, the sample photos, CK+48)")
     tools = a.tools.split(",")
-    work = tempfile.mkdtemp(prefix="fn2e-photos-")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2")
     pin = ["taskset", "-c", "0,1"] if os.cpu_count() >= 2 and subprocess.call(["sh", "-c", "command -v taskset"], stdout=subprocess.DEVNULL) == 0 else []
 
@@ -141,8 +150,8 @@ def main():
     pasted = sum(len(b) for b in truth.values()) if truth else None
     print(f"# Tools/bench/photos_vs_peers.sh, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu}, {os.cpu_count()} CPUs")
     print(f"{n} photos in {folder if a.folder else 'a folder composed by compose_photos.py (seed 1)'}"
-          + (f", {pasted} faces pasted" if truth else "") + f"; {a.rounds} rounds, alternating; fn2e's OpenBLAS core {core}, 2 threads")
-    print(f"run: {a.run or f'ExpNet48 trained on CK+48 for {a.epochs} epochs by this benchmark'}")
+          + (f", {pasted} faces pasted" if truth else "") + f"; rounds: {a.rounds}, alternating; fn2e's OpenBLAS core {core}, 2 threads")
+    print(f"run: {a.run or f'ExpNet48 trained on CK+48 by this benchmark (epochs: {a.epochs})'}")
     for t, v in versions.items():
         print(f"{t}: {v}")
     print()

@@ -45,9 +45,15 @@ status)
   tail -n 5 "$OUT/curve.log" 2>/dev/null || true
   ;;
 stop)
-  # The background run leads its own process group (setsid): end that group only.
+  # The background run leads its own process group (setsid); each training the recipe starts is a
+  # child of the recipe in a group of its own: it gets SIGINT (it writes its checkpoint and exits),
+  # then the group ends. A training stopped before it finished is trained again on the next start.
   if [[ -f "$OUT/curve.pid" ]] && kill -0 "$(cat "$OUT/curve.pid")" 2>/dev/null; then
-    kill -TERM -- "-$(cat "$OUT/curve.pid")" && echo "stopped"
+    group=$(cat "$OUT/curve.pid")
+    for p in $(pgrep -g "$group"); do
+      for c in $(pgrep -P "$p"); do kill -INT "$c" 2>/dev/null || true; done
+    done
+    kill -TERM -- "-$group" && echo "stopped"
   else
     echo "not running"
   fi
