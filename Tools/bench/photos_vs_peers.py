@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,6 +74,14 @@ def matched(truth, found):
 
 
 def main():
+    work = tempfile.mkdtemp(prefix="fn2e-photos-")
+    try:
+        measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the composed photos, the quick run, the boxes
+
+
+def measure(work):
     ap = argparse.ArgumentParser()
     ap.add_argument("--fn2e-run", required=True)
     ap.add_argument("--python", required=True, help="the peers' venv python")
@@ -86,7 +95,6 @@ def main():
     if not os.environ.get("FN2E_DATA"):
         sys.exit("set FN2E_DATA to the shared data folder (the MTCNN nets, the sample photos, CK+48)")
     tools = a.tools.split(",")
-    work = tempfile.mkdtemp(prefix="fn2e-photos-")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2", TF_CPP_MIN_LOG_LEVEL="2")
     pin = ["taskset", "-c", "0,1"] if os.cpu_count() >= 2 and subprocess.call(["sh", "-c", "command -v taskset"], stdout=subprocess.DEVNULL) == 0 else []
 
