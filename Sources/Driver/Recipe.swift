@@ -17,6 +17,12 @@ public struct Recipe {
         public var data: String
         public var group = "subject"
         public var folds = 10
+        /// A fixed split by a column instead of k-fold (`COLUMN:TRAIN/TEST`, the `split` setting): one
+        /// "fold", trained on the TRAIN rows and tested on the TEST rows.
+        public var split: String?
+        /// Train on this many of the training rows (`train_subset`; 0: all): the same rows for every
+        /// method and seed when the recipe fixes `split_seed`.
+        public var trainSubset = 0
         /// Only the first `foldLimit` folds run (a smoke test); nil: all.
         public var foldLimit: Int?
         public var seeds: [Int] = [1]
@@ -109,7 +115,17 @@ public struct Recipe {
 
     /// The class names of each class subset.
     public func classNames() throws -> [[String]] {
-        try options.classSets.map { try Dataset.load(index: options.data, group: options.group, classes: $0).classes }
+        let select = options.split.flatMap(FixedSplit.init).map { ($0.column, Set([$0.train, $0.test])) }
+        return try options.classSets.map { try Dataset.load(index: options.data, group: options.group, classes: $0, select: select).classes }
+    }
+
+    /// Folds that run: one with a fixed split, else the first `foldLimit` of `folds`.
+    var foldCount: Int { options.split != nil ? 1 : min(options.folds, options.foldLimit ?? options.folds) }
+
+    /// How the data is split, for the log.
+    var splitText: String {
+        (options.split.map { "the fixed split \($0)" } ?? "\(foldCount) of \(options.folds) folds")
+            + (options.trainSubset > 0 ? ", \(options.trainSubset) training images" : "")
     }
 
     func value(_ key: String) throws -> String {
@@ -157,6 +173,8 @@ public struct Recipe {
         try s.set("group", options.group, origin: "recipe")
         try s.set("folds", String(options.folds), origin: "recipe")
         try s.set("fold", String(fold), origin: "recipe")
+        if let split = options.split { try s.set("split", split, origin: "recipe") }
+        if options.trainSubset > 0 { try s.set("train_subset", String(options.trainSubset), origin: "recipe") }
         try s.set("seed", String(seed), origin: "recipe")
         try s.set("output", cwdAbs(dir), origin: "recipe")
         // One store of frozen results for all runs (stage 0's frozen layers, the teachers), unless set.
@@ -175,7 +193,7 @@ public struct Recipe {
             + "/" + (try value("face_weights"))
         let wants = Set(options.methods)
         var out: [Job] = []
-        let folds = min(options.folds, options.foldLimit ?? options.folds)
+        let folds = foldCount
         for seed in options.seeds {
             for fold in 0..<folds {
                 for (set, k) in classCounts.enumerated() {
@@ -216,7 +234,7 @@ public struct Recipe {
         let all = try jobs(classCounts: counts)
         let (rank, ranks) = (world?.rank ?? 0, world?.size ?? 1)
         if rank == 0 {
-            log("FaceNet2ExpNet: \(all.count) trainings (\(options.methods.joined(separator: ", "))), \(counts.map(String.init).joined(separator: " and ")) classes, seeds \(options.seeds.map(String.init).joined(separator: ",")), \(min(options.folds, options.foldLimit ?? options.folds)) of \(options.folds) folds, \(options.jobs) at a time" + (ranks > 1 ? " on each of \(ranks) ranks" : ""))
+            log("FaceNet2ExpNet: \(all.count) trainings (\(options.methods.joined(separator: ", "))), \(counts.map(String.init).joined(separator: " and ")) classes, seeds \(options.seeds.map(String.init).joined(separator: ",")), \(splitText), \(options.jobs) at a time" + (ranks > 1 ? " on each of \(ranks) ranks" : ""))
         }
         let owner = Recipe.deal(all.map(\.deps), ranks: ranks)
         let mine = all.indices.filter { owner[$0] == rank }

@@ -29,9 +29,7 @@ public final class Predictor {
         }
         imageInput = img.name
         let dims = img.type.dims.compactMap(\.value)
-        pre = Preprocess(channels: dims[dims.count - 3], inputHeight: dims[dims.count - 2], inputWidth: dims[dims.count - 1],
-                         resize: settings.resize, mean: Float(settings.double("mean")), scale: Float(settings.double("scale")),
-                         transpose: settings.bool("transpose"))
+        pre = try Preprocess(settings: settings, channels: dims[dims.count - 3], inputHeight: dims[dims.count - 2], inputWidth: dims[dims.count - 1])
         self.logits = meta["logits"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
@@ -81,13 +79,9 @@ public final class Predictor {
     public func probabilities(_ paths: [String]) throws -> [[Double]] { try probabilities(batch: try batch(paths)) }
 
     /// Class probabilities of face crops (`[C, H, W]`, 0-255) made like the training images: they
-    /// get the training images' channels and stored size, then the same preprocessing.
+    /// get the training images' channels, equalization and stored size, then the same preprocessing.
     public func probabilities(crops: [Tensor]) throws -> [[Double]] {
-        let (h, w) = pre.resize ?? pre.cropSize
-        return try probabilities(batch: batch(crops.map { crop in
-            let img = Self.converted(crop, channels: pre.channels)
-            return img.shape[1] == h && img.shape[2] == w ? img : Images.resizeBilinear(img, height: h, width: w)
-        }))
+        try probabilities(batch: batch(crops.map { pre.stored(Self.converted($0, channels: pre.channels)) }))
     }
 
     /// Gray replicated to RGB, or RGB to gray as stb decodes it.

@@ -95,19 +95,18 @@ public final class Trainer {
         guard c == settings.int("channels") else {
             throw TrainingError("the graph's input %\(img.name) has \(c) channels but channels = \(settings.int("channels"))")
         }
-        let transpose = settings.bool("transpose")
-        pre = Preprocess(channels: c, inputHeight: h, inputWidth: w, resize: settings.resize,
-                         randomCrop: settings.string("crop_mode") == "random", mirror: settings.bool("mirror"),
-                         mean: Float(settings.double("mean")), scale: Float(settings.double("scale")), transpose: transpose)
+        pre = try Preprocess(settings: settings, channels: c, inputHeight: h, inputWidth: w)
 
         // Data and splits.
+        let split = FixedSplit(settings.string("split"))
         var data = try Dataset.load(index: settings.path("data"), root: settings.string("root").isEmpty ? nil : settings.path("root"),
-                                    group: settings.string("group"), classes: settings.list("classes"))
-        images = try pre.decode(&data, skipBad: settings.bool("skip_bad"))
+                                    group: settings.string("group"), classes: settings.list("classes"),
+                                    select: split.map { ($0.column, [$0.train, $0.test]) })
+        var splits = try Splits(data, settings: settings)
+        images = try splits.decode(&data, with: pre, skipBad: settings.bool("skip_bad"))
         imageKeys = images.map { t in String(t.data.withUnsafeBytes { Digest.fnv1a64($0) }, radix: 16) }
         self.data = data
-        splits = try Splits(data, folds: settings.int("folds"), fold: settings.int("fold"),
-                            valFraction: settings.double("val_fraction"), seed: seed)
+        self.splits = splits
         // A graph written for any class count names it K; the data decides it.
         if flat.symbols.contains("K") { flat = try Trainer.bound(flat, ["K": data.classes.count]) }
         graph = flat
@@ -192,6 +191,9 @@ public final class Trainer {
         var s = compiled.summary + ", \(totalSteps) steps of \(batch) (\(stepsPerEpoch) per epoch)"
         if let w = world, w.size > 1 { s += "\ndata-parallel: \(w.size) ranks of \(localBatch) samples each" }
         if let cut = compiled.cut { s += "\nfrozen part computed once per image and augmentation: " + cut.boundary.map { "%" + $0 }.joined(separator: ", ") }
+        if compiled.cut == nil, settings.bool("cache_frozen"), pre.continuous, FrozenCut.find(graph, loss: loss) != nil {
+            s += "\nfrozen part run in every step: rotate, zoom, brightness or contrast make every augmentation new, so its results are not kept"
+        }
         return s
     }
 

@@ -39,7 +39,7 @@ public final class TrainingStep {
         self.batch = batch
         self.world = world
         self.loss = loss
-        cut = settings.bool("cache_frozen") ? FrozenCut.find(graph, loss: loss) : nil
+        cut = settings.bool("cache_frozen") && !settings.augmentsContinuously ? FrozenCut.find(graph, loss: loss) : nil
         let forward = cut?.trainable ?? graph
         let gradGraph = try Autodiff.gradient(of: forward, loss: loss)
         let options = ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory)
