@@ -14,7 +14,9 @@ public final class Predictor {
     public let pre: Preprocess
     let imageInput: String
     let modelPath: String
-    private var executors: [String: Executor] = [:]
+    /// The graph with the settings' weights, then the trained ones: an executor per batch size and
+    /// set of values read out.
+    private var compiled: CompiledGraph!
 
     public init(runDirectory dir: String) throws {
         settings = try Settings(file: dir + "/settings.txt")
@@ -31,6 +33,10 @@ public final class Predictor {
         let dims = img.type.dims.compactMap(\.value)
         pre = try Preprocess(settings: settings, channels: dims[dims.count - 3], inputHeight: dims[dims.count - 2], inputWidth: dims[dims.count - 1])
         self.logits = meta["logits"].flatMap { $0.isEmpty ? nil : $0 }
+        compiled = CompiledGraph(graph: graph) { [settings, modelPath] ex in
+            _ = try WeightLoader.load(settings.weightFiles.map { ($0.prefix, $0.file) }, into: [ex], params: ex.schedule.graph.params)
+            for (name, t) in try SafeTensors.read(path: modelPath).tensors where ex.schedule.buffers[name] != nil { try ex.setValue(name, t) }
+        }
     }
 
     /// The class-score value recorded with the model, if it has one.
@@ -58,21 +64,7 @@ public final class Predictor {
         for o in outputs where graph.node(o) == nil {
             throw TrainingError("'@\(graph.name)' has no value '%\(o)' (values: \(graph.nodes.map { "%" + $0.name }.joined(separator: ", ")))")
         }
-        let key = "\(input.shape[0]):" + outputs.joined(separator: ",")
-        let ex: Executor
-        if let e = executors[key] {
-            ex = e
-        } else {
-            var g = graph
-            g.outputs = outputs
-            ex = try Executor(schedule: try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: input.shape[0])))
-            _ = try Trainer.loadWeights(settings, into: [ex], params: g.params)
-            let (trained, _) = try SafeTensors.read(path: modelPath)
-            for (name, t) in trained where ex.schedule.buffers[name] != nil { try ex.setValue(name, t) }
-            ex.refold()
-            executors[key] = ex
-        }
-        return try ex.run(inputs: [imageInput: input])
+        return try compiled.executor(batch: input.shape[0], outputs: outputs).run(inputs: [imageInput: input])
     }
 
     /// Class probabilities, one row per image.

@@ -92,17 +92,8 @@ public struct Settings {
         self.init()
         baseDirectory = (path as NSString).deletingLastPathComponent
         if baseDirectory.isEmpty { baseDirectory = "." }
-        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            if line.allSatisfy(\.isWhitespace) { continue }
-            guard let eq = line.firstIndex(of: "=") else {
-                let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
-                throw SettingsError("\(path):\(i + 1):\(col): error: expected 'key = value'")
-            }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
-            try set(key, try Settings.expand(value, at: "\(path):\(i + 1):\(col)"), origin: "\(path):\(i + 1)", at: "\(path):\(i + 1):\(col)")
+        for l in try KeyValueLine.parse(text, file: path) {
+            try set(l.key, try Settings.expand(l.value, at: l.place), origin: "\(path):\(l.line)", at: l.place)
         }
     }
 
@@ -242,4 +233,29 @@ public struct Settings {
 public struct SettingsError: Error, CustomStringConvertible {
     public var description: String
     public init(_ d: String) { description = d }
+}
+
+/// One `key = value` line of a settings or recipe file, the one parser both read through: `#`
+/// starts a comment, blank lines are skipped, and a line without `=` is an error naming the file,
+/// line and column.
+public struct KeyValueLine {
+    public var key: String
+    public var value: String
+    public var line: Int
+    /// `path:line:col` of the line's first character, for messages.
+    public var place: String
+
+    public static func parse(_ text: String, file path: String) throws -> [KeyValueLine] {
+        var out: [KeyValueLine] = []
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            if line.allSatisfy(\.isWhitespace) { continue }
+            let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
+            let place = "\(path):\(i + 1):\(col)"
+            guard let eq = line.firstIndex(of: "=") else { throw SettingsError("\(place): error: expected 'key = value'") }
+            out.append(KeyValueLine(key: line[..<eq].trimmingCharacters(in: .whitespaces),
+                                    value: line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces), line: i + 1, place: place))
+        }
+        return out
+    }
 }

@@ -36,9 +36,8 @@ struct BenchTrain: ParsableCommand {
             for b in bindings { try options.bind(b) }
             let flat = try Inliner.inline(g, graphs: program.graphs).binding(symbols: options.symbols)
             let step = forward ? flat : try Autodiff.gradient(of: flat, loss: "loss")
-            let schedule = try Scheduler.schedule(step, graphs: program.graphs,
-                                                  options: ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory))
-            let ex = try Executor(schedule: schedule, seed: 1)
+            let ex = try CompiledGraph(graph: step, graphs: program.graphs, seed: 1).executor(batch: batch)
+            let schedule = ex.schedule
             var rng = Xoshiro256(seed: 7)
             for i in schedule.graph.inputs {
                 let n = i.type.count(batch: batch)

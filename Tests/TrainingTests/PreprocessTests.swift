@@ -118,9 +118,9 @@ final class PreprocessTests: XCTestCase {
         let extra = ["crop_mode": "random", "crop_pad": "2", "mirror": "true", "rotate": "10", "zoom": "0.1", "brightness": "20",
                      "contrast": "0.2", "resize": "18x18", "graph": Toy.dir + "/toy.fn2e"]
         let a = try Toy.trainer(try Toy.settings("augment-a", extra)), b = try Toy.trainer(try Toy.settings("augment-b", extra))
-        XCTAssertEqual(a.prepare(step: 3).images, b.prepare(step: 3).images)
+        XCTAssertEqual(a.preparedImages(step: 3), b.preparedImages(step: 3))
         XCTAssertEqual(a.prepare(step: 3).keys, b.prepare(step: 3).keys)
-        XCTAssertNotEqual(a.prepare(step: 3).images, a.prepare(step: 3 + a.stepsPerEpoch).images)
+        XCTAssertNotEqual(a.preparedImages(step: 3), a.preparedImages(step: 3 + a.stepsPerEpoch))
         let c = try Toy.trainer(try Toy.settings("augment-c", extra.merging(["seed": "8"]) { $1 }))
         XCTAssertNotEqual(a.prepare(step: 3).keys, c.prepare(step: 3).keys)
         XCTAssertThrowsError(try Toy.trainer(try Toy.settings("augment-d", ["crop_pad": "2"]))) { XCTAssert("\($0)".contains("crop_pad = 2 needs crop_mode = random"), "\($0)") }
