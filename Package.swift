@@ -70,7 +70,11 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Shapes", "Tensors", "Reference"]),
         .testTarget(name: "AutodiffTests", dependencies: ["IR", "Autodiff", "Reference", "Tensors", "Runtime", "Scheduler", "Driver"]),
         .testTarget(name: "RuntimeTests", dependencies: ["IR", "Tensors", "Kernels", "Reference", "Autodiff", "Scheduler", "Runtime"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "IR", "Tensors", "Driver", "CaffeImport", "Distributed"]),
+        // Interposes malloc to count a step's heap allocations (TrainingTests/AllocationTests).
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .testTarget(name: "TrainingTests", dependencies: [
+            "Training", "IR", "Tensors", "Driver", "CaffeImport", "Distributed", "Runtime", "Autodiff", "AllocationCounter",
+        ]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "Detection", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),

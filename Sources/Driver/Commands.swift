@@ -1,5 +1,6 @@
 import Foundation
 import IR
+import Runtime
 import Scheduler
 
 /// What a command produced: text for stdout, text for stderr, and the exit status.
@@ -70,7 +71,7 @@ public enum Stages {
         },
         "schedule": { program, options in
             let flat = try boundFlat(program, options)
-            let s = try Scheduler.schedule(flat, graphs: program.graphs, options: ScheduleOptions(batch: options.batch ?? 1))
+            let s = try CompiledGraph(graph: flat, graphs: program.graphs).schedule(batch: options.batch ?? 1)
             return s.render(title: "@\(flat.name)")
         },
         "grad": gradStage,

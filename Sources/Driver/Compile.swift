@@ -40,9 +40,8 @@ public func errorText(_ error: Error) -> String {
 public func compile(path: String, graph name: String? = nil, batch: Int, seed: UInt64 = 0) throws -> Compiled {
     let program = try loadProgram(path)
     guard let g = program.graph(name) else { throw StageError("no graph '@\(name ?? "")' in \(path)") }
-    let schedule = try Scheduler.schedule(g, graphs: program.graphs,
-                                          options: ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory))
-    return Compiled(program: program, graph: g, schedule: schedule, executor: try Executor(schedule: schedule, seed: seed))
+    let executor = try CompiledGraph(graph: g, graphs: program.graphs, seed: seed).executor(batch: batch)
+    return Compiled(program: program, graph: g, schedule: executor.schedule, executor: executor)
 }
 
 /// Current parameters as ordered safetensors entries.

@@ -35,6 +35,17 @@ public enum FaceCommands {
         return out
     }
 
+    /// A face template measured on a data set's crops (`FaceTemplate.measure`): every `every`-th
+    /// row of `index` in its order (rows whose column has the value `select` gives, if any), read
+    /// gray. Returns the template and how many crops it averages, of how many.
+    public static func measureTemplate(index: String, select: (column: String, value: String)? = nil, every: Int, name: String,
+                                       detector: MTCNN) throws -> (template: FaceTemplate, used: Int, crops: Int) {
+        let data = try Dataset.load(index: index, select: select.map { ($0.column, [$0.value]) })
+        let crops = try data.samples.enumerated().filter { $0.offset % max(every, 1) == 0 }.map { try Images.load(path: $0.element.path, channels: 1) }
+        let (t, used) = try FaceTemplate.measure(crops, detector: detector, name: name)
+        return (t, used, crops.count)
+    }
+
     /// One photo's faces, with class probabilities when a model judged them.
     public struct Found {
         public var photo: String

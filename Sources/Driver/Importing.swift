@@ -26,12 +26,7 @@ public enum Importing {
     /// Compiles an imported graph in memory for one batch size. Fusion and memory planning are off
     /// so that every layer's own output stays readable afterwards.
     public static func executor(_ graph: Graph, weights: [(String, Tensor)], batch: Int, keepAll: Bool = true) throws -> Executor {
-        let schedule = try Scheduler.schedule(graph, graphs: [graph.name: graph],
-                                              options: ScheduleOptions(batch: batch, fuse: !keepAll, planMemory: !keepAll))
-        let ex = try Executor(schedule: schedule)
-        for (name, t) in weights { try ex.setValue(name, t) }
-        ex.refold()
-        return ex
+        try CompiledGraph(graph: graph, weights: weights, keepAllValues: keepAll).executor(batch: batch)
     }
 
     /// Writes `directory/name.safetensors` (metadata `source`), then `directory/name.fn2e`; returns

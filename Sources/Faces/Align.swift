@@ -19,7 +19,15 @@ public struct FaceTemplate: Sendable, Equatable {
         Point(x: 14.71, y: 18.98), Point(x: 32.65, y: 18.62), Point(x: 23.67, y: 28.15), Point(x: 16.36, y: 37.78), Point(x: 31.51, y: 37.59),
     ], gray: true)
 
-    public static let all = [ckplus48]
+    /// FER2013's framing (gray 48x48), measured the same way on every 30th of FER2013's Training
+    /// rows in index.csv order (957 crops, one face found in 861): `fn2e-run measure-template
+    /// $FN2E_DATA/fer2013/index.csv --name fer2013 --every 30 --where usage=Training`. The faces sit a
+    /// little higher and wider than CK+48's; `AlignTests` measures every 300th row again.
+    public static let fer2013 = FaceTemplate(name: "fer2013", size: 48, points: [
+        Point(x: 15.03, y: 17.90), Point(x: 32.60, y: 17.50), Point(x: 23.98, y: 27.60), Point(x: 16.43, y: 36.91), Point(x: 31.40, y: 36.65),
+    ], gray: true)
+
+    public static let all = [ckplus48, fer2013]
 
     /// The template called `name`; an unknown name is an error listing the known ones.
     public static func named(_ name: String) throws -> FaceTemplate {

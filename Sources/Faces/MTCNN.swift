@@ -38,7 +38,7 @@ public struct MTCNNSettings: Sendable, Equatable {
 /// named sizes H and W) and kept; R-Net and O-Net once per batch size (rounded up to a power of 2).
 public final class MTCNN {
     public var settings: MTCNNSettings
-    let pnet: ExecutorCache, rnet: ExecutorCache, onet: ExecutorCache
+    let pnet: CompiledGraph, rnet: CompiledGraph, onet: CompiledGraph
 
     /// Imports `directory/det1...det3.{prototxt,caffemodel}`.
     public init(directory: String, settings: MTCNNSettings = MTCNNSettings()) throws {
@@ -58,10 +58,10 @@ public final class MTCNN {
         g = try g.substituting(symbols: [:])
         let problems = Verifier().verify(&g)
         guard problems.isEmpty else { throw FaceError("P-Net with named sizes: \(problems)") }
-        pnet = ExecutorCache(graph: g, weights: p.weights)
+        pnet = CompiledGraph(graph: g, weights: p.weights)
         let r = try load(2), o = try load(3)
-        rnet = ExecutorCache(graph: r.graph, weights: r.weights)
-        onet = ExecutorCache(graph: o.graph, weights: o.weights)
+        rnet = CompiledGraph(graph: r.graph, weights: r.weights)
+        onet = CompiledGraph(graph: o.graph, weights: o.weights)
     }
 
     /// How many P-Net schedules were compiled so far (one per distinct scale size).
@@ -138,7 +138,7 @@ public final class MTCNN {
 
     /// R-Net or O-Net on `size` x `size` crops of the boxes: the boxes whose score passes, with the
     /// net's score, regression and (O-Net) landmarks.
-    func refine(_ net: ExecutorCache, _ boxes: [Candidate], _ image: Tensor, size: Int, threshold: Double) throws -> [Candidate] {
+    func refine(_ net: CompiledGraph, _ boxes: [Candidate], _ image: Tensor, size: Int, threshold: Double) throws -> [Candidate] {
         let inside = boxes.filter { b in
             b.x2 >= 1 && b.y2 >= 1 && b.x1 <= Double(image.shape[2]) && b.y1 <= Double(image.shape[1]) && b.width >= 1 && b.height >= 1
         }
@@ -201,7 +201,7 @@ public final class MTCNN {
 
     /// The net's outputs keyed by their channel count (2: face probability, 4: box regression,
     /// 10: landmarks); a net without the `expect`ed ones is not MTCNN's.
-    func outputs(_ net: ExecutorCache, _ x: Tensor, symbols: [String: Int], expect: [Int]) throws -> [Int: Tensor] {
+    func outputs(_ net: CompiledGraph, _ x: Tensor, symbols: [String: Int], expect: [Int]) throws -> [Int: Tensor] {
         let ex = try net.executor(batch: x.shape[0], symbols: symbols)
         let out = try ex.run(inputs: [net.graph.inputs[0].name: x])
         let byChannels = Dictionary(out.values.map { ($0.shape[1], $0) }, uniquingKeysWith: { a, _ in a })

@@ -39,24 +39,38 @@ public struct Summary {
         }
     }
 
-    /// Multiply-accumulates of the dense ops (convolution and linear); other ops count zero.
+    /// Multiply-accumulates of the dense ops (convolution, its two gradients, linear, matmul) by the
+    /// direct algorithm; other ops count zero. The one count: the Scheduler's FLOPs (schedule
+    /// printout, profiler) are twice it. A convolution's gradients cost what it costs.
     public static func macs(_ node: Node, _ types: [String: TensorType], batch: Int) -> Int {
         guard let out = node.type?.bound(batch: batch) else { return 0 }
+        func shape(_ i: Int) -> [Int]? { types[node.operands[i]]?.bound(batch: batch).shape }
         switch node.op {
         case .conv2d:
-            guard let w = types[node.operands[1]]?.shape else { return 0 }
+            guard let w = shape(1) else { return 0 }
             return out.count(batch: batch) * w[1] * w[2] * w[3]
+        case .conv2dBackwardData:
+            // (dy, w): each dy value meets C/groups·KH·KW weights.
+            guard let dy = shape(0), let w = shape(1) else { return 0 }
+            return dy.reduce(1, *) * w[1] * w[2] * w[3]
+        case .conv2dBackwardFilter:
+            // (x, dy) → dw [O, C/groups, KH, KW].
+            guard let dy = shape(1), let w = out.shape else { return 0 }
+            return dy.reduce(1, *) * w[1] * w[2] * w[3]
         case .linear:
-            guard let w = types[node.operands[1]]?.shape else { return 0 }
+            guard let w = shape(1) else { return 0 }
             return out.count(batch: batch) * w[1]
+        case .matmul:
+            guard let a = shape(0) else { return 0 }
+            return out.count(batch: batch) * (node.fullAttrs.bool("transpose_a") ? a[0] : a[1])
         case .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat,
              .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm,
              .lrn, .l2Normalize, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
-             .priorBox, .detectionOutput, .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward,
+             .priorBox, .detectionOutput, .maxPoolBackward,
              .avgPoolBackward, .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward,
              .tanhBackward, .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward,
              .euclideanLossBackward, .maximumBackward, .lrnBackward, .batchNormBackward, .l2NormalizeBackward,
-             .sliceBackward, .resizeBackward, .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
+             .sliceBackward, .resizeBackward, .reduceBackward, .sumTo, .dropoutMask, .fill:
             return 0
         }
     }

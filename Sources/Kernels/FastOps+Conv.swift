@@ -90,20 +90,17 @@ extension FastOps {
     /// 2-D convolution by im2col + one `cblas_sgemm` per image and group (1x1/stride-1/pad-0 kernels
     /// skip im2col), then bias and activation while the output is hot.
     /// x `[N, C, H, W]`, w `[O, C/groups, KH, KW]`, bias `[O]` → y `[N, O, OH, OW]`.
-    /// `workspace`, if given, holds `g.workspaceCount` floats; otherwise one is allocated.
+    /// `workspace` holds `g.workspaceCount` floats (unused by 1x1 kernels).
     public static func conv2d(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, activation: Activation = .none,
-                              workspace: UnsafeMutablePointer<Float>? = nil) {
+                              workspace col: UnsafeMutablePointer<Float>) {
         let ohw = g.outH * g.outW, hw = g.height * g.width
         let (cg, og, k) = (g.groupInChannels, g.groupOutChannels, g.colRows)
-        let owned = (workspace == nil && !g.isPointwise) ? UnsafeMutablePointer<Float>.allocate(capacity: g.workspaceCount) : nil
-        defer { owned?.deallocate() }
-        let col = workspace ?? owned
         for n in 0..<g.batch {
             for grp in 0..<g.groups {
                 let xg = x + (n * g.inChannels + grp * cg) * hw
                 let b: UnsafePointer<Float>
-                if g.isPointwise { b = xg } else { im2col(xg, col!, g); b = UnsafePointer(col!) }
+                if g.isPointwise { b = xg } else { im2col(xg, col, g); b = UnsafePointer(col) }
                 cblas_sgemm(CblasRowMajor,             // all matrices row-major
                             CblasNoTrans,              // A = this group's weights as [og, k]
                             CblasNoTrans,              // B = im2col matrix (or x itself) as [k, OH·OW]
@@ -125,19 +122,16 @@ extension FastOps {
     }
 
     /// Gradient of `conv2d` with respect to x: dcol = wᵀ · dy per image and group, then col2im.
-    /// dy `[N, O, OH, OW]`, w `[O, C/groups, KH, KW]` → dx `[N, C, H, W]` (overwritten).
+    /// dy `[N, O, OH, OW]`, w `[O, C/groups, KH, KW]` → dx `[N, C, H, W]` (overwritten); `workspace` as for `conv2d`.
     public static func conv2dBackwardData(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                          geometry g: ConvGeometry, workspace: UnsafeMutablePointer<Float>? = nil) {
+                                          geometry g: ConvGeometry, workspace col: UnsafeMutablePointer<Float>) {
         let ohw = g.outH * g.outW, hw = g.height * g.width
         let (cg, og, k) = (g.groupInChannels, g.groupOutChannels, g.colRows)
-        let owned = (workspace == nil && !g.isPointwise) ? UnsafeMutablePointer<Float>.allocate(capacity: g.workspaceCount) : nil
-        defer { owned?.deallocate() }
-        let col = workspace ?? owned
         if !g.isPointwise { dx.update(repeating: 0, count: g.inputCount) }
         for n in 0..<g.batch {
             for grp in 0..<g.groups {
                 let dxg = dx + (n * g.inChannels + grp * cg) * hw
-                let c = g.isPointwise ? dxg : col!
+                let c = g.isPointwise ? dxg : col
                 cblas_sgemm(CblasRowMajor,             // all matrices row-major
                             CblasTrans,                // A = group weights stored [og, k], used as wᵀ [k, og]
                             CblasNoTrans,              // B = dy of the group as [og, OH·OW]
@@ -152,27 +146,25 @@ extension FastOps {
                             0,                         // beta: overwrite dcol (or dx on the 1x1 path)
                             c,                         // C: dcol [k, OH·OW]
                             Int32(ohw))                // ldc
-                if !g.isPointwise { col2im(col!, dxg, g) }
+                if !g.isPointwise { col2im(col, dxg, g) }
             }
         }
     }
 
     /// Gradient of `conv2d` with respect to w: dw += dy · im2col(x)ᵀ, summed over the batch.
-    /// dy `[N, O, OH, OW]`, x `[N, C, H, W]` → dw `[O, C/groups, KH, KW]` (overwritten unless `accumulate`).
+    /// dy `[N, O, OH, OW]`, x `[N, C, H, W]` → dw `[O, C/groups, KH, KW]` (overwritten unless `accumulate`);
+    /// `workspace` as for `conv2d`.
     public static func conv2dBackwardFilter(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                                             geometry g: ConvGeometry, accumulate: Bool = false,
-                                            workspace: UnsafeMutablePointer<Float>? = nil) {
+                                            workspace col: UnsafeMutablePointer<Float>) {
         let ohw = g.outH * g.outW, hw = g.height * g.width
         let (cg, og, k) = (g.groupInChannels, g.groupOutChannels, g.colRows)
-        let owned = (workspace == nil && !g.isPointwise) ? UnsafeMutablePointer<Float>.allocate(capacity: g.workspaceCount) : nil
-        defer { owned?.deallocate() }
-        let col = workspace ?? owned
         if !accumulate { dw.update(repeating: 0, count: g.weightCount) }
         for n in 0..<g.batch {
             for grp in 0..<g.groups {
                 let xg = x + (n * g.inChannels + grp * cg) * hw
                 let b: UnsafePointer<Float>
-                if g.isPointwise { b = xg } else { im2col(xg, col!, g); b = UnsafePointer(col!) }
+                if g.isPointwise { b = xg } else { im2col(xg, col, g); b = UnsafePointer(col) }
                 cblas_sgemm(CblasRowMajor,             // all matrices row-major
                             CblasNoTrans,              // A = dy of the group as [og, OH·OW]
                             CblasTrans,                // B = im2col stored [k, OH·OW], used as [OH·OW, k]

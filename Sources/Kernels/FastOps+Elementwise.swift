@@ -46,6 +46,17 @@ extension FastOps {
         }
     }
 
+    /// The slope gradient of `prelu` alone, `dslope [slopeCount]` (overwritten): `preluBackward`
+    /// with slopes of 1, so its dslope is the plain sum. `workspace`: slices `dx` (`N·C·spatial`
+    /// floats, thrown away) and `ones` (`slopeCount`).
+    public static func preluBackwardSlope(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dslope: UnsafeMutablePointer<Float>,
+                                          batch: Int, channels: Int, spatial: Int, slopeCount: Int, workspace: Workspace) {
+        let ones = workspace.slice("ones")
+        ones.update(repeating: 1, count: slopeCount)
+        preluBackward(dy: dy, x: x, slope: ones, dx: workspace.slice("dx"), dslope: dslope, batch: batch, channels: channels,
+                      spatial: spatial, slopeCount: slopeCount)
+    }
+
     /// `y = 1 / (1 + e^(−x))`.
     public static func sigmoid(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int) {
         Parallel.forChunks(count, costPerItem: 8) { r in for i in r { y[i] = 1 / (1 + expf(-x[i])) } }

@@ -25,14 +25,13 @@ extension FastOps {
     }
 
     /// LRN across channels (Caffe ACROSS_CHANNELS): `y = x · (k + alpha/size · Σ_window x²)^(−beta)`.
-    /// x, y `[N, C, spatial]`.
+    /// x, y `[N, C, spatial]`; `workspace`: `N·C·spatial` floats (each image's scale).
     public static func lrnAcross(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
-                                 size: Int, alpha: Float, beta: Float, k: Float) {
+                                 size: Int, alpha: Float, beta: Float, k: Float, workspace: UnsafeMutablePointer<Float>) {
         let per = channels * spatial
         Parallel.forChunks(batch, costPerItem: per * (size + 8)) { images in
-            let scale = UnsafeMutablePointer<Float>.allocate(capacity: per)
-            defer { scale.deallocate() }
             for n in images {
+                let scale = workspace + n * per
                 lrnScale(x + n * per, scale, channels: channels, spatial: spatial, size: size, alpha: alpha, k: k)
                 let (s, d) = (x + n * per, y + n * per)
                 for i in 0..<per { d[i] = s[i] * powf(scale[i], -beta) }
@@ -42,18 +41,17 @@ extension FastOps {
 
     /// Gradient of `lrnAcross` (Caffe's formula): `dx_c = dy_c · scale_c^(−beta) −
     /// (2 alpha beta / size) · x_c · Σ_{c' whose window holds c} dy_c' · y_c' / scale_c'`.
-    /// dy, x, y, dx `[N, C, spatial]`; y is the forward output.
+    /// dy, x, y, dx `[N, C, spatial]`; y is the forward output. `workspace`: `2·N·C·spatial` floats
+    /// (each image's scale and ratio).
     public static func lrnAcrossBackward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafePointer<Float>,
                                          dx: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
-                                         size: Int, alpha: Float, beta: Float, k: Float) {
+                                         size: Int, alpha: Float, beta: Float, k: Float, workspace: UnsafeMutablePointer<Float>) {
         let per = channels * spatial
         let pre = (size - 1) / 2
         let factor = 2 * alpha * beta / Float(size)
         Parallel.forChunks(batch, costPerItem: per * (2 * size + 8)) { images in
-            let scale = UnsafeMutablePointer<Float>.allocate(capacity: per)
-            let ratio = UnsafeMutablePointer<Float>.allocate(capacity: per)
-            defer { scale.deallocate(); ratio.deallocate() }
             for n in images {
+                let scale = workspace + 2 * n * per, ratio = scale + per
                 let (xs, ys, gs, ds) = (x + n * per, y + n * per, dy + n * per, dx + n * per)
                 lrnScale(xs, scale, channels: channels, spatial: spatial, size: size, alpha: alpha, k: k)
                 for i in 0..<per { ratio[i] = gs[i] * ys[i] / scale[i] }
@@ -73,14 +71,13 @@ extension FastOps {
     }
 
     /// LRN within channel (Caffe WITHIN_CHANNEL): `size × size` window padded by `(size − 1) / 2`,
-    /// `y = x · (1 + alpha/size² · Σ x²)^(−beta)`. x, y `[N, C, H, W]`.
+    /// `y = x · (1 + alpha/size² · Σ x²)^(−beta)`. x, y `[N, C, H, W]`; `workspace`: `N·C·H·W` floats (the squares).
     public static func lrnWithin(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
-                                 height h: Int, width w: Int, size: Int, alpha: Float, beta: Float) {
+                                 height h: Int, width w: Int, size: Int, alpha: Float, beta: Float, workspace: UnsafeMutablePointer<Float>) {
         let a = alpha / Float(size * size)
         Parallel.forChunks(batch * channels, costPerItem: h * w * size * size) { planes in
-            let sq = UnsafeMutablePointer<Float>.allocate(capacity: h * w)
-            defer { sq.deallocate() }
             for p in planes {
+                let sq = workspace + p * h * w
                 let (s, d) = (x + p * h * w, y + p * h * w)
                 for i in 0..<(h * w) { sq[i] = s[i] * s[i] }
                 for iy in 0..<h {
@@ -98,30 +95,48 @@ extension FastOps {
 }
 
 extension FastOps {
-    /// `1 / sqrt(Σ x² + eps)` of each normalised group of one sample `[C, spatial]`: one group
-    /// (all values) when `acrossSpatial`, else one per position (over C).
-    static func inverseNorms(_ x: UnsafePointer<Float>, channels: Int, spatial: Int, acrossSpatial: Bool, eps: Float) -> [Float] {
+    /// Floats of workspace per sample of `l2Normalize` and its gradient: per normalised group a
+    /// Double sum, a Double dot product (gradient) and the Float inverse norm, kept 8-byte aligned.
+    public static func l2NormalizeWorkspace(channels: Int, spatial: Int, acrossSpatial: Bool) -> Int {
+        6 * (acrossSpatial ? 1 : spatial)
+    }
+
+    /// `1 / sqrt(Σ x² + eps)` of each normalised group of one sample `[C, spatial]` into `r`: one
+    /// group (all values) when `acrossSpatial`, else one per position (over C). `sums`: one Double a group.
+    static func inverseNorms(_ x: UnsafePointer<Float>, _ r: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>,
+                             channels: Int, spatial: Int, acrossSpatial: Bool, eps: Float) {
         if acrossSpatial {
             var s = 0.0
             for i in 0..<channels * spatial { s += Double(x[i]) * Double(x[i]) }
-            return [Float(1 / (s + Double(eps)).squareRoot())]
+            r[0] = Float(1 / (s + Double(eps)).squareRoot())
+            return
         }
-        var sums = [Double](repeating: 0, count: spatial)
+        sums.update(repeating: 0, count: spatial)
         for c in 0..<channels {
             let v = x + c * spatial
             for i in 0..<spatial { sums[i] += Double(v[i]) * Double(v[i]) }
         }
-        return sums.map { Float(1 / ($0 + Double(eps)).squareRoot()) }
+        for i in 0..<spatial { r[i] = Float(1 / (sums[i] + Double(eps)).squareRoot()) }
+    }
+
+    /// Sample `b`'s slices of an l2 normalisation workspace: Double sums, Double dots, Float inverse norms.
+    static func l2Slices(_ workspace: UnsafeMutablePointer<Float>, sample b: Int, groups: Int)
+        -> (sums: UnsafeMutablePointer<Double>, dots: UnsafeMutablePointer<Double>, r: UnsafeMutablePointer<Float>) {
+        let base = UnsafeMutableRawPointer(workspace + 6 * groups * b)
+        let sums = base.assumingMemoryBound(to: Double.self)
+        return (sums, sums + groups, (base + 16 * groups).assumingMemoryBound(to: Float.self))
     }
 
     /// L2 normalisation (the SSD fork's Normalize, before its scale): `y = x / sqrt(Σ x² + eps)`,
     /// the sum over all C·spatial values of a sample (`acrossSpatial`) or over C at each position.
-    /// x, y `[N, C, spatial]`.
+    /// x, y `[N, C, spatial]`; `workspace`: `N · l2NormalizeWorkspace` floats, 8-byte aligned.
     public static func l2Normalize(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int,
-                                   acrossSpatial: Bool, eps: Float) {
+                                   acrossSpatial: Bool, eps: Float, workspace: UnsafeMutablePointer<Float>) {
+        let groups = acrossSpatial ? 1 : spatial
         Parallel.forChunks(batch, costPerItem: 3 * channels * spatial) { range in for b in range {
             let xs = x + b * channels * spatial, ys = y + b * channels * spatial
-            let r = inverseNorms(xs, channels: channels, spatial: spatial, acrossSpatial: acrossSpatial, eps: eps)
+            let (sums, _, r) = l2Slices(workspace, sample: b, groups: groups)
+            inverseNorms(xs, r, sums: sums, channels: channels, spatial: spatial, acrossSpatial: acrossSpatial, eps: eps)
             for c in 0..<channels {
                 for i in 0..<spatial { ys[c * spatial + i] = xs[c * spatial + i] * r[acrossSpatial ? 0 : i] }
             }
@@ -129,13 +144,17 @@ extension FastOps {
     }
 
     /// Gradient of `l2Normalize`: `dx = r·dy − r³·x·Σ(dy·x)` per group, r the inverse norm.
+    /// `workspace` as for `l2Normalize`.
     public static func l2NormalizeBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, batch: Int,
-                                           channels: Int, spatial: Int, acrossSpatial: Bool, eps: Float) {
+                                           channels: Int, spatial: Int, acrossSpatial: Bool, eps: Float,
+                                           workspace: UnsafeMutablePointer<Float>) {
+        let groups = acrossSpatial ? 1 : spatial
         Parallel.forChunks(batch, costPerItem: 6 * channels * spatial) { range in for b in range {
             let o = b * channels * spatial
             let xs = x + o, g = dy + o, d = dx + o
-            let r = inverseNorms(xs, channels: channels, spatial: spatial, acrossSpatial: acrossSpatial, eps: eps)
-            var dots = [Double](repeating: 0, count: r.count)
+            let (sums, dots, r) = l2Slices(workspace, sample: b, groups: groups)
+            inverseNorms(xs, r, sums: sums, channels: channels, spatial: spatial, acrossSpatial: acrossSpatial, eps: eps)
+            dots.update(repeating: 0, count: groups)
             for c in 0..<channels {
                 for i in 0..<spatial { dots[acrossSpatial ? 0 : i] += Double(g[c * spatial + i]) * Double(xs[c * spatial + i]) }
             }

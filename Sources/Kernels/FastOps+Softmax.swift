@@ -2,14 +2,13 @@ import Foundation
 
 extension FastOps {
     /// Softmax over axis 1 of x `[N, C, inner]` (inner = product of trailing dims), max subtracted
-    /// first. When `log` is true, writes log-softmax instead. y may alias x.
+    /// first. When `log` is true, writes log-softmax instead. y may alias x. `workspace`: `2·N·inner`
+    /// floats (each image's maxima and sums).
     public static func softmax(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, batch: Int, channels: Int,
-                               inner: Int, log: Bool = false) {
+                               inner: Int, log: Bool = false, workspace: UnsafeMutablePointer<Float>) {
         Parallel.forChunks(batch, costPerItem: channels * inner * 4) { images in
-            let m = UnsafeMutablePointer<Float>.allocate(capacity: inner)
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: inner)
-            defer { m.deallocate(); s.deallocate() }
             for n in images {
+                let m = workspace + 2 * n * inner, s = m + inner
                 let (src, dst) = (x + n * channels * inner, y + n * channels * inner)
                 m.update(from: src, count: inner)
                 for c in 1..<max(1, channels) { let r = src + c * inner; for i in 0..<inner { m[i] = Swift.max(m[i], r[i]) } }
@@ -30,11 +29,10 @@ extension FastOps {
         }
     }
 
-    /// Gradient of softmax from its output y: `dx = y · (dy − Σ_c dy · y)`. Shapes `[N, C, inner]`.
+    /// Gradient of softmax from its output y: `dx = y · (dy − Σ_c dy · y)`. Shapes `[N, C, inner]`;
+    /// `workspace`: `inner` floats.
     public static func softmaxBackward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                       batch: Int, channels: Int, inner: Int) {
-        let dot = UnsafeMutablePointer<Float>.allocate(capacity: inner)
-        defer { dot.deallocate() }
+                                       batch: Int, channels: Int, inner: Int, workspace dot: UnsafeMutablePointer<Float>) {
         for n in 0..<batch {
             let off = n * channels * inner
             dot.update(repeating: 0, count: inner)
@@ -46,11 +44,10 @@ extension FastOps {
         }
     }
 
-    /// Gradient of log-softmax from its output y: `dx = dy − exp(y) · Σ_c dy`. Shapes `[N, C, inner]`.
+    /// Gradient of log-softmax from its output y: `dx = dy − exp(y) · Σ_c dy`. Shapes `[N, C, inner]`;
+    /// `workspace`: `inner` floats.
     public static func logSoftmaxBackward(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                          batch: Int, channels: Int, inner: Int) {
-        let sum = UnsafeMutablePointer<Float>.allocate(capacity: inner)
-        defer { sum.deallocate() }
+                                          batch: Int, channels: Int, inner: Int, workspace sum: UnsafeMutablePointer<Float>) {
         for n in 0..<batch {
             let off = n * channels * inner
             sum.update(repeating: 0, count: inner)
@@ -89,6 +86,16 @@ extension FastOps {
         let scale = upstream / Float(batch)
         for i in 0..<(batch * classes) { dlogits[i] = probs[i] * scale }
         for n in 0..<batch { dlogits[n * classes + Int(labels[n])] -= scale }
+    }
+
+    /// `softmaxCrossEntropyBackward` from the logits `[N, C]`: the probabilities are computed again
+    /// into the workspace's slice `probs` (`N·C` floats; `max_sum`, `2·N`, is the softmax's own).
+    public static func softmaxCrossEntropyBackward(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>,
+                                                   dlogits: UnsafeMutablePointer<Float>, batch: Int, classes: Int, upstream: Float,
+                                                   workspace: Workspace) {
+        let probs = workspace.slice("probs")
+        softmax(x: logits, y: probs, batch: batch, channels: classes, inner: 1, workspace: workspace.slice("max_sum"))
+        softmaxCrossEntropyBackward(probs: probs, labels: labels, dlogits: dlogits, batch: batch, classes: classes, upstream: upstream)
     }
 
     /// Caffe EuclideanLoss: `Σ (a − b)² / (2 · batch)` over `count` values (accumulated in Double).

@@ -19,4 +19,18 @@ extension Executor {
         precondition(values.count == per, "'%\(name)': a row holds \(per) values, given \(values.count)")
         values.withUnsafeBufferPointer { pointer(name)!.advanced(by: k * per).update(from: $0.baseAddress!, count: per) }
     }
+
+    /// Where row `k` of a float value starts: one sample is written there in place (preprocessing
+    /// writes an image straight into an input).
+    public func rowPointer(_ name: String, _ k: Int) -> UnsafeMutablePointer<Float> {
+        pointer(name)! + k * rowCount(name)!
+    }
+
+    /// Overwrites a whole float value from `source`, which holds as many floats as the value.
+    public func setValue(_ name: String, from source: UnsafePointer<Float>) throws {
+        guard let b = schedule.buffers[name], b.type.dtype == .f32, let p = pointer(name) else {
+            throw RuntimeError("no f32 value '%\(name)' in the schedule")
+        }
+        p.update(from: source, count: b.bytes / 4)
+    }
 }

@@ -11,6 +11,8 @@ import Tensors
 public final class Executor {
     public let schedule: Schedule
     private var memory: [String: UnsafeMutableRawPointer] = [:]
+    /// The same pointers by `BufferID`, as kernels name their buffers.
+    private var slots: [UnsafeMutableRawPointer] = []
     private var owned: [UnsafeMutableRawPointer] = []
     private let arena: UnsafeMutableRawPointer
     private let arenaBytes: Int
@@ -47,6 +49,7 @@ public final class Executor {
                 memory[name] = p
             }
         }
+        slots = schedule.bufferNames.map { memory[$0]! }
         for p in schedule.graph.params where p.type.dtype == .f32 {
             if let ptr = pointer(p.name) { Initializers.fill(p, seed: seed, into: ptr) }
         }
@@ -168,60 +171,23 @@ public final class Executor {
 
     // MARK: Binding kernels to buffers
 
-    /// A forward convolution by the algorithm the Scheduler chose.
-    static func conv2d(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                       geometry g: ConvGeometry, activation: Activation, algorithm: ConvAlgorithm, workspace: UnsafeMutablePointer<Float>) {
-        switch algorithm {
-        case .im2col, .pointwise: FastOps.conv2d(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
-        case .batched: FastOps.conv2dBatched(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
-        case .winograd: FastOps.conv2dWinograd(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
-        }
-    }
-
-    /// The kernel's call over its buffers: operands, output and planned workspace. Nothing is
-    /// sized or allocated here; the Scheduler's lowering decided everything.
+    /// The kernel's call over its buffers: operands, output and the workspace it booked, granted
+    /// at its planned offset. Nothing is sized or allocated here; the Scheduler's lowering decided everything.
     private func bind(_ k: Kernel) throws -> () -> Void {
-        let xs = k.node.operands.map { UnsafePointer(pointer($0)!) }
-        let y = pointer(k.node.name)!
-        let ws = (arena + k.workspaceOffset).assumingMemoryBound(to: Float.self)
+        func floats(_ id: BufferID) -> UnsafeMutablePointer<Float> { slots[id.index].assumingMemoryBound(to: Float.self) }
+        let xs = k.operands.map { UnsafePointer(floats($0)) }
+        let y = floats(k.output)
+        let grant = Workspace(base: (arena + k.workspaceOffset).assumingMemoryBound(to: Float.self), booking: k.call.booking)
+        let ws = grant.base
         func int32s(_ p: UnsafePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
-        func indices(_ name: String) -> UnsafeMutablePointer<Int32> { memory[name]!.assumingMemoryBound(to: Int32.self) }
+        let record = k.winners.map { slots[$0.index].assumingMemoryBound(to: Int32.self) }
         let optional = { (i: Int) -> UnsafePointer<Float>? in i < xs.count ? xs[i] : nil }
         switch k.call {
         case let .conv2d(g, act, alg):
-            return { Executor.conv2d(x: xs[0], w: xs[1], bias: optional(2), y: y, geometry: g, activation: act, algorithm: alg, workspace: ws) }
+            return { FastOps.conv2d(x: xs[0], w: xs[1], bias: optional(2), y: y, geometry: g, activation: act, algorithm: alg, workspace: ws) }
         case let .conv2dMaxPool(convs, p, winners):
-            let image = PoolGeometry(batch: 1, channels: p.channels, height: p.height, width: p.width, kernel: (p.kernelH, p.kernelW),
-                                     stride: (p.strideH, p.strideW), pad: (p.padH, p.padW), ceil: p.ceilMode)
-            // Workspace: each convolution's output for one image, the transformed weights, one scratch.
-            var cursor = ws
-            func take(_ n: Int) -> UnsafeMutablePointer<Float> { defer { cursor += n }; return cursor }
-            let outs = convs.map { take($0.geometry.single.outputCount) }
-            let us = convs.map { $0.algorithm == .winograd ? take($0.transformedWeights) : nil }
-            let scratch = cursor
-            let weights = convs.map { xs[$0.weight] }, biases = convs.map { $0.bias.map { xs[$0] } }
-            let (inStride, outStride) = (convs[0].geometry.single.inputCount, image.outputCount)
-            let record = winners.map { indices($0.buffer) }, mask = winners?.reluMask ?? false
-            return {
-                // Winograd weights are transformed once for all images.
-                for (k, c) in convs.enumerated() { if let u = us[k] { FastOps.winogradWeights(w: weights[k], geometry: c.geometry.single, into: u) } }
-                for n in 0..<p.batch {
-                    var x = xs[0] + n * inStride
-                    for (k, c) in convs.enumerated() {
-                        let one = c.geometry.single
-                        if let u = us[k] {
-                            FastOps.conv2dWinograd(x: x, transformedWeights: u, bias: biases[k], y: outs[k], geometry: one,
-                                                   activation: c.activation, scratch: scratch)
-                        } else {
-                            Executor.conv2d(x: x, w: weights[k], bias: biases[k], y: outs[k], geometry: one, activation: c.activation,
-                                            algorithm: c.algorithm, workspace: scratch)
-                        }
-                        x = UnsafePointer(outs[k])
-                    }
-                    FastOps.maxPool(x: x, y: y + n * outStride, argmax: record.map { $0 + n * outStride }, geometry: image,
-                                    reluMask: mask)
-                }
-            }
+            let mask = winners?.reluMask ?? false
+            return { FastOps.conv2dMaxPool(xs, y: y, convs: convs, pool: p, winners: record, reluMask: mask, workspace: grant) }
         case let .conv2dBackwardData(g, alg):
             switch alg {
             case .im2col, .pointwise: return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
@@ -239,12 +205,12 @@ public final class Executor {
         case let .matmul(m, n, kk, ta, tb):
             return { FastOps.matmul(a: xs[0], b: xs[1], c: y, m: m, n: n, k: kk, transposeA: ta, transposeB: tb) }
         case let .maxPool(g, winners):
-            let record = winners.map { indices($0.buffer) }, mask = winners?.reluMask ?? false
+            let mask = winners?.reluMask ?? false
             return { FastOps.maxPool(x: xs[0], y: y, argmax: record, geometry: g, reluMask: mask) }
         case let .avgPool(g): return { FastOps.avgPool(x: xs[0], y: y, geometry: g) }
         case let .maxPoolBackward(g, mask):
             return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g, reluMask: mask) }
-        case let .maxPoolBackwardFromWinners(g): return { FastOps.maxPoolBackward(dy: xs[1], argmax: int32s(xs[0]), dx: y, geometry: g) }
+        case let .maxPoolBackwardFromWinners(g, _): return { FastOps.maxPoolBackward(dy: xs[1], argmax: int32s(xs[0]), dx: y, geometry: g) }
         case let .avgPoolBackward(g): return { FastOps.avgPoolBackward(dy: xs[0], dx: y, geometry: g) }
         case let .relu(count, slope): return { FastOps.relu(x: xs[0], y: y, count: count, negativeSlope: slope) }
         case let .reluBackward(count, slope):
@@ -255,13 +221,8 @@ public final class Executor {
             return { FastOps.preluBackward(dy: xs[2], x: xs[0], slope: xs[1], dx: y, dslope: nil, batch: v.batch, channels: v.channels,
                                            spatial: v.spatial, slopeCount: sc) }
         case let .preluBackwardSlope(v, sc):
-            // Workspace: a throwaway dx, then slopes of 1 (so the kernel's dslope is the plain sum).
-            let dx = ws, ones = ws + v.batch * v.channels * v.spatial
-            return {
-                ones.update(repeating: 1, count: sc)
-                FastOps.preluBackward(dy: xs[1], x: xs[0], slope: ones, dx: dx, dslope: y, batch: v.batch, channels: v.channels,
-                                      spatial: v.spatial, slopeCount: sc)
-            }
+            return { FastOps.preluBackwardSlope(dy: xs[1], x: xs[0], dslope: y, batch: v.batch, channels: v.channels, spatial: v.spatial,
+                                                slopeCount: sc, workspace: grant) }
         case let .sigmoid(count): return { FastOps.sigmoid(x: xs[0], y: y, count: count) }
         case let .sigmoidBackward(count): return { FastOps.sigmoidBackward(dy: xs[1], y: xs[0], dx: y, count: count) }
         case let .tanh(count): return { FastOps.tanh(x: xs[0], y: y, count: count) }
@@ -295,32 +256,30 @@ public final class Executor {
             return { FastOps.batchNormGivenStatisticsBackward(dy: xs[1], variance: xs[0], eps: eps, dx: y, batch: v.batch,
                                                               channels: v.channels, spatial: v.spatial) }
         case let .lrnAcross(v, size, alpha, beta, kk):
-            return { FastOps.lrnAcross(x: xs[0], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, size: size, alpha: alpha, beta: beta, k: kk) }
+            return { FastOps.lrnAcross(x: xs[0], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, size: size, alpha: alpha, beta: beta, k: kk, workspace: ws) }
         case let .lrnWithin(v, h, w, size, alpha, beta):
-            return { FastOps.lrnWithin(x: xs[0], y: y, batch: v.batch, channels: v.channels, height: h, width: w, size: size, alpha: alpha, beta: beta) }
+            return { FastOps.lrnWithin(x: xs[0], y: y, batch: v.batch, channels: v.channels, height: h, width: w, size: size, alpha: alpha, beta: beta, workspace: ws) }
         case let .lrnBackward(v, size, alpha, beta, kk):
             return { FastOps.lrnAcrossBackward(dy: xs[2], x: xs[0], y: xs[1], dx: y, batch: v.batch, channels: v.channels, spatial: v.spatial,
-                                               size: size, alpha: alpha, beta: beta, k: kk) }
+                                               size: size, alpha: alpha, beta: beta, k: kk, workspace: ws) }
         case let .l2Normalize(v, across, eps):
-            return { FastOps.l2Normalize(x: xs[0], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, acrossSpatial: across, eps: eps) }
+            return { FastOps.l2Normalize(x: xs[0], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, acrossSpatial: across, eps: eps, workspace: ws) }
         case let .l2NormalizeBackward(v, across, eps):
             return { FastOps.l2NormalizeBackward(x: xs[0], dy: xs[1], dx: y, batch: v.batch, channels: v.channels, spatial: v.spatial,
-                                                 acrossSpatial: across, eps: eps) }
+                                                 acrossSpatial: across, eps: eps, workspace: ws) }
         case let .priorBox(boxes): return { boxes.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: $0.count) } }
         case let .detectionOutput(spec, batch, priors):
             return { DetectionOutput.run(spec, loc: xs[0], conf: xs[1], priors: xs[2], batch: batch, priorCount: priors, out: y) }
         case let .softmax(outer, ch, inner, log):
-            return { FastOps.softmax(x: xs[0], y: y, batch: outer, channels: ch, inner: inner, log: log) }
+            return { FastOps.softmax(x: xs[0], y: y, batch: outer, channels: ch, inner: inner, log: log, workspace: ws) }
         case let .softmaxBackward(outer, ch, inner, log):
-            if log { return { FastOps.logSoftmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) } }
-            return { FastOps.softmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner) }
+            if log { return { FastOps.logSoftmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner, workspace: ws) } }
+            return { FastOps.softmaxBackward(dy: xs[1], y: xs[0], dx: y, batch: outer, channels: ch, inner: inner, workspace: ws) }
         case let .softmaxCrossEntropy(b, c):
             return { y[0] = FastOps.softmaxCrossEntropy(logits: xs[0], labels: int32s(xs[1]), probs: ws, batch: b, classes: c) }
         case let .softmaxCrossEntropyBackward(b, c):
-            return {
-                FastOps.softmax(x: xs[0], y: ws, batch: b, channels: c, inner: 1)
-                FastOps.softmaxCrossEntropyBackward(probs: ws, labels: int32s(xs[1]), dlogits: y, batch: b, classes: c, upstream: xs[2][0])
-            }
+            return { FastOps.softmaxCrossEntropyBackward(logits: xs[0], labels: int32s(xs[1]), dlogits: y, batch: b, classes: c,
+                                                         upstream: xs[2][0], workspace: grant) }
         case let .euclideanLoss(count, b): return { y[0] = FastOps.euclideanLoss(a: xs[0], b: xs[1], count: count, batch: b) }
         case let .euclideanLossBackward(count, b):
             return { FastOps.euclideanLossBackward(a: xs[0], b: xs[1], da: y, count: count, batch: b, upstream: xs[2][0]) }

@@ -2,18 +2,6 @@ import Detection
 import IR
 import Kernels
 
-/// How a convolution (or one of its gradients) is computed; the Scheduler chooses per layer.
-public enum ConvAlgorithm: String, CaseIterable, Sendable {
-    /// im2col per image, then one GEMM per image and group.
-    case im2col
-    /// 1x1, stride 1, no padding: the input already is the GEMM operand.
-    case pointwise
-    /// The batch's im2col matrices side by side, one GEMM per layer (small late layers).
-    case batched
-    /// Winograd F(4x4,3x3) over tiles of the whole batch (3x3, stride 1, no dilation or groups).
-    case winograd
-}
-
 /// `[batch, channels, spatial]` view of a tensor with channels on axis 1.
 public struct ChannelView: Hashable, Sendable {
     public var batch, channels, spatial: Int
@@ -26,21 +14,6 @@ public struct PoolWinners: Hashable, Sendable {
     public var buffer: String
     /// A winner that is not > 0 is recorded as none: the ReLU backward fused into the gradients.
     public var reluMask: Bool
-}
-
-/// One convolution of a per-image chain (`KernelCall.conv2dMaxPool`): its geometry (the batch's),
-/// activation and algorithm, and where its weight and bias are among the kernel's operands.
-public struct ChainedConv: Sendable {
-    public var geometry: ConvGeometry
-    public var activation: Activation
-    public var algorithm: ConvAlgorithm
-    public var weight: Int
-    public var bias: Int?
-
-    /// Floats of Winograd-transformed weights, computed once per batch and kept for all images.
-    public var transformedWeights: Int { algorithm == .winograd ? 36 * geometry.outChannels * geometry.inChannels : 0 }
-    /// Floats of scratch one image's convolution needs besides its transformed weights.
-    public var scratch: Int { KernelCall.conv2d(geometry.single, .none, algorithm).workspace - transformedWeights }
 }
 
 /// One kernel launch, lowered: which kernel and every size it needs. The Executor binds buffers
@@ -62,7 +35,7 @@ public enum KernelCall {
     /// ReLU output is fused in (the scheduler's FusePoolReluBackward).
     case maxPoolBackward(PoolGeometry, reluMask: Bool)
     /// `(winners, dy)`: each dy to the winner its max pool recorded.
-    case maxPoolBackwardFromWinners(PoolGeometry)
+    case maxPoolBackwardFromWinners(PoolGeometry, reluMask: Bool)
     case avgPoolBackward(PoolGeometry)
     case relu(count: Int, negativeSlope: Float)
     case reluBackward(count: Int, negativeSlope: Float)
@@ -109,45 +82,55 @@ public enum KernelCall {
     case dropoutMask(count: Int, rows: Int, ratio: Float)
     case fill(count: Int, value: Float)
 
-    /// Floats of scratch the call needs while it runs (placed in the arena, live for this kernel only).
-    public var workspace: Int {
+    /// The scratch the call books while it runs, by name (placed in the arena, live for this
+    /// kernel only; the kernel is granted it by the same names).
+    public var booking: WorkspaceBooking {
         switch self {
-        case .conv2d(let g, _, let alg):
-            switch alg {
-            case .im2col: return g.workspaceCount
-            case .pointwise: return 0
-            case .batched: return g.batchedWorkspaceCount
-            case .winograd: return g.winogradForwardWorkspace
-            }
-        case .conv2dMaxPool(let convs, _, _):
-            // Each image's outputs of every convolution, the transformed weights, one scratch.
-            return convs.reduce(0) { $0 + $1.geometry.single.outputCount + $1.transformedWeights } + (convs.map(\.scratch).max() ?? 0)
+        case .conv2d(let g, _, let alg): return .one("conv", floats: g.forwardWorkspace(alg))
+        case .conv2dMaxPool(let convs, _, _): return FastOps.conv2dMaxPoolBooking(convs)
         case .conv2dBackwardData(let g, let alg):
             switch alg {
-            case .im2col: return g.workspaceCount
-            case .pointwise: return 0
-            case .batched: return g.batchedWorkspaceCount
-            case .winograd: return g.winogradBackwardDataWorkspace
+            case .im2col: return .one("col", floats: g.workspaceCount)
+            case .pointwise: return WorkspaceBooking()
+            case .batched: return .one("col", floats: g.batchedWorkspaceCount)
+            case .winograd: return .one("winograd", floats: g.winogradBackwardDataWorkspace)
             }
         case .conv2dBackwardFilter(let g, let alg):
             switch alg {
-            case .im2col: return g.workspaceCount
-            case .pointwise: return 0
-            case .batched: return g.batchedWorkspaceCount
-            case .winograd: return g.winogradBackwardFilterWorkspace
+            case .im2col: return .one("col", floats: g.workspaceCount)
+            case .pointwise: return WorkspaceBooking()
+            case .batched: return .one("col", floats: g.batchedWorkspaceCount)
+            case .winograd: return .one("winograd", floats: g.winogradBackwardFilterWorkspace)
             }
-        case .softmaxCrossEntropy(let b, let c), .softmaxCrossEntropyBackward(let b, let c): return b * c
-        case .preluBackwardSlope(let v, let slopes): return v.batch * v.channels * v.spatial + slopes
-        case .maximumBackward(_, _, let shape, _): return shape.reduce(1, *)
+        case .softmaxCrossEntropy(let b, let c): return .one("probs", floats: b * c)
+        case .softmaxCrossEntropyBackward(let b, let c):
+            var booking = WorkspaceBooking.one("probs", floats: b * c)
+            booking.book("max_sum", floats: 2 * b)
+            return booking
+        case .preluBackwardSlope(let v, let slopes):
+            var b = WorkspaceBooking()
+            b.book("dx", floats: v.batch * v.channels * v.spatial)
+            b.book("ones", floats: slopes)
+            return b
+        case .maximumBackward(_, _, let shape, _): return .one("mask", floats: shape.reduce(1, *))
+        case .lrnAcross(let v, _, _, _, _): return .one("scale", floats: v.batch * v.channels * v.spatial)
+        case .lrnWithin(let v, _, _, _, _, _): return .one("squares", floats: v.batch * v.channels * v.spatial)
+        case .lrnBackward(let v, _, _, _, _): return .one("scale_ratio", floats: 2 * v.batch * v.channels * v.spatial)
+        case .l2Normalize(let v, let across, _), .l2NormalizeBackward(let v, let across, _):
+            return .one("norms", floats: v.batch * FastOps.l2NormalizeWorkspace(channels: v.channels, spatial: v.spatial, acrossSpatial: across))
+        case .softmax(let outer, _, let inner, _): return .one("max_sum", floats: 2 * outer * inner)
+        case .softmaxBackward(_, _, let inner, _): return .one("sum", floats: inner)
         case .linear, .matmul, .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu,
              .reluBackward, .prelu, .preluBackwardInput, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
              .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .channelScale, .batchNorm,
-             .batchNormBackward, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox,
-             .detectionOutput, .softmax, .softmaxBackward, .euclideanLoss, .euclideanLossBackward, .reduce,
+             .batchNormBackward, .priorBox, .detectionOutput, .euclideanLoss, .euclideanLossBackward, .reduce,
              .reduceBackward, .sumTo, .dropoutMask, .fill:
-            return 0
+            return WorkspaceBooking()
         }
     }
+
+    /// Floats of scratch the call needs while it runs (its booking's total).
+    public var workspace: Int { booking.floats }
 
     /// Whether the output may share its first operand's buffer (when that operand dies at this
     /// kernel and has the same size): elementwise kernels, views, and the max-pool backward whose
@@ -168,46 +151,82 @@ public enum KernelCall {
         }
     }
 
-    /// Floating-point operations: 2 per multiply-add of the direct algorithm for GEMM-based calls
-    /// (so GFLOP/s compare across algorithms), else one per output element.
-    public func flops(outputCount: Int) -> Int {
+    /// The call described, in one exhaustive switch: what the schedule printout and the profiler
+    /// call it (the op it computes and what is fused into it), its convolution algorithm, and where
+    /// it records a max pool's winners (a buffer it writes besides its output).
+    var traits: (name: String, algorithm: ConvAlgorithm?, winners: PoolWinners?) {
+        func fused(_ a: Activation) -> String { if case .relu = a { return "+bias+relu" } else { return "" } }
+        var label: String, algorithm: ConvAlgorithm? = nil, winners: PoolWinners? = nil
         switch self {
-        case .conv2d(let g, _, _): return 2 * g.outputCount * g.colRows
-        case .conv2dMaxPool(let convs, let p, _):
-            return convs.reduce(0) { $0 + 2 * $1.geometry.outputCount * $1.geometry.colRows } + p.outputCount
-        case .conv2dBackwardData(let g, _), .conv2dBackwardFilter(let g, _): return 2 * g.outputCount * g.colRows
-        case .linear(let rows, let inputs, let outputs, _): return 2 * rows * inputs * outputs
-        case .matmul(let m, let n, let k, _, _): return 2 * m * n * k
-        case .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu, .reluBackward,
-             .prelu, .preluBackwardInput, .preluBackwardSlope, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
-             .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .maximumBackward, .channelScale,
-             .batchNorm, .batchNormBackward, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward,
-             .priorBox, .detectionOutput, .softmax, .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward,
-             .euclideanLoss, .euclideanLossBackward, .reduce, .reduceBackward, .sumTo, .dropoutMask, .fill:
-            return outputCount
+        case .conv2d(_, let a, let alg): (label, algorithm) = ("conv2d" + fused(a), alg)
+        case .conv2dMaxPool(let convs, _, let w):
+            label = (convs.count > 1 ? "\(convs.count)x" : "") + "conv2d" + fused(convs[0].activation) + "+max_pool"
+            (algorithm, winners) = (convs.last?.algorithm, w)
+        case .conv2dBackwardData(_, let alg): (label, algorithm) = ("conv2d_backward_data", alg)
+        case .conv2dBackwardFilter(_, let alg): (label, algorithm) = ("conv2d_backward_filter", alg)
+        case .linear(_, _, _, let a): label = "linear" + fused(a)
+        case .matmul: label = "matmul"
+        case .maxPool(_, let w): (label, winners) = ("max_pool", w)
+        case .avgPool: label = "avg_pool"
+        case .maxPoolBackward(_, let mask): label = "max_pool_backward" + (mask ? "+relu_backward" : "")
+        case .maxPoolBackwardFromWinners(_, let mask): label = "max_pool_backward" + (mask ? "+relu_backward" : "")
+        case .avgPoolBackward: label = "avg_pool_backward"
+        case .relu: label = "relu"
+        case .reluBackward: label = "relu_backward"
+        case .prelu: label = "prelu"
+        case .preluBackwardInput: label = "prelu_backward_input"
+        case .preluBackwardSlope: label = "prelu_backward_slope"
+        case .sigmoid: label = "sigmoid"
+        case .sigmoidBackward: label = "sigmoid_backward"
+        case .tanh: label = "tanh"
+        case .tanhBackward: label = "tanh_backward"
+        case .copy: label = "copy"
+        case .affine: label = "affine"
+        case .transpose: label = "transpose"
+        case .concat: label = "concat"
+        case .slice: label = "slice"
+        case .sliceBackward: label = "slice_backward"
+        case .channelReplicate: label = "channel_replicate"
+        case .resize: label = "resize"
+        case .resizeBackward: label = "resize_backward"
+        case .binary(let op, _, _): label = op.rawValue
+        case .maximumBackward: label = "maximum_backward"
+        case .channelScale(_, let hasScale): label = hasScale ? "scale" : "bias"
+        case .batchNorm: label = "batch_norm"
+        case .batchNormBackward: label = "batch_norm_backward"
+        case .lrnAcross: label = "lrn"
+        case .lrnWithin: label = "lrn/within_channel"
+        case .lrnBackward: label = "lrn_backward"
+        case .l2Normalize: label = "l2_normalize"
+        case .l2NormalizeBackward: label = "l2_normalize_backward"
+        case .priorBox: label = "prior_box"
+        case .detectionOutput: label = "detection_output"
+        case .softmax(_, _, _, let log): label = log ? "log_softmax" : "softmax"
+        case .softmaxBackward(_, _, _, let log): label = log ? "log_softmax_backward" : "softmax_backward"
+        case .softmaxCrossEntropy: label = "softmax_cross_entropy"
+        case .softmaxCrossEntropyBackward: label = "softmax_cross_entropy_backward"
+        case .euclideanLoss: label = "euclidean_loss"
+        case .euclideanLossBackward: label = "euclidean_loss_backward"
+        case .reduce(_, _, let mean): label = mean ? "mean" : "sum"
+        case .reduceBackward: label = "reduce_backward"
+        case .sumTo: label = "sum_to"
+        case .dropoutMask: label = "dropout_mask"
+        case .fill: label = "fill"
         }
+        return (label, algorithm, winners)
+    }
+
+    /// The kernel's name, with its convolution algorithm when that is not im2col. From the call alone.
+    public var label: String {
+        let t = traits
+        return t.name + (t.algorithm.map { $0 == .im2col ? "" : "/" + $0.rawValue } ?? "")
     }
 
     /// The algorithm of a convolution call, for the printed schedule.
-    public var algorithm: ConvAlgorithm? {
-        if case .conv2d(_, _, let a) = self { return a }
-        if case .conv2dMaxPool(let convs, _, _) = self { return convs.last?.algorithm }
-        if case .conv2dBackwardData(_, let a) = self { return a }
-        if case .conv2dBackwardFilter(_, let a) = self { return a }
-        return nil
-    }
+    public var algorithm: ConvAlgorithm? { traits.algorithm }
 
     /// Where the call records a max pool's winners: a buffer it writes besides its node's value.
-    public var winners: PoolWinners? {
-        if case .maxPool(_, let w) = self { return w }
-        if case .conv2dMaxPool(_, _, let w) = self { return w }
-        return nil
-    }
-}
-
-extension ConvGeometry {
-    /// The same convolution for one image.
-    public var single: ConvGeometry { var g = self; g.batch = 1; return g }
+    public var winners: PoolWinners? { traits.winners }
 }
 
 /// Lowering of one IR node to its kernel call: the one place that reads an op's attributes and

@@ -1,5 +1,6 @@
 import Foundation
 import IR
+import Kernels
 
 /// Where a value lives while a schedule runs.
 public enum Storage: Hashable, CustomStringConvertible {
@@ -37,11 +38,21 @@ public struct BufferInfo: Hashable {
     public var lastUse: Int
 }
 
-/// One kernel launch: an IR node (possibly fused from several, see `node.origins`) lowered to a
-/// kernel call over planned buffers.
+/// A value's place among a schedule's buffers (`Schedule.bufferNames`): kernels name their
+/// operands by it, resolved once when the schedule is built (XLA's `BufferAllocation::Slice`).
+public struct BufferID: Hashable, Sendable {
+    public var index: Int
+}
+
+/// One kernel launch: a kernel call over its buffers. `node` is the IR node it came from (for a
+/// fused kernel the last of them, see `node.origins`), kept for messages and the printout.
 public struct Kernel {
     public var node: Node
     public var call: KernelCall
+    /// The operand buffers in the call's order, the output, and the recorded max-pool winners.
+    public var operands: [BufferID] = []
+    public var output = BufferID(index: -1)
+    public var winners: BufferID?
     /// Whether the output overwrites its first input's buffer (see `KernelCall.mayOverwriteFirstOperand`).
     public var inPlace: Bool
     public var flops: Int
@@ -49,17 +60,7 @@ public struct Kernel {
     public var workspaceBytes: Int
     public var workspaceOffset: Int = 0
 
-    public var label: String {
-        let a = node.fullAttrs
-        var label = node.op.rawValue
-        if Op.fusableProducers.contains(node.op), a.string("activation") != "none" { label += "+bias+" + a.string("activation") }
-        if node.op == .maxPoolBackward, a.bool("relu_mask") { label += "+relu_backward" }
-        if case .conv2dMaxPool(let convs, _, _) = call {
-            label = (convs.count > 1 ? "\(convs.count)x" : "") + label + "+max_pool"
-        }
-        if let alg = call.algorithm, alg != .im2col { label += "/" + alg.rawValue }
-        return label
-    }
+    public var label: String { call.label }
 }
 
 /// A linear list of kernels over planned buffers, for one batch size.
@@ -71,6 +72,8 @@ public struct Schedule {
     public var prologue: [Kernel]
     public var kernels: [Kernel]
     public var buffers: [String: BufferInfo]
+    /// Every buffer's name, in `BufferID` order.
+    public var bufferNames: [String]
     /// Size of the arena that holds every temporary.
     public var arenaBytes: Int
     /// What the arena would need without reuse.
@@ -81,7 +84,8 @@ public struct Schedule {
     public var totalFlops: Int { kernels.reduce(0) { $0 + $1.flops } }
 }
 
-/// Options of `Scheduler.schedule`.
+/// Options of `Scheduler.schedule` (callers compile through `Runtime.CompiledGraph`, which sets
+/// them from the environment).
 public struct ScheduleOptions {
     public var batch: Int
     /// Values of the named sizes other than N (`K`: the class count).
@@ -89,30 +93,17 @@ public struct ScheduleOptions {
     /// Fuse activations into the GEMM-based ops that feed them.
     public var fuse: Bool
     /// Reuse arena memory across buffers whose lifetimes do not overlap. Off: every temporary gets
-    /// its own range (for bisecting; also `FN2E_NO_MEMORY_PLANNER=1`).
+    /// its own range (for bisecting; `FN2E_NO_MEMORY_PLANNER=1`).
     public var planMemory: Bool
     /// The convolution algorithms the scheduler may choose from (im2col is always possible).
     public var convAlgorithms: Set<ConvAlgorithm>
 
     public init(batch: Int, symbols: [String: Int] = [:], fuse: Bool = true, planMemory: Bool = true,
-                convAlgorithms: Set<ConvAlgorithm> = ScheduleOptions.environmentConvAlgorithms) {
+                convAlgorithms: Set<ConvAlgorithm> = Set(ConvAlgorithm.allCases)) {
         self.batch = batch
         self.symbols = symbols
         self.fuse = fuse
         self.planMemory = planMemory
         self.convAlgorithms = convAlgorithms
-    }
-
-    /// `FN2E_CONV_ALGORITHMS=im2col,pointwise` (a comma-separated list) restricts the choice, to
-    /// compare algorithms in a benchmark or bisect; unset: all (the one place that reads it).
-    public static var environmentConvAlgorithms: Set<ConvAlgorithm> {
-        guard let list = ProcessInfo.processInfo.environment["FN2E_CONV_ALGORITHMS"] else { return Set(ConvAlgorithm.allCases) }
-        return Set(list.split(separator: ",").compactMap { ConvAlgorithm(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
-    }
-
-    /// Whether the environment leaves memory planning on: `FN2E_NO_MEMORY_PLANNER=1` gives every
-    /// temporary its own range, for bisecting (the one place that reads the variable).
-    public static var environmentPlansMemory: Bool {
-        ProcessInfo.processInfo.environment["FN2E_NO_MEMORY_PLANNER"] != "1"
     }
 }

@@ -25,7 +25,10 @@ public enum Scheduler {
         let shape = { (v: String) in types[v]?.bound(batch: options.batch).shape ?? [] }
         for n in g.nodes {
             let call = try Lowering.call(n, shape: shape, allowed: options.convAlgorithms)
-            let k = Kernel(node: n, call: call, inPlace: false, flops: call.flops(outputCount: shape(n.name).reduce(1, *)),
+            // FLOPs: 2 per multiply-add of the direct algorithm for GEMM-based calls (so GFLOP/s
+            // compare across algorithms; the summary's count), else one per output element.
+            let macs = Summary.macs(n, types, batch: options.batch)
+            let k = Kernel(node: n, call: call, inPlace: false, flops: macs > 0 ? 2 * macs : shape(n.name).reduce(1, *),
                            workspaceBytes: call.workspace * MemoryLayout<Float>.size)
             if !n.operands.isEmpty || n.op == .fill, n.operands.allSatisfy(constant.contains), n.op.isDeterministic {
                 constant.insert(n.name)
@@ -66,8 +69,16 @@ public enum Scheduler {
         let prologueWorkspace = prologue.map { aligned($0.workspaceBytes) }.max() ?? 0
         arena = max(arena, prologueWorkspace)
         unplanned = max(unplanned, prologueWorkspace)
-        return Schedule(graph: g, batch: options.batch, prologue: prologue, kernels: kernels, buffers: buffers,
-                        arenaBytes: arena, unplannedBytes: unplanned, passLog: pm.log)
+        // Operands by index, resolved once.
+        let names = buffers.keys.sorted()
+        let ids = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, BufferID(index: $0)) })
+        func resolved(_ k: Kernel) -> Kernel {
+            var k = k
+            (k.operands, k.output, k.winners) = (k.node.operands.map { ids[$0]! }, ids[k.node.name]!, k.call.winners.map { ids[$0.buffer]! })
+            return k
+        }
+        return Schedule(graph: g, batch: options.batch, prologue: prologue.map(resolved), kernels: kernels.map(resolved), buffers: buffers,
+                        bufferNames: names, arenaBytes: arena, unplannedBytes: unplanned, passLog: pm.log)
     }
 
     /// The graph with N replaced by `batch` and each named size by its value everywhere,
@@ -120,7 +131,7 @@ public enum Scheduler {
             while taken.contains(buffer) { buffer += "_" }
             ks[i].call = .maxPool(g, PoolWinners(buffer: buffer, reluMask: mask))
             for j in grads {
-                ks[j].call = .maxPoolBackwardFromWinners(g)
+                ks[j].call = .maxPoolBackwardFromWinners(g, reluMask: mask)
                 ks[j].node.operands[0] = buffer
             }
         }
@@ -163,8 +174,6 @@ public enum Scheduler {
             next.node.operands = k.node.operands + next.node.operands.dropFirst()
             next.node.origins = (k.node.origins.isEmpty ? [k.node.name] : k.node.origins)
                 + (next.node.origins.isEmpty ? [next.node.name] : next.node.origins)
-            next.node.op = k.node.op
-            next.node.attrs = k.node.attrs
             next.flops += k.flops
             next.workspaceBytes = next.call.workspace * MemoryLayout<Float>.size
             out[out.count - 1] = next

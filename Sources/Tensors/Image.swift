@@ -91,6 +91,34 @@ public enum Images {
         return Tensor(shape: [c, outH, outW], data: out)
     }
 
+    /// Histogram equalization with OpenCV's `equalizeHist` arithmetic, each channel on its own
+    /// (pixels are rounded to whole 0...255 levels first): with h the channel's histogram, i0 its
+    /// darkest level and T its pixel count, level i0 maps to 0 and level i to
+    /// round-half-even(float(h[i0+1] + ... + h[i]) * float(255 / (T - h[i0]))) in single precision,
+    /// as OpenCV computes it; a channel of one level keeps it.
+    public static func equalizeHistogram(_ image: Tensor) -> Tensor {
+        let plane = image.shape.count == 3 ? image.shape[1] * image.shape[2] : image.count
+        var out = image.data
+        for c in 0..<(image.count / max(plane, 1)) {
+            let levels = (0..<plane).map { Int(min(255, max(0, image.data[c * plane + $0])).rounded(.toNearestOrEven)) }
+            var hist = [Int](repeating: 0, count: 256)
+            for v in levels { hist[v] += 1 }
+            let i0 = hist.firstIndex { $0 > 0 }!
+            var lut = [Float](repeating: Float(i0), count: 256)
+            if hist[i0] < plane {
+                let scale = Float(255) / Float(plane - hist[i0])
+                var sum = 0
+                lut[i0] = 0
+                for i in (i0 + 1)..<256 {
+                    sum += hist[i]
+                    lut[i] = min(255, (Float(sum) * scale).rounded(.toNearestOrEven))
+                }
+            }
+            for (k, v) in levels.enumerated() { out[c * plane + k] = lut[v] }
+        }
+        return Tensor(shape: image.shape, data: out)
+    }
+
     private static func planar(_ pixels: UnsafeMutablePointer<UInt8>, width w: Int, height h: Int, channels c: Int) -> Tensor {
         var out = [Float](repeating: 0, count: c * h * w)
         for i in 0..<(h * w) {

@@ -112,9 +112,9 @@ public struct FrozenStore {
             if let whole, fromStore.isEmpty {
                 ex = whole
             } else {
-                ex = try Executor(schedule: try Scheduler.schedule(part, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
-                for p in part.params { if let t = params.tensor(p.name) { try ex.setValue(p.name, t) } }
-                ex.refold()
+                ex = try CompiledGraph(graph: part, seed: seed) { ex in
+                    for p in part.params { if let t = params.tensor(p.name) { try ex.setValue(p.name, t) } }
+                }.executor(batch: batch)
             }
             let image = part.inputs.first { $0.name == imageInput }
             let per = image.map { $0.type.dims.dropFirst().reduce(1) { $0 * ($1.value ?? 1) } } ?? 0

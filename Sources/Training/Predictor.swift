@@ -14,7 +14,9 @@ public final class Predictor {
     public let pre: Preprocess
     let imageInput: String
     let modelPath: String
-    private var executors: [String: Executor] = [:]
+    /// The graph with the settings' weights, then the trained ones: an executor per batch size and
+    /// set of values read out.
+    private var compiled: CompiledGraph!
 
     public init(runDirectory dir: String) throws {
         settings = try Settings(file: dir + "/settings.txt")
@@ -29,10 +31,12 @@ public final class Predictor {
         }
         imageInput = img.name
         let dims = img.type.dims.compactMap(\.value)
-        pre = Preprocess(channels: dims[dims.count - 3], inputHeight: dims[dims.count - 2], inputWidth: dims[dims.count - 1],
-                         resize: settings.resize, mean: Float(settings.double("mean")), scale: Float(settings.double("scale")),
-                         transpose: settings.bool("transpose"))
+        pre = try Preprocess(settings: settings, channels: dims[dims.count - 3], inputHeight: dims[dims.count - 2], inputWidth: dims[dims.count - 1])
         self.logits = meta["logits"].flatMap { $0.isEmpty ? nil : $0 }
+        compiled = CompiledGraph(graph: graph) { [settings, modelPath] ex in
+            _ = try WeightLoader.load(settings.weightFiles.map { ($0.prefix, $0.file) }, into: [ex], params: ex.schedule.graph.params)
+            for (name, t) in try SafeTensors.read(path: modelPath).tensors where ex.schedule.buffers[name] != nil { try ex.setValue(name, t) }
+        }
     }
 
     /// The class-score value recorded with the model, if it has one.
@@ -60,34 +64,16 @@ public final class Predictor {
         for o in outputs where graph.node(o) == nil {
             throw TrainingError("'@\(graph.name)' has no value '%\(o)' (values: \(graph.nodes.map { "%" + $0.name }.joined(separator: ", ")))")
         }
-        let key = "\(input.shape[0]):" + outputs.joined(separator: ",")
-        let ex: Executor
-        if let e = executors[key] {
-            ex = e
-        } else {
-            var g = graph
-            g.outputs = outputs
-            ex = try Executor(schedule: try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: input.shape[0])))
-            _ = try Trainer.loadWeights(settings, into: [ex], params: g.params)
-            let (trained, _) = try SafeTensors.read(path: modelPath)
-            for (name, t) in trained where ex.schedule.buffers[name] != nil { try ex.setValue(name, t) }
-            ex.refold()
-            executors[key] = ex
-        }
-        return try ex.run(inputs: [imageInput: input])
+        return try compiled.executor(batch: input.shape[0], outputs: outputs).run(inputs: [imageInput: input])
     }
 
     /// Class probabilities, one row per image.
     public func probabilities(_ paths: [String]) throws -> [[Double]] { try probabilities(batch: try batch(paths)) }
 
     /// Class probabilities of face crops (`[C, H, W]`, 0-255) made like the training images: they
-    /// get the training images' channels and stored size, then the same preprocessing.
+    /// get the training images' channels, equalization and stored size, then the same preprocessing.
     public func probabilities(crops: [Tensor]) throws -> [[Double]] {
-        let (h, w) = pre.resize ?? pre.cropSize
-        return try probabilities(batch: batch(crops.map { crop in
-            let img = Self.converted(crop, channels: pre.channels)
-            return img.shape[1] == h && img.shape[2] == w ? img : Images.resizeBilinear(img, height: h, width: w)
-        }))
+        try probabilities(batch: batch(crops.map { pre.stored(Self.converted($0, channels: pre.channels)) }))
     }
 
     /// Gray replicated to RGB, or RGB to gray as stb decodes it.

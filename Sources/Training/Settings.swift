@@ -22,16 +22,26 @@ public struct Settings {
         Key(name: "group", defaultValue: "subject", help: "CSV column that groups samples for k-fold (no group in two folds)"),
         Key(name: "folds", defaultValue: "10", help: "number of grouped folds"),
         Key(name: "fold", defaultValue: "0", help: "the held-out test fold (0-based); -1 trains on everything"),
-        Key(name: "val_fraction", defaultValue: "0", help: "fraction of training groups held out for validation"),
+        Key(name: "split", defaultValue: "", help: "a fixed split instead of k-fold, COLUMN:TRAIN/TEST (e.g. usage:Training/PublicTest): rows whose COLUMN is TRAIN are trained on, TEST the test set, others unused"),
+        Key(name: "val_fraction", defaultValue: "0", help: "validation held out of the training rows: this fraction of the groups (k-fold), of each class's rows (split)"),
+        Key(name: "val_count", defaultValue: "0", help: "with split: this many validation rows instead of a fraction, stratified by class (each class within one row of its share)"),
+        Key(name: "train_subset", defaultValue: "0", help: "train on this many of the training rows (0: all): stratified by class, nested (a smaller subset lies in a larger), drawn after validation"),
+        Key(name: "split_seed", defaultValue: "", help: "seed of the folds, validation and training subset (default: seed); fix it to keep them across seeds"),
         Key(name: "classes", defaultValue: "", help: "class names in label order (default: all, sorted); others are dropped"),
         Key(name: "channels", defaultValue: "1", help: "1 (grayscale) or 3 (RGB; gray images are replicated)"),
         Key(name: "resize", defaultValue: "", help: "HxW images are resized to before cropping (default: the graph's input size)"),
         Key(name: "crop_mode", defaultValue: "center", help: "center or random crop to the graph's input size"),
+        Key(name: "crop_pad", defaultValue: "0", help: "random crops may reach this many pixels beyond the image (edge pixels repeated)"),
         Key(name: "mirror", defaultValue: "false", help: "random horizontal mirror in training"),
+        Key(name: "rotate", defaultValue: "0", help: "random rotation in training, up to +-this many degrees, about the crop's centre"),
+        Key(name: "zoom", defaultValue: "0", help: "random scale in training, up to +-this fraction (0.1: 0.9x to 1.1x)"),
+        Key(name: "brightness", defaultValue: "0", help: "random brightness in training: up to +-this many gray levels (0-255) added"),
+        Key(name: "contrast", defaultValue: "0", help: "random contrast in training: pixels scaled about mid-gray (127.5) by 1 +-up to this fraction"),
+        Key(name: "equalize", defaultValue: "none", help: "none, or hist: each image's histogram equalized (OpenCV's equalizeHist) as it is read, in training, evaluation and prediction"),
         Key(name: "mean", defaultValue: "0", help: "subtracted from pixels (0-255)"),
         Key(name: "scale", defaultValue: "1", help: "multiplies pixels after the mean"),
         Key(name: "transpose", defaultValue: "false", help: "swap H and W (for MATLAB-trained Caffe models)"),
-        Key(name: "align", defaultValue: "ckplus48", help: "face template `predict --detect` cuts faces out of photos with (ckplus48: gray 48x48, CK+48's framing)"),
+        Key(name: "align", defaultValue: "ckplus48", help: "face template `predict --detect` and `eval --detect` cut faces out of photos with (ckplus48, fer2013: gray 48x48 in CK+48's or FER2013's framing)"),
         Key(name: "solver", defaultValue: "sgd", help: "sgd (Caffe momentum SGD) or adam"),
         Key(name: "lr", defaultValue: "0.01", help: "base learning rate"),
         Key(name: "momentum", defaultValue: "0.9", help: "SGD momentum"),
@@ -82,17 +92,8 @@ public struct Settings {
         self.init()
         baseDirectory = (path as NSString).deletingLastPathComponent
         if baseDirectory.isEmpty { baseDirectory = "." }
-        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            if line.allSatisfy(\.isWhitespace) { continue }
-            guard let eq = line.firstIndex(of: "=") else {
-                let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
-                throw SettingsError("\(path):\(i + 1):\(col): error: expected 'key = value'")
-            }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
-            try set(key, try Settings.expand(value, at: "\(path):\(i + 1):\(col)"), origin: "\(path):\(i + 1)", at: "\(path):\(i + 1):\(col)")
+        for l in try KeyValueLine.parse(text, file: path) {
+            try set(l.key, try Settings.expand(l.value, at: l.place), origin: "\(path):\(l.line)", at: l.place)
         }
     }
 
@@ -136,14 +137,20 @@ public struct Settings {
     }
 
     static let numeric: Set<String> = ["lr", "momentum", "weight_decay", "beta1", "beta2", "epsilon", "gamma", "power",
-                                       "mean", "scale", "val_fraction"]
+                                       "mean", "scale", "val_fraction", "rotate", "zoom", "brightness", "contrast"]
+    /// Settings that may not be negative.
+    static let nonNegative: Set<String> = ["val_fraction", "val_count", "train_subset", "crop_pad", "rotate", "zoom", "brightness", "contrast"]
     static let integers: Set<String> = ["folds", "fold", "channels", "stepsize", "warmup", "batch", "epochs", "iterations",
-                                        "eval_interval", "checkpoint_interval", "display", "seed"]
+                                        "eval_interval", "checkpoint_interval", "display", "seed", "train_subset", "crop_pad", "val_count"]
     static let booleans: Set<String> = ["mirror", "transpose", "skip_bad", "cache_frozen"]
     static let words: [String: [String]] = ["solver": ["sgd", "adam"], "crop_mode": ["center", "random"],
-                                            "lr_policy": ["fixed", "step", "multistep", "poly", "cosine"]]
+                                            "lr_policy": ["fixed", "step", "multistep", "poly", "cosine"], "equalize": ["none", "hist"]]
 
     static func validate(_ key: String, _ v: String) -> String? {
+        if nonNegative.contains(key), let x = Double(v), x < 0 { return "may not be negative, found '\(v)'" }
+        if key == "split", !v.isEmpty, FixedSplit(v) == nil { return "expects COLUMN:TRAIN/TEST (e.g. usage:Training/PublicTest), found '\(v)'" }
+        if key == "split_seed", !v.isEmpty, Int(v) == nil { return "expects an integer, found '\(v)'" }
+        if key == "zoom", let x = Double(v), x >= 1 { return "must be below 1, found '\(v)'" }
         if numeric.contains(key) { return Double(v).map { $0.isFinite ? nil : "must be finite" } ?? "expects a number, found '\(v)'" }
         if integers.contains(key) { return Int(v) == nil ? "expects an integer, found '\(v)'" : nil }
         if booleans.contains(key) { return ["true", "false"].contains(v) ? nil : "expects true or false, found '\(v)'" }
@@ -171,6 +178,9 @@ public struct Settings {
         string(k).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
     public var resize: (Int, Int)? { Settings.size(string("resize")) }
+    /// Training draws rotations, scales, brightness or contrast from a continuum: a frozen part's
+    /// results are then never reused, so they are not cached (see `Preprocess.continuous`).
+    public var augmentsContinuously: Bool { ["rotate", "zoom", "brightness", "contrast"].contains { double($0) > 0 } }
 
     /// A path setting resolved against the settings file's folder.
     public func path(_ k: String) -> String { resolve(string(k), key: k) }
@@ -223,4 +233,29 @@ public struct Settings {
 public struct SettingsError: Error, CustomStringConvertible {
     public var description: String
     public init(_ d: String) { description = d }
+}
+
+/// One `key = value` line of a settings or recipe file, the one parser both read through: `#`
+/// starts a comment, blank lines are skipped, and a line without `=` is an error naming the file,
+/// line and column.
+public struct KeyValueLine {
+    public var key: String
+    public var value: String
+    public var line: Int
+    /// `path:line:col` of the line's first character, for messages.
+    public var place: String
+
+    public static func parse(_ text: String, file path: String) throws -> [KeyValueLine] {
+        var out: [KeyValueLine] = []
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            if line.allSatisfy(\.isWhitespace) { continue }
+            let col = (line.firstIndex { !$0.isWhitespace }.map { line.distance(from: line.startIndex, to: $0) } ?? 0) + 1
+            let place = "\(path):\(i + 1):\(col)"
+            guard let eq = line.firstIndex(of: "=") else { throw SettingsError("\(place): error: expected 'key = value'") }
+            out.append(KeyValueLine(key: line[..<eq].trimmingCharacters(in: .whitespaces),
+                                    value: line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces), line: i + 1, place: place))
+        }
+        return out
+    }
 }

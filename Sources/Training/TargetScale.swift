@@ -43,25 +43,18 @@ extension Trainer {
             for r in rows.rows { for v in r[0] { sumSquares += Double(v) * Double(v) }; count += r[0].count }
             return try targetScale(target, param, sumSquares: sumSquares, count: count)
         }
-        var g = graph
-        g.outputs = [target]
-        let ex = try Executor(schedule: try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: batch)),
-                              seed: UInt64(settings.int("seed")))
-        _ = try Trainer.loadWeights(settings, into: [ex], params: g.params)
-        let per = pre.channels * pre.inputHeight * pre.inputWidth
-        let outPer = ex.schedule.buffers[target]!.bytes / 4 / batch
+        let ex = try inference.executor(batch: batch, outputs: [target])
+        defer { inference.discard(batch: batch, outputs: [target]) }
         var rng = Xoshiro256(seed: 0)
         for start in stride(from: 0, to: splits.train.count, by: batch) {
             let chunk = Array(splits.train[start..<min(start + batch, splits.train.count)])
-            var buf = [Float](repeating: 0, count: batch * per)
-            buf.withUnsafeMutableBufferPointer { p in
-                for (k, i) in chunk.enumerated() { pre.apply(images[i], into: p.baseAddress! + k * per, train: false, rng: &rng) }
-            }
-            try ex.setValue(imageInput, Tensor(shape: [batch, pre.channels, pre.inputHeight, pre.inputWidth], data: buf))
+            // Rows past the chunk keep the previous chunk's images; their outputs are not read.
+            for (k, i) in chunk.enumerated() { pre.apply(images[i], into: ex.rowPointer(imageInput, k), train: false, rng: &rng) }
             ex.run()
-            let out = UnsafeBufferPointer(start: ex.pointer(target)!, count: chunk.count * outPer)
-            for v in out { sumSquares += Double(v) * Double(v) }
-            count += out.count
+            for k in chunk.indices {
+                for v in ex.row(target, k) { sumSquares += Double(v) * Double(v) }
+                count += ex.rowCount(target)!
+            }
         }
         return try targetScale(target, param, sumSquares: sumSquares, count: count)
     }

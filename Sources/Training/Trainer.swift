@@ -28,8 +28,11 @@ public final class Trainer {
     let labelInput: String?
     /// The compiled step: gradient graph, solver, frozen cut and its cache.
     public let compiled: TrainingStep
-    private var evalExecs: [Int: Executor] = [:]
-    let evalGraph: Graph
+    /// The flat graph for evaluation and measurements (no dropout), with the settings' weights and
+    /// the calibrated values: one executor per batch size and set of values returned.
+    var inference: CompiledGraph!
+    /// What evaluation returns: the loss and the class scores.
+    let evalOutputs: [String]
     public var solver: Solver { compiled.solver }
     let policy: LRPolicy
     /// The global batch: samples per step over all ranks.
@@ -95,19 +98,19 @@ public final class Trainer {
         guard c == settings.int("channels") else {
             throw TrainingError("the graph's input %\(img.name) has \(c) channels but channels = \(settings.int("channels"))")
         }
-        let transpose = settings.bool("transpose")
-        pre = Preprocess(channels: c, inputHeight: h, inputWidth: w, resize: settings.resize,
-                         randomCrop: settings.string("crop_mode") == "random", mirror: settings.bool("mirror"),
-                         mean: Float(settings.double("mean")), scale: Float(settings.double("scale")), transpose: transpose)
+        pre = try Preprocess(settings: settings, channels: c, inputHeight: h, inputWidth: w)
+        staging = [Float](repeating: 0, count: localBatch * c * h * w)
 
         // Data and splits.
+        let split = FixedSplit(settings.string("split"))
         var data = try Dataset.load(index: settings.path("data"), root: settings.string("root").isEmpty ? nil : settings.path("root"),
-                                    group: settings.string("group"), classes: settings.list("classes"))
-        images = try pre.decode(&data, skipBad: settings.bool("skip_bad"))
+                                    group: settings.string("group"), classes: settings.list("classes"),
+                                    select: split.map { ($0.column, [$0.train, $0.test]) })
+        var splits = try Splits(data, settings: settings)
+        images = try splits.decode(&data, with: pre, skipBad: settings.bool("skip_bad"))
         imageKeys = images.map { t in String(t.data.withUnsafeBytes { Digest.fnv1a64($0) }, radix: 16) }
         self.data = data
-        splits = try Splits(data, folds: settings.int("folds"), fold: settings.int("fold"),
-                            valFraction: settings.double("val_fraction"), seed: seed)
+        self.splits = splits
         // A graph written for any class count names it K; the data decides it.
         if flat.symbols.contains("K") { flat = try Trainer.bound(flat, ["K": data.classes.count]) }
         graph = flat
@@ -117,9 +120,7 @@ public final class Trainer {
 
         // Compile: the training step (and the frozen part once per input), evaluation.
         compiled = try TrainingStep(graph: flat, loss: lossName, batch: localBatch, seed: seed, settings: settings, world: world)
-        var eg = flat
-        eg.outputs = [lossName] + (logits.map { [$0] } ?? [])
-        evalGraph = eg
+        evalOutputs = [lossName] + (logits.map { [$0] } ?? [])
         stepsPerEpoch = max(1, (splits.train.count + batch - 1) / batch)
         totalSteps = settings.int("iterations") > 0 ? settings.int("iterations") : settings.int("epochs") * stepsPerEpoch
         guard totalSteps > 0 else { throw TrainingError("nothing to train: set epochs or iterations") }
@@ -129,6 +130,10 @@ public final class Trainer {
                           maxIter: totalSteps, warmup: settings.int("warmup"))
 
         weightsReport = try Trainer.loadWeights(settings, into: compiled.executors, params: flat.params)
+        inference = CompiledGraph(graph: flat, seed: seed) { [unowned self] ex in
+            _ = try Trainer.loadWeights(self.settings, into: [ex], params: ex.schedule.graph.params)
+            try self.applyCalibrated(to: [ex])
+        }
         if !settings.string("target_scale").isEmpty {
             let name = settings.string("target_scale")
             calibrated = [(name, try measureTargetScale(name))]
@@ -192,6 +197,9 @@ public final class Trainer {
         var s = compiled.summary + ", \(totalSteps) steps of \(batch) (\(stepsPerEpoch) per epoch)"
         if let w = world, w.size > 1 { s += "\ndata-parallel: \(w.size) ranks of \(localBatch) samples each" }
         if let cut = compiled.cut { s += "\nfrozen part computed once per image and augmentation: " + cut.boundary.map { "%" + $0 }.joined(separator: ", ") }
+        if compiled.cut == nil, settings.bool("cache_frozen"), pre.continuous, FrozenCut.find(graph, loss: loss) != nil {
+            s += "\nfrozen part run in every step: rotate, zoom, brightness or contrast make every augmentation new, so its results are not kept"
+        }
         return s
     }
 
@@ -211,21 +219,25 @@ public final class Trainer {
     private var permutation: [Int] = []
     private var permutationEpoch = -1
 
-    /// This rank's share of one batch: images, labels, the cache keys of their augmentations, and
-    /// the seeds of their dropout masks.
+    /// This rank's share of one batch: labels, the cache keys of their augmentations, and the seeds
+    /// of their dropout masks; the images are in `staging`.
     struct Batch {
-        var images: [Float]
         var labels: [Int32]
         var keys: [String]
         var indices: [Int]
         var seeds: [UInt64]
     }
 
+    /// The images of the next batch, written by the prefetch while a step runs and copied into the
+    /// step's input before the next: allocated once, so a step allocates nothing.
+    private var staging: [Float] = []
+
+    /// Prepares the batch of step `s`: its images into `staging`.
     func prepare(step s: Int) -> Batch {
         let per = pre.channels * pre.inputHeight * pre.inputWidth
-        var b = Batch(images: [Float](repeating: 0, count: localBatch * per), labels: [], keys: [], indices: [], seeds: [])
+        var b = Batch(labels: [], keys: [], indices: [], seeds: [])
         let seed = UInt64(settings.int("seed"))
-        b.images.withUnsafeMutableBufferPointer { buf in
+        staging.withUnsafeMutableBufferPointer { buf in
             for k in 0..<localBatch {
                 let pos = s * batch + rank * localBatch + k
                 let idx = sample(at: pos)
@@ -243,6 +255,12 @@ public final class Trainer {
             }
         }
         return b
+    }
+
+    /// The images of step `s`'s batch, as `prepare` writes them (a copy of the staging buffer).
+    func preparedImages(step s: Int) -> [Float] {
+        _ = prepare(step: s)
+        return staging
     }
 
     /// Fills the frozen part's cache before the first step when training can draw only a few
@@ -279,9 +297,10 @@ public final class Trainer {
 
     /// Copies a batch into the step's inputs (frozen results from the step's cache).
     func feed(_ b: Batch) throws {
-        let images = Tensor(shape: [localBatch, pre.channels, pre.inputHeight, pre.inputWidth], data: b.images)
         compiled.exec.rowSeeds = b.seeds
-        try compiled.feed(images: images, imageInput: imageInput, labels: b.labels, labelInput: labelInput, keys: b.keys)
+        try staging.withUnsafeBufferPointer {
+            try compiled.feed(images: $0.baseAddress!, imageInput: imageInput, labels: b.labels, labelInput: labelInput, keys: b.keys)
+        }
     }
 
     // MARK: Training
@@ -415,16 +434,7 @@ public final class Trainer {
 
     /// The evaluation executor for a batch size, with the current parameters.
     func evalExecutor(_ n: Int) throws -> Executor {
-        let ex: Executor
-        if let e = evalExecs[n] {
-            ex = e
-        } else {
-            ex = try Executor(schedule: try Scheduler.schedule(evalGraph, graphs: [:], options: ScheduleOptions(batch: n)),
-                              seed: UInt64(settings.int("seed")))
-            _ = try Trainer.loadWeights(settings, into: [ex], params: evalGraph.params)
-            try applyCalibrated(to: [ex])
-            evalExecs[n] = ex
-        }
+        let ex = try inference.executor(batch: n, outputs: evalOutputs)
         for (name, t) in solver.parameterTensors where ex.schedule.buffers[name] != nil { try ex.setValue(name, t) }
         ex.refold()
         return ex

@@ -39,18 +39,12 @@ public final class TrainingStep {
         self.batch = batch
         self.world = world
         self.loss = loss
-        cut = settings.bool("cache_frozen") ? FrozenCut.find(graph, loss: loss) : nil
+        cut = settings.bool("cache_frozen") && !settings.augmentsContinuously ? FrozenCut.find(graph, loss: loss) : nil
         let forward = cut?.trainable ?? graph
         let gradGraph = try Autodiff.gradient(of: forward, loss: loss)
-        let options = ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory)
-        let schedule = try Scheduler.schedule(gradGraph, graphs: [:], options: options)
-        let exec = try Executor(schedule: schedule, seed: seed)
+        let exec = try CompiledGraph(graph: gradGraph, seed: seed).executor(batch: batch)
         self.exec = exec
-        if let cut {
-            frozenExec = try Executor(schedule: try Scheduler.schedule(cut.frozen, graphs: [:], options: ScheduleOptions(batch: batch)), seed: seed)
-        } else {
-            frozenExec = nil
-        }
+        frozenExec = try cut.map { try CompiledGraph(graph: $0.frozen, seed: seed).executor(batch: batch) }
         solver = Solver(kind: settings.string("solver"), executor: exec, momentum: settings.double("momentum"),
                         weightDecay: settings.double("weight_decay"), beta1: settings.double("beta1"),
                         beta2: settings.double("beta2"), epsilon: settings.double("epsilon"))
@@ -85,7 +79,19 @@ public final class TrainingStep {
     /// one run of the frozen part for the whole batch when any is missing. `keys` name each
     /// sample's augmentation.
     public func feed(images: Tensor, imageInput: String, labels: [Int32], labelInput: String?, keys: [String]) throws {
-        if exec.schedule.buffers[imageInput] != nil { try exec.setValue(imageInput, images) }
+        guard let want = exec.schedule.buffers[imageInput]?.type.shape ?? frozenExec?.schedule.buffers[imageInput]?.type.shape,
+              images.shape == want else {
+            throw TrainingError("'%\(imageInput)' of the step and the batch given (shape \(images.shape)) differ")
+        }
+        try images.data.withUnsafeBufferPointer {
+            try feed(images: $0.baseAddress!, imageInput: imageInput, labels: labels, labelInput: labelInput, keys: keys)
+        }
+    }
+
+    /// `feed` from a batch in memory (`batch` images, as many floats as the image input holds):
+    /// copied, nothing allocated.
+    public func feed(images: UnsafePointer<Float>, imageInput: String, labels: [Int32], labelInput: String?, keys: [String]) throws {
+        if exec.schedule.buffers[imageInput] != nil { try exec.setValue(imageInput, from: images) }
         if let l = labelInput, exec.schedule.buffers[l] != nil { try exec.setLabels(l, labels) }
         guard let cut else { return }
         let misses = keys.filter { cache[$0] == nil }
@@ -99,9 +105,9 @@ public final class TrainingStep {
 
     /// Runs the frozen part on a batch and caches the boundary values of every sample not cached
     /// yet; `keys` name the first rows' samples (the rest of the batch is ignored).
-    public func precompute(images: Tensor, imageInput: String, keys: [String]) throws {
+    public func precompute(images: UnsafePointer<Float>, imageInput: String, keys: [String]) throws {
         guard let cut, let frozenExec else { return }
-        try frozenExec.setValue(imageInput, images)
+        try frozenExec.setValue(imageInput, from: images)
         frozenExec.run()
         for (k, key) in keys.enumerated() where cache[key] == nil {
             cache[key] = cut.boundary.map { frozenExec.row($0, k) }

@@ -36,14 +36,14 @@ struct BenchTrain: ParsableCommand {
             for b in bindings { try options.bind(b) }
             let flat = try Inliner.inline(g, graphs: program.graphs).binding(symbols: options.symbols)
             let step = forward ? flat : try Autodiff.gradient(of: flat, loss: "loss")
-            let schedule = try Scheduler.schedule(step, graphs: program.graphs,
-                                                  options: ScheduleOptions(batch: batch, planMemory: ScheduleOptions.environmentPlansMemory))
-            let ex = try Executor(schedule: schedule, seed: 1)
+            let ex = try CompiledGraph(graph: step, graphs: program.graphs, seed: 1).executor(batch: batch)
+            let schedule = ex.schedule
             var rng = Xoshiro256(seed: 7)
             for i in schedule.graph.inputs {
                 let n = i.type.count(batch: batch)
                 if i.type.dtype == .i32 {
-                    try ex.setLabels(i.name, (0..<n).map { _ in Int32(rng.nextInt(upperBound: 7)) })
+                    let classes = classCount(schedule.graph, labels: i.name)
+                    try ex.setLabels(i.name, (0..<n).map { _ in Int32(rng.nextInt(upperBound: classes)) })
                 } else {
                     try ex.setValue(i.name, Tensor(shape: i.type.shape ?? [], data: (0..<n).map { _ in rng.nextFloat() }))
                 }
@@ -72,6 +72,7 @@ struct BenchTrain: ParsableCommand {
                 "\"images_per_s\": \(Double(batch) / median)", "\"flops\": \(schedule.totalFlops)",
                 "\"gflops\": \(Double(schedule.totalFlops) / median / 1e9)", "\"peak_gflops\": \(peakGFLOPS)",
                 "\"arena_bytes\": \(schedule.arenaBytes)", "\"peak_rss\": \(peakResidentBytes())",
+                "\"parameters\": \(schedule.graph.params.reduce(0) { $0 + $1.type.count(batch: batch) })",
                 "\"core\": \"\(BLAS.corename)\"", "\"threads\": \(BLAS.threads)",
                 "\"losses\": [\(losses.map { String($0) }.joined(separator: ", "))]",
             ]
@@ -79,5 +80,12 @@ struct BenchTrain: ParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+
+    /// The class count of the cross-entropy that reads `labels` (its logits' second dimension), else 7.
+    func classCount(_ graph: Graph, labels: String) -> Int {
+        guard let loss = graph.nodes.first(where: { $0.op == .softmaxCrossEntropy && $0.operands.last == labels }),
+              let dims = graph.type(of: loss.operands[0])?.dims, dims.count == 2, case .fixed(let classes) = dims[1] else { return 7 }
+        return classes
     }
 }

@@ -88,3 +88,29 @@ struct Detect: ParsableCommand {
         }
     }
 }
+
+struct MeasureTemplate: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "measure-template",
+        abstract: "Measure a face template: MTCNN's mean landmarks on a data set's gray face crops, each upscaled 4x in a gray border (see docs/FACES.md).")
+    @Argument(help: "CSV index (path,label,...) of square face crops that share one framing.") var data: String
+    @Option(help: "The template's name.") var name: String
+    @Option(help: "Use every Nth row of the index, in its order.") var every = 10
+    @Option(name: .customLong("where"), help: "Only rows whose COLUMN has VALUE (e.g. usage=Training).") var selection: String?
+    @OptionGroup var faces: DetectorOptions
+
+    func run() throws {
+        startBLAS(verbose: false)
+        let select = try selection.map { w -> (column: String, value: String) in
+            let parts = w.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--where expects COLUMN=VALUE, found '\(w)'") }
+            return (parts[0], parts[1])
+        }
+        do {
+            let m = try FaceCommands.measureTemplate(index: data, select: select, every: every, name: name, detector: try faces.detector())
+            print("\(name): \(m.template.size)x\(m.template.size) \(m.template.gray ? "gray" : "RGB"), one face found in \(m.used) of \(m.crops) crops")
+            print(m.template.points.map { String(format: "Point(x: %.2f, y: %.2f)", $0.x, $0.y) }.joined(separator: ", "))
+        } catch {
+            throw fail(error)
+        }
+    }
+}

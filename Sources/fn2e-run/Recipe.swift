@@ -2,16 +2,19 @@ import ArgumentParser
 import Distributed
 import Driver
 import Foundation
+import Training
 
 struct FaceNet2ExpNet: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "facenet2expnet",
-        abstract: "Run the FaceNet2ExpNet recipe and its baselines over a subject-independent k-fold split.")
+        abstract: "Run the FaceNet2ExpNet recipe and its baselines over a subject-independent k-fold split or a fixed split.")
     @Option(help: "Folder holding the face net's weights (from `fn2e-compile import caffe`).") var faceNet: String
     @Option(help: "CSV index of the images (path,label,... with a group column).") var data: String
     @Option(help: "The recipe: stage graphs and settings (default: Graphs/onet.recipe).") var recipe = "Graphs/onet.recipe"
     @Option(help: "Column whose values never share a fold.") var group = "subject"
     @Option(help: "Number of folds.") var folds = 10
     @Option(help: "Run only the first N folds (a quick check).") var foldLimit: Int?
+    @Option(help: "A fixed split instead of k-fold: COLUMN:TRAIN/TEST (e.g. usage:Training/PublicTest); validation rows come from TRAIN (val_fraction).") var split: String?
+    @Option(help: "Train on this many of the training rows: stratified, nested, the same for every method and seed (split_seed).") var trainSubset = 0
     @Option(help: "Seeds, comma separated.") var seeds = "1"
     @Option(help: "A class subset, comma separated, or 'all' (repeatable: each subset is trained and reported).") var classes: [String] = ["all"]
     @Option(help: "Methods: facenet2expnet (stage 1 regresses the fine-tuned face net), facenet2expnet-raw (the face net as imported), scratch (ExpNet alone), finetune (the face net fine-tuned: stage 0).") var methods = "facenet2expnet,facenet2expnet-raw,scratch,finetune"
@@ -30,6 +33,10 @@ struct FaceNet2ExpNet: ParsableCommand {
             o.group = group
             o.folds = folds
             o.foldLimit = foldLimit
+            if let split, FixedSplit(split) == nil { throw ValidationError("--split expects COLUMN:TRAIN/TEST, found '\(split)'") }
+            guard trainSubset >= 0 else { throw ValidationError("--train-subset may not be negative") }
+            o.split = split
+            o.trainSubset = trainSubset
             o.seeds = seeds.split(separator: ",").compactMap { Int($0) }
             o.classSets = classes.map { $0 == "all" ? [] : $0.split(separator: ",").map(String.init) }
             o.methods = methods.split(separator: ",").map(String.init)

@@ -56,12 +56,18 @@ func makeTrainer(_ settings: Settings, world: Communicator? = nil) throws -> Tra
 }
 
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a trained run on its test (and validation) split.")
+    static let configuration = CommandConfiguration(abstract: "Evaluate a trained run on its test (and validation) split, or on any labelled image set (--data).")
     @Argument(help: "Run folder written by `fn2e-run train`.") var runDir: String
     @Option(name: .customLong("set"), help: "Override a setting: key=value (e.g. fold=3).") var overrides: [String] = []
+    @Option(help: "Another labelled image set (CSV index path,label,... or a folder of class folders): its classes are matched to the model's by name and alias (angry = anger, sad = sadness, ...).") var data: String?
+    @Option(name: .customLong("where"), help: "With --data: only rows whose COLUMN has VALUE (e.g. usage=PublicTest).") var selection: String?
+    @Flag(help: "With --data: the images are photos: find the largest face (MTCNN), cut it out with the run's template, classify it.") var detect = false
+    @Option(help: "With --data: folder for eval.txt, eval.json and confusion.png.") var output: String?
+    @OptionGroup var faces: DetectorOptions
 
     func run() throws {
         startBLAS(verbose: false)
+        if let data { return try evaluateOther(data) }
         do {
             var settings = try Settings(file: runDir + "/settings.txt")
             try settings.override(overrides)
@@ -71,6 +77,37 @@ struct Eval: ParsableCommand {
                 print(e.summary)
                 if trainer.logits != nil { print(e.confusionText(trainer.data.classes), terminator: "") }
             }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+extension Eval {
+    func evaluateOther(_ data: String) throws {
+        var select: (column: String, value: String)?
+        if let w = selection {
+            let parts = w.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { throw ValidationError("--where expects COLUMN=VALUE, found '\(w)'") }
+            select = (parts[0], parts[1])
+        }
+        do {
+            let detector = detect ? try faces.detector() : nil
+            let bar = isatty(2) != 0
+            let result = try DataEvaluation.run(runDirectory: runDir, index: data, select: select, detector: detector) { done, total in
+                if bar { FileHandle.standardError.write(Data("\r\(done)/\(total) images\(done == total ? "\n" : "")".utf8)) }
+            }
+            print("run \(runDir) (\(result.match.modelClasses.count) classes) on \(data)" + (selection.map { " where \($0)" } ?? "")
+                  + ": \(result.images) \(detect ? "photos" : "images")")
+            print(result.text, terminator: "")
+            if let output {
+                // The run's and the data's last two path components: "fold0/scratch on ckplus48/index.csv".
+                let short = { (p: String) in URL(fileURLWithPath: p).pathComponents.suffix(2).joined(separator: "/") }
+                let title = "\(short(runDir)) on \(short(data))" + (selection.map { " (\($0))" } ?? "")
+                for f in try result.write(to: output, title: title) { FileHandle.standardError.write(Data("wrote \(f)\n".utf8)) }
+            }
+        } catch let e as ValidationError {
+            throw e
         } catch {
             throw fail(error)
         }

@@ -100,7 +100,7 @@ struct Run: ParsableCommand {
         commandName: "fn2e-run",
         abstract: "Run compiled fn2e graphs: inference, benchmarks, training.",
         subcommands: [Infer.self, Bench.self, Train.self, Eval.self, PlotCommand.self, Predict.self, Detect.self, Visualize.self,
-                      FaceNet2ExpNet.self, SynthesizeFaces.self, BenchTrain.self])
+                      FaceNet2ExpNet.self, SynthesizeFaces.self, BenchTrain.self, MeasureTemplate.self])
 }
 
 Run.main()

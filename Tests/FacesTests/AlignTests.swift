@@ -1,5 +1,6 @@
 // Five-point alignment: the similarity fit, the crop it makes, and the CK+48 template measured again
 // from $FN2E_DATA/ckplus48 with the detector.
+import Driver
 @testable import Faces
 import Foundation
 import Tensors
@@ -61,5 +62,23 @@ final class AlignTests: XCTestCase {
         }
         XCTAssertEqual(measured.size, 48)
         XCTAssertTrue(measured.gray)
+    }
+
+    /// The committed FER2013 template against the detector on every 300th Training row (96 crops, a
+    /// tenth of those it averages): within half a pixel; the framing differs from CK+48's.
+    func testFER2013TemplateIsMeasured() throws {
+        let index = try dataPath("fer2013") + "/index.csv"
+        let m = try FaceCommands.measureTemplate(index: index, select: ("usage", "Training"), every: 300, name: "fer2013",
+                                                 detector: MTCNN(directory: try dataPath("caffe/mtcnn")))
+        print("FER2013 template from \(m.used) of \(m.crops) crops: " + m.template.points.map { String(format: "(%.2f, %.2f)", $0.x, $0.y) }.joined(separator: " "))
+        XCTAssertEqual(m.crops, 96)
+        XCTAssertGreaterThan(m.used, m.crops * 8 / 10, "one face found in most crops")
+        for (a, b) in zip(m.template.points, FaceTemplate.fer2013.points) {
+            XCTAssertEqual(a.x, b.x, accuracy: 0.5)
+            XCTAssertEqual(a.y, b.y, accuracy: 0.5)
+        }
+        XCTAssertEqual(try FaceTemplate.named("fer2013"), .fer2013)
+        let shift = zip(FaceTemplate.fer2013.points, FaceTemplate.ckplus48.points).map { abs($0.y - $1.y) }.reduce(0, +) / 5
+        XCTAssertGreaterThan(shift, 0.3, "FER2013 frames faces otherwise than CK+48")
     }
 }

@@ -17,12 +17,8 @@ final class PredictDetectTests: XCTestCase {
 
     static let classes = ["dark", "bright"]
 
-    /// A run folder as `fn2e-run train` leaves it, for a model over 48x48 gray crops whose two
-    /// class scores are the crop's mean brightness (in 0-1) and its negation: "bright" wins for a
-    /// crop brighter than mid-gray.
-    func makeRun(align: String?) throws -> String {
-        let run = tmp + "/run"
-        try """
+    /// A linear model over 48x48 gray crops with K classes; its weights say what it computes.
+    static let brightnessGraph = """
             fn2e 1
 
             graph @brightness(%data: f32[N,1,48,48], %label: i32[N]) {
@@ -34,7 +30,14 @@ final class PredictDetectTests: XCTestCase {
               return %loss
             }
 
-            """.write(toFile: run + "/brightness.fn2e", atomically: true, encoding: .utf8)
+            """
+
+    /// A run folder as `fn2e-run train` leaves it, for a model over 48x48 gray crops whose two
+    /// class scores are the crop's mean brightness (in 0-1) and its negation: "bright" wins for a
+    /// crop brighter than mid-gray.
+    func makeRun(align: String?) throws -> String {
+        let run = tmp + "/run"
+        try Self.brightnessGraph.write(toFile: run + "/brightness.fn2e", atomically: true, encoding: .utf8)
         try ("graph = brightness.fn2e\nscale = 0.00390625\n" + (align.map { "align = \($0)\n" } ?? ""))
             .write(toFile: run + "/settings.txt", atomically: true, encoding: .utf8)
         let w = Tensor(shape: [2, 2304], data: Array(repeating: -1 / 2304, count: 2304) + Array(repeating: 1 / 2304, count: 2304))
@@ -88,7 +91,7 @@ final class PredictDetectTests: XCTestCase {
         let out = FaceCommands.run([dir + "/test1.jpg"], detector: try MTCNN(directory: dir), predictor: try Predictor(runDirectory: run),
                                    annotate: nil, json: false)
         XCTAssertEqual(out.status, 1)
-        XCTAssertTrue(out.stderr.contains("settings.txt:3: error: unknown face template 'nosuch' (known: ckplus48)"), out.stderr)
+        XCTAssertTrue(out.stderr.contains("settings.txt:3: error: unknown face template 'nosuch' (known: ckplus48, fer2013)"), out.stderr)
         XCTAssertEqual(out.stdout, "")
         try FileManager.default.removeItem(atPath: run + "/settings.txt")
         XCTAssertThrowsError(try Predictor(runDirectory: run)) { e in

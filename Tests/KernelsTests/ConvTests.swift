@@ -38,8 +38,9 @@ final class ConvTests: XCTestCase {
             XCTAssertEqual(ref.shape, [t.n, t.o, g.outH, g.outW], t.label)
             for act in [Activation.none, .relu(negativeSlope: 0), .relu(negativeSlope: 0.1)] {
                 var y = [Float](repeating: .nan, count: g.outputCount)
+                var ws = [Float](repeating: .nan, count: max(1, g.workspaceCount))
                 withOptional(floats(b)) { bp in
-                    FastOps.conv2d(x: floats(x), w: floats(w), bias: bp, y: &y, geometry: g, activation: act)
+                    FastOps.conv2d(x: floats(x), w: floats(w), bias: bp, y: &y, geometry: g, activation: act, workspace: &ws)
                 }
                 var expect = ref.out
                 if case let .relu(s) = act { expect = RefOps.relu(ref.out, negativeSlope: Double(s)) }
@@ -63,16 +64,17 @@ final class ConvTests: XCTestCase {
             let w = rounded(randomValues(g.weightCount, seed: UInt64(130 + i), scale: 0.5))
             let dy = rounded(randomValues(g.outputCount, seed: UInt64(230 + i)))
             var dx = [Float](repeating: .nan, count: g.inputCount)
-            FastOps.conv2dBackwardData(dy: floats(dy), w: floats(w), dx: &dx, geometry: g)
+            var ws = [Float](repeating: .nan, count: max(1, g.workspaceCount))
+            FastOps.conv2dBackwardData(dy: floats(dy), w: floats(w), dx: &dx, geometry: g, workspace: &ws)
             assertClose(dx, RefOps.conv2dBackwardData(dy: dy, w: w, wShape: wShape, xShape: xShape, stride: t.s, pad: t.p,
                                                       dilation: t.d, groups: t.g), "conv2d backward data \(t.label)")
             var dw = [Float](repeating: .nan, count: g.weightCount)
-            FastOps.conv2dBackwardFilter(dy: floats(dy), x: floats(x), dw: &dw, geometry: g)
+            FastOps.conv2dBackwardFilter(dy: floats(dy), x: floats(x), dw: &dw, geometry: g, workspace: &ws)
             let refDw = RefOps.conv2dBackwardFilter(dy: dy, x: x, xShape: xShape, wShape: wShape, stride: t.s, pad: t.p,
                                                     dilation: t.d, groups: t.g)
             assertClose(dw, refDw, "conv2d backward filter \(t.label)")
             // accumulate: a second call adds the same gradient again.
-            FastOps.conv2dBackwardFilter(dy: floats(dy), x: floats(x), dw: &dw, geometry: g, accumulate: true)
+            FastOps.conv2dBackwardFilter(dy: floats(dy), x: floats(x), dw: &dw, geometry: g, accumulate: true, workspace: &ws)
             assertClose(dw, refDw.map { 2 * $0 }, "conv2d backward filter accumulate \(t.label)")
         }
     }

@@ -163,20 +163,23 @@ final class ElementwiseTests: XCTestCase {
         let shape = [2, 7, 3, 4]
         let count = shape.reduce(1, *)
         let x = rounded(randomValues(count, seed: 12, scale: 2)), dy = rounded(randomValues(count, seed: 13))
+        var ws = [Float](repeating: .nan, count: 2 * count)  // the largest workspace: scale and ratio of the backward
         for (size, alpha, beta, k) in [(5, 1e-4, 0.75, 1.0), (3, 0.5, 0.75, 2.0), (1, 0.3, 0.5, 1.0)] {
             var y = [Float](repeating: .nan, count: count)
-            FastOps.lrnAcross(x: floats(x), y: &y, batch: 2, channels: 7, spatial: 12, size: size, alpha: Float(alpha), beta: Float(beta), k: Float(k))
+            FastOps.lrnAcross(x: floats(x), y: &y, batch: 2, channels: 7, spatial: 12, size: size, alpha: Float(alpha), beta: Float(beta), k: Float(k),
+                              workspace: &ws)
             let ref = RefOps.lrnAcross(x: x, shape: shape, size: size, alpha: Double(Float(alpha)), beta: Double(Float(beta)), k: k)
             assertClose(y, ref, "lrn across size \(size)")
             var dx = [Float](repeating: .nan, count: count)
             FastOps.lrnAcrossBackward(dy: floats(dy), x: floats(x), y: floats(ref), dx: &dx, batch: 2, channels: 7, spatial: 12,
-                                      size: size, alpha: Float(alpha), beta: Float(beta), k: Float(k))
+                                      size: size, alpha: Float(alpha), beta: Float(beta), k: Float(k), workspace: &ws)
             let refDx = RefOps.lrnAcrossBackward(dy: dy, x: x, shape: shape, size: size, alpha: alpha, beta: beta, k: k)
             assertClose(dx, refDx, "lrn across backward size \(size)")
             checkGradient("lrn across size \(size)", x: x, analytic: refDx) {
                 project(RefOps.lrnAcross(x: $0, shape: shape, size: size, alpha: alpha, beta: beta, k: k), dy)
             }
-            FastOps.lrnWithin(x: floats(x), y: &y, batch: 2, channels: 7, height: 3, width: 4, size: size, alpha: Float(alpha), beta: Float(beta))
+            FastOps.lrnWithin(x: floats(x), y: &y, batch: 2, channels: 7, height: 3, width: 4, size: size, alpha: Float(alpha), beta: Float(beta),
+                              workspace: &ws)
             assertClose(y, RefOps.lrnWithin(x: x, shape: shape, size: size, alpha: Double(Float(alpha)), beta: Double(Float(beta))), "lrn within size \(size)")
         }
     }
@@ -186,25 +189,26 @@ final class ElementwiseTests: XCTestCase {
             let count = shape.reduce(1, *), (n, c) = (shape[0], shape[1]), inner = count / (shape[0] * shape[1])
             let x = rounded(randomValues(count, seed: 14, scale: 4)), dy = rounded(randomValues(count, seed: 15))
             var y = [Float](repeating: .nan, count: count), dx = [Float](repeating: .nan, count: count)
-            FastOps.softmax(x: floats(x), y: &y, batch: n, channels: c, inner: inner)
+            var ws = [Float](repeating: .nan, count: 2 * n * inner)
+            FastOps.softmax(x: floats(x), y: &y, batch: n, channels: c, inner: inner, workspace: &ws)
             let ys = RefOps.softmax(x: x, shape: shape)
             assertClose(y, ys, "softmax \(shape)")
-            FastOps.softmaxBackward(dy: floats(dy), y: floats(ys), dx: &dx, batch: n, channels: c, inner: inner)
+            FastOps.softmaxBackward(dy: floats(dy), y: floats(ys), dx: &dx, batch: n, channels: c, inner: inner, workspace: &ws)
             let rs = RefOps.softmaxBackward(dy: dy, y: ys, shape: shape)
             assertClose(dx, rs, "softmax backward \(shape)")
             checkGradient("softmax \(shape)", x: x, analytic: rs) { project(RefOps.softmax(x: $0, shape: shape), dy) }
 
-            FastOps.softmax(x: floats(x), y: &y, batch: n, channels: c, inner: inner, log: true)
+            FastOps.softmax(x: floats(x), y: &y, batch: n, channels: c, inner: inner, log: true, workspace: &ws)
             let yl = RefOps.logSoftmax(x: x, shape: shape)
             assertClose(y, yl, "log softmax \(shape)")
-            FastOps.logSoftmaxBackward(dy: floats(dy), y: floats(yl), dx: &dx, batch: n, channels: c, inner: inner)
+            FastOps.logSoftmaxBackward(dy: floats(dy), y: floats(yl), dx: &dx, batch: n, channels: c, inner: inner, workspace: &ws)
             let rl = RefOps.logSoftmaxBackward(dy: dy, y: yl, shape: shape)
             assertClose(dx, rl, "log softmax backward \(shape)")
             checkGradient("log softmax \(shape)", x: x, analytic: rl) { project(RefOps.logSoftmax(x: $0, shape: shape), dy) }
         }
         // Large logits stay finite (max subtracted).
-        var big = [Float](repeating: .nan, count: 3)
-        FastOps.softmax(x: [1000, 1001, 999], y: &big, batch: 1, channels: 3, inner: 1)
+        var big = [Float](repeating: .nan, count: 3), bigWorkspace = [Float](repeating: .nan, count: 2)
+        FastOps.softmax(x: [1000, 1001, 999], y: &big, batch: 1, channels: 3, inner: 1, workspace: &bigWorkspace)
         XCTAssertTrue(big.allSatisfy(\.isFinite))
 
         let (n, c) = (4, 5)

@@ -3,24 +3,55 @@ import XCTest
 
 /// Every `switch` over an op (`Op`) or a lowered kernel call (`KernelCall`) in Sources/ lists its
 /// cases: no `default:`, so adding an op makes the compiler name every place that must handle it.
+/// Nor is there a `default:` in disguise: a chain of `if case .x = op { return … }` lines that
+/// ends in `return nil` for every other op.
 final class ExhaustiveSwitchTests: XCTestCase {
     /// The `default:` lines of switches over ops or kernel calls in `text`, and how many such
     /// switches there are. A switch is over ops when its subject is `op`, `….op`, `call`, `….call`,
     /// or `self` inside `enum`/`extension` `Op` or `KernelCall`.
+    static let typeDecl = try! NSRegularExpression(pattern: #"^\s*(?:public\s+|private\s+)?(?:enum|extension|struct|final class|class)\s+(\w+)"#)
+
+    /// Whether `s` names an op or a kernel call: `op`, `….op`, `call`, `….call`, or `self` inside `Op` or `KernelCall`.
+    static func isOpSubject(_ s: String, enclosing: String) -> Bool {
+        s == "op" || s.hasSuffix(".op") || s == "call" || s.hasSuffix(".call") || (s == "self" && (enclosing == "Op" || enclosing == "KernelCall"))
+    }
+
     static func scan(_ text: String) -> (switches: Int, defaults: [Int]) {
+        let (n, defaults) = scanSwitches(text)
+        return (n, (defaults + scanIfCaseChains(text)).sorted())
+    }
+
+    /// The `return nil` lines that end a chain of `if case … = SUBJECT { return … }` lines over ops
+    /// or kernel calls (subjects as for switches).
+    static func scanIfCaseChains(_ text: String) -> [Int] {
+        let lines = text.components(separatedBy: "\n")
+        let ifCase = try! NSRegularExpression(pattern: #"^\s*if case\b.*=\s*([A-Za-z_.]+)\s*\{.*\breturn\b"#)
+        var found: [Int] = [], enclosing = "", inChain = false
+        for (i, line) in lines.enumerated() {
+            let range = NSRange(line.startIndex..., in: line)
+            if let m = Self.typeDecl.firstMatch(in: line, range: range) { enclosing = String(line[Range(m.range(at: 1), in: line)!]) }
+            if let m = ifCase.firstMatch(in: line, range: range) {
+                let s = String(line[Range(m.range(at: 1), in: line)!])
+                inChain = isOpSubject(s, enclosing: enclosing)
+                continue
+            }
+            if inChain, line.trimmingCharacters(in: .whitespaces) == "return nil" { found.append(i + 1) }
+            if !line.trimmingCharacters(in: .whitespaces).isEmpty { inChain = false }
+        }
+        return found
+    }
+
+    static func scanSwitches(_ text: String) -> (switches: Int, defaults: [Int]) {
         let lines = text.components(separatedBy: "\n")
         let subject = try! NSRegularExpression(pattern: #"\bswitch\s+([A-Za-z_.]+)\s*\{"#)
-        let typeDecl = try! NSRegularExpression(pattern: #"^\s*(?:public\s+|private\s+)?(?:enum|extension|struct|final class|class)\s+(\w+)"#)
         var switches = 0, defaults: [Int] = []
         var enclosing = ""
         for (i, line) in lines.enumerated() {
             let range = NSRange(line.startIndex..., in: line)
-            if let m = typeDecl.firstMatch(in: line, range: range) { enclosing = String(line[Range(m.range(at: 1), in: line)!]) }
+            if let m = Self.typeDecl.firstMatch(in: line, range: range) { enclosing = String(line[Range(m.range(at: 1), in: line)!]) }
             guard let m = subject.firstMatch(in: line, range: range) else { continue }
             let s = String(line[Range(m.range(at: 1), in: line)!])
-            let isOp = s == "op" || s.hasSuffix(".op") || s == "call" || s.hasSuffix(".call")
-                || (s == "self" && (enclosing == "Op" || enclosing == "KernelCall"))
-            guard isOp else { continue }
+            guard isOpSubject(s, enclosing: enclosing) else { continue }
             switches += 1
             // Walk the switch body by braces; `default:` at the switch's own depth is the finding.
             var depth = 0
@@ -45,7 +76,7 @@ final class ExhaustiveSwitchTests: XCTestCase {
         for f in files.sorted() {
             let (n, defaults) = Self.scan(try String(contentsOfFile: sources + "/" + f, encoding: .utf8))
             total += n
-            for line in defaults { XCTFail("Sources/\(f):\(line): default: in a switch over ops") }
+            for line in defaults { XCTFail("Sources/\(f):\(line): default: in a switch over ops, or an if-case chain over ops ending in return nil") }
         }
         // The op table, shape inference, autodiff, the reference interpreter, lowering and the
         // executor each switch over every op or kernel call.
@@ -67,9 +98,20 @@ final class ExhaustiveSwitchTests: XCTestCase {
                 default: return 2
                 }
             }
+            extension KernelCall {
+                var algorithm: ConvAlgorithm? {
+                    if case .conv2d(_, _, let a) = self { return a }
+                    if case .conv2dBackwardData(_, let a) = self { return a }
+                    return nil
+                }
+            }
+            func h(v: Int?) -> Int? {
+                if case .some(let x) = v { return x }
+                return nil
+            }
             """
         let (n, defaults) = Self.scan(text)
         XCTAssertEqual(n, 1)
-        XCTAssertEqual(defaults, [4])
+        XCTAssertEqual(defaults, [4, 17])
     }
 }

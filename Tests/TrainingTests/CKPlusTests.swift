@@ -9,7 +9,7 @@ final class CKPlusTests: XCTestCase {
     static let minAccuracy = 0.40
 
     func testShortRunLearnsWellAboveChance() throws {
-        _ = try Toy.dataFolder()
+        _ = try Toy.dataPath("ckplus48/index.csv")
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         var s = try Settings(file: root + "/Graphs/ckplus_scratch.train")
         try s.override(["epochs=\(Self.epochs)", "output=" + Toy.output("ckplus")])

@@ -58,7 +58,7 @@ final class DataTests: XCTestCase {
     }
 
     func testGroupedFoldsOnCKPlusSubjects() throws {
-        let data = try Dataset.load(index: try Toy.dataFolder() + "/ckplus48/index.csv")
+        let data = try Dataset.load(index: try Toy.dataPath("ckplus48/index.csv"))
         XCTAssertEqual(data.samples.count, 981)
         XCTAssertEqual(Set(data.samples.map(\.group)).count, 118)
         XCTAssertEqual(data.classes, ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"])

@@ -83,4 +83,45 @@ final class RecipeSmokeTests: XCTestCase {
         XCTAssertEqual(lines.filter { $0.contains("reused") }.count, 24, lines.joined(separator: "\n"))
         XCTAssertFalse(lines.contains { $0.contains("FAILED") }, lines.joined(separator: "\n"))
     }
+
+    /// A fixed split with a training subset, two seeds and the fer2013 recipe: one "fold", every
+    /// training reads the split and subset from its settings, and both seeds and both methods train on
+    /// the same rows (the recipe fixes split_seed) and test on the same.
+    func testRecipeOnAFixedSplitWithATrainingSubset() throws {
+        let exe = try Self.executable()
+        let tmp = NSTemporaryDirectory() + "fn2e-recipe-split-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let index = try SyntheticFaces.write(to: tmp + "/data", subjects: 12, perSubject: 7, seed: 5)
+        // A usage column: the first 8 subjects Training, the rest PublicTest.
+        let rows = try String(contentsOfFile: index, encoding: .utf8).split(separator: "\n")
+        let subjects = Array(Set(rows.dropFirst().map { $0.split(separator: ",")[2] })).sorted()
+        try ([rows[0] + ",usage"] + rows.dropFirst().map { r in r + (subjects.firstIndex(of: r.split(separator: ",")[2])! < 8 ? ",Training" : ",PublicTest") })
+            .joined(separator: "\n").write(toFile: tmp + "/data/usage.csv", atomically: true, encoding: .utf8)
+        _ = CaffeImportDriver.makeTestModel(net: Self.root + "/Tools/standin/onet_standin.prototxt", syntax: .current,
+                                            seed: 1, directory: tmp + "/face", name: "standin")
+        XCTAssertEqual(CaffeImportDriver.run(prototxt: nil, caffemodel: tmp + "/face/standin.caffemodel", directory: tmp + "/face", name: "onet").status, 0)
+        var o = Recipe.Options(recipeFile: Self.root + "/Graphs/fer2013.recipe", faceNet: tmp + "/face", data: tmp + "/data/usage.csv",
+                               output: tmp + "/runs", executable: exe)
+        o.split = "usage:Training/PublicTest"
+        o.trainSubset = 20
+        o.seeds = [1, 2]
+        o.methods = ["scratch", "finetune"]
+        o.jobs = 2
+        o.overrides = ["iterations=2", "batch=8"]
+        var lines: [String] = []
+        let results = try Recipe(o, log: { lines.append($0) }).run()
+        XCTAssertEqual(results.count, 4, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines[0].contains("the fixed split usage:Training/PublicTest, 20 training images"), lines[0])
+        var reports = Set<String>()
+        for seed in [1, 2] {
+            for method in ["scratch", "finetune"] {
+                let log = try String(contentsOfFile: "\(tmp)/runs/7classes/seed\(seed)/fold0/\(method)/train.log", encoding: .utf8)
+                XCTAssertTrue(log.contains("  train: 20 images"), log)
+                XCTAssertTrue(log.contains("equalize             hist"), log)
+                reports.insert(log.split(separator: "\n").filter { $0.hasPrefix("  train:") || $0.hasPrefix("  validation:") || $0.hasPrefix("  test:") }.joined(separator: "\n"))
+            }
+        }
+        XCTAssertEqual(reports.count, 1, "the same split for every seed and method: \(reports)")
+        for r in results { XCTAssertEqual(r.evaluation.count, 4 * 7, "PublicTest: 4 subjects of 7 images") }
+    }
 }

@@ -1,3 +1,4 @@
+import Driver
 import Foundation
 import Tensors
 import Training
@@ -127,11 +128,11 @@ enum Toy {
         }
     }
 
-    /// The data folder named by FN2E_DATA, or a skip that says why.
-    static func dataFolder() throws -> String {
-        guard let d = ProcessInfo.processInfo.environment["FN2E_DATA"], !d.isEmpty else {
-            throw XCTSkip("FN2E_DATA is not set: point it at the shared data folder (../shared/data) to run the CK+ tests")
-        }
-        return d
+    /// `$FN2E_DATA/<relative>` through the shared-data resolver (`Driver.SharedData`), or a skip
+    /// that says why.
+    static func dataPath(_ relative: String) throws -> String {
+        let found = SharedData.find(relative)
+        guard let path = found.path else { throw XCTSkip(found.reason) }
+        return path
     }
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Times facenet-pytorch's MTCNN (CPU, 2 threads) on photos: one detection to warm up, then --runs
-timed ones; prints one JSON line per photo with the median seconds. --write-collage DIR writes the
+timed ones; prints one JSON line per photo with the median seconds. A folder stands for its photos
+(.jpg, .jpeg, .png, .bmp, sorted by name), as for fn2e-run detect. --write-collage DIR writes the
 parity fixture's 640x480 collage there as collage640.png (needs FN2E_DATA) and exits.
 
-Usage: python3 Tools/mtcnn/bench_facenet.py [--runs N] PHOTO...   (creates Tools/mtcnn/.venv once)
+Usage: python3 Tools/mtcnn/bench_facenet.py [--runs N] PHOTO|FOLDER...   (creates Tools/mtcnn/.venv once)
 """
 import argparse, json, os, sys, time
 
@@ -35,7 +36,13 @@ def main():
         return
     torch.set_num_threads(a.threads)
     mtcnn = MTCNN(keep_all=True, device="cpu")
-    for photo in a.photos:
+    photos = []
+    for arg in a.photos:
+        if os.path.isdir(arg):
+            photos += sorted(os.path.join(arg, n) for n in os.listdir(arg) if n.lower().endswith((".jpg", ".jpeg", ".png", ".bmp")))
+        else:
+            photos.append(arg)
+    for photo in photos:
         img = np.asarray(Image.open(photo).convert("RGB"))
         with torch.no_grad():
             boxes, _ = mtcnn.detect(img)

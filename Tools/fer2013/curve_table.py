@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Writes the FER2013 learning-curve table (markdown) from the recipe results found so far.
+
+Reads OUT/nSIZE/7classes/results.json (written by `fn2e-run facenet2expnet`, one per training-set
+size) and writes DOC: per size and method, test accuracy and mean per-class accuracy on PublicTest
+(mean ± std over seeds), the training time, and the paired differences FaceNet2ExpNet − scratch
+and FaceNet2ExpNet − finetune with their 95% intervals. Standard library only.
+
+Usage: python3 Tools/fer2013/curve_table.py OUT DOC [COMMAND]
+"""
+import glob, json, os, re, sys, time
+
+
+def main(out, doc, command=""):
+    rows = []
+    for path in glob.glob(os.path.join(out, "n*", "*classes", "results.json")):
+        size = re.match(r"n(.+)", os.path.basename(os.path.dirname(os.path.dirname(path)))).group(1)
+        with open(path) as f:
+            rows.append((int(size) if size.isdigit() else 10**9, size, json.load(f)))
+    rows.sort(key=lambda r: r[0])
+    lines = ["# FER2013 learning curve", "",
+             "Written by `Tools/fer2013/learning_curve.sh` as sizes finish (%s). Test set: PublicTest (7 classes);"
+             % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             "training rows: nested stratified subsets of Training (`--train-subset`, `split_seed = 1`), validation rows",
+             "(10% of each class) held out first. Settings: `Graphs/fer2013.recipe` (not tuned yet).", "",
+             "Command: `%s`" % command if command else "", "",
+             "| training images | method | runs | accuracy % (mean ± std over seeds) | mean per-class % | training time (s, all runs) |",
+             "|---|---|---|---|---|---|"]
+    pairs = []
+    for _, size, r in rows:
+        for method in ("facenet2expnet", "facenet2expnet-raw", "scratch", "finetune"):
+            m = r.get(method)
+            if not m:
+                continue
+            lines.append("| %s | %s | %d | %.2f ± %.2f | %.2f ± %.2f | %.0f |" % (
+                size, method, len(m["accuracy_by_seed"]), m["accuracy_mean"], m["accuracy_std"],
+                m["mean_class_accuracy_mean"], m["mean_class_accuracy_std"], m["train_seconds"]))
+        for p in r.get("paired", []):
+            if p["first"] == "facenet2expnet" and p["second"] in ("scratch", "finetune"):
+                pairs.append("| %s | %s − %s | %d | %+.2f | [%+.2f, %+.2f] | %d/%d/%d |" % (
+                    size, p["first"], p["second"], p["n"], p["mean"], p["ci95"][0], p["ci95"][1], p["wins"], p["ties"], p["losses"]))
+    if pairs:
+        lines += ["", "Paired differences over the same seeds (percentage points):", "",
+                  "| training images | pair | n | mean | 95% interval | wins/ties/losses |", "|---|---|---|---|---|---|"] + pairs
+    tmp = doc + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, doc)
+    print("wrote %s (%d sizes)" % (doc, len(rows)))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(*sys.argv[1:4])
