@@ -73,7 +73,7 @@ let package = Package(
         // Interposes malloc to count a step's heap allocations (TrainingTests/AllocationTests).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "TrainingTests", dependencies: [
-            "Training", "IR", "Tensors", "Driver", "CaffeImport", "Distributed", "Runtime", "Autodiff", "AllocationCounter",
+            "Training", "IR", "Tensors", "Driver", "CaffeImport", "Distributed", "Runtime", "Autodiff", "AllocationCounter", "Reference", "Scheduler",
         ]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "Tensors"]),
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "Detection", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),

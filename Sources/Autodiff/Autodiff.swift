@@ -13,6 +13,8 @@ import IR
 ///   `P`, in parameter order.
 /// - Training mode: `%d = dropout(%x) {ratio}` becomes `%d.mask = dropout_mask(%x) {ratio}` and
 ///   `%d = mul(%x, %d.mask)`, so the mask is a saved forward value.
+/// - Training-mode batch norm (`batch_norm` with momentum < 1) normalizes with the batch's
+///   statistics: see `LowerBatchNorm`, whose running statistics and batch moments become outputs.
 /// - Forward nodes no output needs are dropped, and with them the parameters only they used.
 public enum Autodiff {
     public static let prefix = "grad."
@@ -40,6 +42,7 @@ public enum Autodiff {
         }
 
         _ = try LowerDropout().run(&g, PassContext())
+        _ = try LowerBatchNorm().run(&g, PassContext())
         if !g.outputs.contains(loss) { g.outputs.insert(loss, at: 0) }
         g = DeadCodeElimination.prune(g)
 
@@ -296,7 +299,11 @@ struct Backward {
             if wants(1) || wants(2) {
                 throw notDifferentiable("batch_norm uses its mean and variance operands as given; they must be frozen (trainable=false)")
             }
-            if wants(0) { try contribute(0, .batchNormBackward, [x[2], dy], n.attrs) }
+            if wants(0) { try contribute(0, .batchNormBackward, [x[2], dy], ["eps": a["eps"]!]) }
+        case .batchNormTrain:
+            if wants(0) { try contribute(0, .batchNormTrainBackward, [x[0], dy], n.attrs) }
+        case .batchMoments:
+            throw notDifferentiable("batch statistics feed running averages; batch_norm_train's gradient already flows through them")
         case .lrn:
             if wants(0) {
                 guard a.string("region") == "across_channels" else {
@@ -345,7 +352,8 @@ struct Backward {
         case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
              .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
              .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward, .reduceBackward, .sumTo:
+             .lrnBackward, .batchNormBackward, .batchNormTrainBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward,
+             .reduceBackward, .sumTo:
             throw notDifferentiable("backward ops have no gradient rule (second-order gradients are not supported)")
         }
     }

@@ -72,6 +72,8 @@ public enum AttrRange: Sendable {
     case any, positive, nonNegative
     /// [0, 1): a probability that leaves something (dropout's ratio).
     case probability
+    /// [0, 1]: a weight (batch_norm's momentum).
+    case fraction
 
     /// Why `v` is out of range, or nil.
     public func problem(_ v: AttrValue) -> String? {
@@ -80,6 +82,7 @@ public enum AttrRange: Sendable {
         case (.positive, _) where ints.map({ !$0.allSatisfy { $0 > 0 } }) ?? false: return "must be positive"
         case (.nonNegative, _) where ints.map({ !$0.allSatisfy { $0 >= 0 } }) ?? false: return "must not be negative"
         case (.probability, .float(let r)) where !(r >= 0 && r < 1): return "must be in [0, 1)"
+        case (.fraction, .float(let r)) where !(r >= 0 && r <= 1): return "must be in [0, 1]"
         case (_, .float(let f)) where !f.isFinite: return "must be finite"
         case (_, .floats(let fs)) where !fs.allSatisfy(\.isFinite): return "must be finite"
         case (_, _) where ints.map({ !$0.allSatisfy { $0.magnitude <= UInt(maxDimension) } }) ?? false: return "is out of range"

@@ -18,7 +18,16 @@ public enum Op: String, CaseIterable, Sendable {
     case affine
     // Per-channel (axis 1) operations.
     case scale, bias
+    /// `(x, mean[C], var[C]) {eps, momentum}` -> (x - mean[c]) / sqrt(var[c] + eps), with the given (running)
+    /// statistics. momentum < 1 marks a layer trained with batch statistics: training graphs lower it to
+    /// `batch_norm_train` and `batch_moments`, and the trainer keeps mean and var as running averages,
+    /// `running = momentum * running + (1 - momentum) * batch` (see `LowerBatchNorm`).
     case batchNorm = "batch_norm"
+    /// `x[N,C,...] {eps}` -> (x - mean[c]) / sqrt(var[c] + eps) with the batch's own statistics: mean and
+    /// biased variance of channel c over every axis but 1. Its gradient flows through the statistics.
+    case batchNormTrain = "batch_norm_train"
+    /// `x[N,C,...]` -> f32[2,C]: row 0 the mean, row 1 the biased variance of each channel over every axis but 1.
+    case batchMoments = "batch_moments"
     case lrn
     /// x divided by its L2 norm over C, H and W of each sample (across_spatial) or over C at each position.
     case l2Normalize = "l2_normalize"
@@ -73,6 +82,9 @@ public enum Op: String, CaseIterable, Sendable {
     case lrnBackward = "lrn_backward"
     /// `(var[C], dy) {eps}` -> dy / sqrt(var[c] + eps): batch_norm with given statistics.
     case batchNormBackward = "batch_norm_backward"
+    /// `(x, dy) {eps}` -> dx = (dy - mean(dy) - x̂ mean(dy x̂)) / sqrt(var + eps), x̂ = batch_norm_train(x),
+    /// the means per channel over every axis but 1: the gradient through the batch statistics too.
+    case batchNormTrainBackward = "batch_norm_train_backward"
     /// `(x, dy) {l2_normalize attrs}` -> (dy - y * sum(dy * y)) / norm over each normalised group, y = x / norm.
     case l2NormalizeBackward = "l2_normalize_backward"
     /// `(dy) {axis, start, end, size}` -> dy placed at [start, end) of an axis of `size`, zeros elsewhere.
@@ -166,7 +178,13 @@ extension Op {
         case .bias:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: [])
         case .batchNorm:
-            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [AttrSpec("eps", .float, .float(1e-5))])
+            return OpSignature(minOperands: 3, maxOperands: 3, attrs: [
+                AttrSpec("eps", .float, .float(1e-5)), AttrSpec("momentum", .float, .float(1), range: .fraction),
+            ])
+        case .batchNormTrain:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("eps", .float, .float(1e-5))])
+        case .batchMoments:
+            return OpSignature(minOperands: 1, maxOperands: 1, attrs: [])
         case .lrn:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
                 AttrSpec("size", .int, .int(5), range: .positive),
@@ -250,7 +268,9 @@ extension Op {
         case .lrnBackward:
             return OpSignature(minOperands: 3, maxOperands: 3, attrs: Op.lrn.signature.attrs)
         case .batchNormBackward:
-            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.batchNorm.signature.attrs)
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: [AttrSpec("eps", .float, .float(1e-5))])
+        case .batchNormTrainBackward:
+            return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.batchNormTrain.signature.attrs)
         case .l2NormalizeBackward:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: Op.l2Normalize.signature.attrs)
         case .sliceBackward:
@@ -296,7 +316,8 @@ extension Op {
         .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
         .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
         .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-        .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward, .reduceBackward, .sumTo,
+        .lrnBackward, .batchNormBackward, .batchNormTrainBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward,
+        .reduceBackward, .sumTo,
     ]
     /// Whether the op gives the same result every time (dropout draws a mask), so that the
     /// scheduler may fold it when its operands are frozen.

@@ -133,6 +133,14 @@ extension Op {
             if self == .batchNorm, a.float("eps") < 0 { throw InferenceError("batch_norm: eps must be non-negative") }
             return x
 
+        case .batchNormTrain:
+            if a.float("eps") < 0 { throw InferenceError("batch_norm_train: eps must be non-negative") }
+            return try atLeastRank(xs[0], 2, 0)
+
+        case .batchMoments:
+            let x = try atLeastRank(xs[0], 2, 0)
+            return TensorType(.f32, [.fixed(2), x.dims[1]])
+
         case .lrn:
             let x = try rank(xs[0], 4, 0)
             let size = a.int("size")
@@ -222,8 +230,8 @@ extension Op {
         case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
              .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
              .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward, .reduceBackward, .sumTo, .matmul,
-             .dropoutMask, .fill:
+             .lrnBackward, .batchNormBackward, .batchNormTrainBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward,
+             .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
             return try inferBackwardType(xs, a)
         }
     }
@@ -308,6 +316,10 @@ extension Op {
             let dy = try atLeastRank(xs[1], 2, 1)
             try expectShape(xs[0], [dy.dims[1]], "batch_norm_backward variance", 0)
             return dy
+        case .batchNormTrainBackward:
+            _ = try Op.batchNormTrain.inferType([xs[0]], a)
+            try same(0, 1)
+            return xs[0]
         case .l2NormalizeBackward:
             _ = try Op.l2Normalize.inferType([xs[0]], a)
             try same(0, 1)
@@ -348,7 +360,7 @@ extension Op {
             return TensorType(.f32, dimsFromShapeAttr(a.ints("shape")))
         case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
              .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm, .lrn,
-             .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call, .l2Normalize,
+             .batchNormTrain, .batchMoments, .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call, .l2Normalize,
              .priorBox, .detectionOutput:
             preconditionFailure("\(rawValue) is typed by inferType")
         }

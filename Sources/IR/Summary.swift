@@ -65,7 +65,8 @@ public struct Summary {
             return out.count(batch: batch) * (node.fullAttrs.bool("transpose_a") ? a[0] : a[1])
         case .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat,
              .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm,
-             .lrn, .l2Normalize, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
+             .batchNormTrain, .batchMoments, .batchNormTrainBackward, .lrn, .l2Normalize, .softmax, .logSoftmax,
+             .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
              .priorBox, .detectionOutput, .maxPoolBackward,
              .avgPoolBackward, .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward,
              .tanhBackward, .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward,

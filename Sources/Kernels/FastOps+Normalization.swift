@@ -167,3 +167,79 @@ extension FastOps {
         } }
     }
 }
+
+// MARK: - Batch normalization with the batch's statistics
+
+extension FastOps {
+    /// Channel c's mean and biased variance over `[N, C, spatial]` (two passes, Double sums).
+    @inline(__always)
+    static func channelMoments(_ x: UnsafePointer<Float>, _ c: Int, batch: Int, channels: Int, spatial: Int) -> (mean: Float, variance: Float) {
+        var sum = 0.0
+        for n in 0..<batch {
+            let s = x + (n * channels + c) * spatial
+            var part: Float = 0
+            for i in 0..<spatial { part += s[i] }
+            sum += Double(part)
+        }
+        let count = Double(batch * spatial), mean = Float(sum / count)
+        var squares = 0.0
+        for n in 0..<batch {
+            let s = x + (n * channels + c) * spatial
+            var part: Float = 0
+            for i in 0..<spatial { let d = s[i] - mean; part += d * d }
+            squares += Double(part)
+        }
+        return (mean, Float(squares / count))
+    }
+
+    /// `batch_moments`: moments `[2, C]`, row 0 the mean and row 1 the biased variance of each channel of x `[N, C, spatial]`.
+    public static func batchMoments(x: UnsafePointer<Float>, moments: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(channels, costPerItem: 2 * batch * spatial) { cs in
+            for c in cs {
+                (moments[c], moments[channels + c]) = channelMoments(x, c, batch: batch, channels: channels, spatial: spatial)
+            }
+        }
+    }
+
+    /// `batch_norm_train`: `y = (x − mean[c]) / sqrt(var[c] + eps)` with x's own per-channel statistics;
+    /// x, y `[N, C, spatial]` (y may be x: each channel is read whole before it is written).
+    public static func batchNormTrain(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, eps: Float, batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(channels, costPerItem: 3 * batch * spatial) { cs in
+            for c in cs {
+                let (m, v) = channelMoments(x, c, batch: batch, channels: channels, spatial: spatial)
+                let inv = 1 / (v + eps).squareRoot()
+                for n in 0..<batch {
+                    let (s, d) = (x + (n * channels + c) * spatial, y + (n * channels + c) * spatial)
+                    for i in 0..<spatial { d[i] = (s[i] - m) * inv }
+                }
+            }
+        }
+    }
+
+    /// `batch_norm_train_backward`: `dx = (dy − mean(dy) − x̂ · mean(dy · x̂)) / sqrt(var + eps)`, x̂ the
+    /// normalized x, means per channel over N and spatial; x, dy, dx `[N, C, spatial]`.
+    public static func batchNormTrainBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, eps: Float,
+                                              batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(channels, costPerItem: 5 * batch * spatial) { cs in
+            for c in cs {
+                let (m, v) = channelMoments(x, c, batch: batch, channels: channels, spatial: spatial)
+                let inv = 1 / (v + eps).squareRoot()
+                var sumDy = 0.0, sumDyXhat = 0.0
+                for n in 0..<batch {
+                    let (s, g) = (x + (n * channels + c) * spatial, dy + (n * channels + c) * spatial)
+                    var a: Float = 0, b: Float = 0
+                    for i in 0..<spatial { a += g[i]; b += g[i] * (s[i] - m) }
+                    sumDy += Double(a)
+                    sumDyXhat += Double(b) * Double(inv)
+                }
+                let count = Double(batch * spatial)
+                let meanDy = Float(sumDy / count), meanDyXhat = Float(sumDyXhat / count)
+                for n in 0..<batch {
+                    let o = (n * channels + c) * spatial
+                    let (s, g, d) = (x + o, dy + o, dx + o)
+                    for i in 0..<spatial { d[i] = (g[i] - meanDy - (s[i] - m) * inv * meanDyXhat) * inv }
+                }
+            }
+        }
+    }
+}

@@ -245,6 +245,7 @@ struct Exporter {
             if a.bool("transpose_b") { r = add("Transpose", [r], [.ints("perm", [1, 0])], output: fresh("\(y).b")) }
             add("MatMul", [l, r], output: y)
         case .l2Normalize, .call, .priorBox, .detectionOutput, .softmaxCrossEntropy, .euclideanLoss, .fill, .dropoutMask,
+             .batchNormTrain, .batchMoments, .batchNormTrainBackward,
              .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward, .preluBackwardInput,
              .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward,
              .euclideanLossBackward, .maximumBackward, .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward,

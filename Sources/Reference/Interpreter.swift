@@ -67,6 +67,10 @@ public enum Interpreter {
         case .scale: return RefOps.channelScale(x: xs[0], shape: ss[0], scale: xs[1], bias: xs.count > 2 ? xs[2] : nil)
         case .bias: return RefOps.channelBias(x: xs[0], shape: ss[0], bias: xs[1])
         case .batchNorm: return RefOps.batchNorm(x: xs[0], shape: ss[0], mean: xs[1], variance: xs[2], eps: a.float("eps"))
+        case .batchNormTrain: return RefOps.batchNormTrain(x: xs[0], shape: ss[0], eps: a.float("eps"))
+        case .batchMoments:
+            let (m, v) = RefOps.batchMoments(x: xs[0], shape: ss[0])
+            return m + v
         case .lrn:
             if a.string("region") == "within_channel" {
                 return RefOps.lrnWithin(x: xs[0], shape: ss[0], size: a.int("size"), alpha: a.float("alpha"), beta: a.float("beta"))
@@ -102,7 +106,7 @@ public enum Interpreter {
         case .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward,
              .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward,
              .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward, .maximumBackward,
-             .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward,
+             .lrnBackward, .batchNormBackward, .batchNormTrainBackward, .l2NormalizeBackward, .sliceBackward, .resizeBackward,
              .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
             return try evaluateBackward(n, a, xs, ss, out)
         }
@@ -165,6 +169,7 @@ public enum Interpreter {
         case .batchNormBackward:
             let inv = xs[0].map { 1 / ($0 + a.float("eps")).squareRoot() }
             return RefOps.channelScale(x: xs[1], shape: out, scale: inv, bias: nil)
+        case .batchNormTrainBackward: return RefOps.batchNormTrainBackward(dy: xs[1], x: xs[0], shape: out, eps: a.float("eps"))
         case .resizeBackward: return RefOps.resizeBackward(dy: xs[0], dyShape: ss[0], h: out[2], w: out[3])
         case .sliceBackward:
             return RefOps.sliceBackward(dy: xs[0], xShape: out, axis: axis(out.count), start: a.int("start"), length: a.int("end") - a.int("start"))
@@ -194,7 +199,7 @@ public enum Interpreter {
             return [Double](repeating: a.float("value"), count: count)
         case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
              .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias,
-             .batchNorm, .lrn, .l2Normalize, .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss,
+             .batchNorm, .batchNormTrain, .batchMoments, .lrn, .l2Normalize, .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss,
              .mean, .sum, .call, .priorBox, .detectionOutput:
             throw InterpreterError("'%\(n.name)': \(n.op.rawValue) is not a backward op")
         }

@@ -366,6 +366,35 @@ public enum RefOps {
         return (dx, dm, dv)
     }
 
+    /// Each channel's mean and biased variance over every axis but 1.
+    public static func batchMoments(x: [Double], shape: [Int]) -> (mean: [Double], variance: [Double]) {
+        let (c, inner) = (shape[1], shape.dropFirst(2).reduce(1, *))
+        let count = Double(x.count / c)
+        var mean = [Double](repeating: 0, count: c), variance = mean
+        for i in x.indices { mean[(i / inner) % c] += x[i] / count }
+        for i in x.indices { let ch = (i / inner) % c; variance[ch] += (x[i] - mean[ch]) * (x[i] - mean[ch]) / count }
+        return (mean, variance)
+    }
+
+    /// Batch norm with the batch's statistics: `batchNorm` of x with its own `batchMoments`.
+    public static func batchNormTrain(x: [Double], shape: [Int], eps: Double) -> [Double] {
+        let (m, v) = batchMoments(x: x, shape: shape)
+        return batchNorm(x: x, shape: shape, mean: m, variance: v, eps: eps)
+    }
+
+    /// Gradient of `batchNormTrain` by the chain rule through the statistics: the given-statistics
+    /// gradient plus dmean / M + dvar · 2 (x − mean) / M, M the elements of a channel.
+    public static func batchNormTrainBackward(dy: [Double], x: [Double], shape: [Int], eps: Double) -> [Double] {
+        let (c, inner) = (shape[1], shape.dropFirst(2).reduce(1, *))
+        let (m, v) = batchMoments(x: x, shape: shape)
+        let g = batchNormBackward(dy: dy, x: x, shape: shape, mean: m, variance: v, eps: eps)
+        let count = Double(x.count / c)
+        return x.indices.map { i in
+            let ch = (i / inner) % c
+            return g.dx[i] + g.dmean[ch] / count + g.dvariance[ch] * 2 * (x[i] - m[ch]) / count
+        }
+    }
+
     // MARK: - Local response normalisation (Caffe)
 
     /// The first channel of channel `c`'s window: Caffe pads `(size − 1) / 2` before.

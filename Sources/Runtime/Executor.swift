@@ -255,6 +255,12 @@ public final class Executor {
         case let .batchNormBackward(v, eps):
             return { FastOps.batchNormGivenStatisticsBackward(dy: xs[1], variance: xs[0], eps: eps, dx: y, batch: v.batch,
                                                               channels: v.channels, spatial: v.spatial) }
+        case let .batchNormTrain(v, eps):
+            return { FastOps.batchNormTrain(x: xs[0], y: y, eps: eps, batch: v.batch, channels: v.channels, spatial: v.spatial) }
+        case let .batchNormTrainBackward(v, eps):
+            return { FastOps.batchNormTrainBackward(x: xs[0], dy: xs[1], dx: y, eps: eps, batch: v.batch, channels: v.channels, spatial: v.spatial) }
+        case let .batchMoments(v):
+            return { FastOps.batchMoments(x: xs[0], moments: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
         case let .lrnAcross(v, size, alpha, beta, kk):
             return { FastOps.lrnAcross(x: xs[0], y: y, batch: v.batch, channels: v.channels, spatial: v.spatial, size: size, alpha: alpha, beta: beta, k: kk, workspace: ws) }
         case let .lrnWithin(v, h, w, size, alpha, beta):

@@ -61,6 +61,10 @@ public enum KernelCall {
     case channelScale(ChannelView, hasScale: Bool)
     case batchNorm(ChannelView, eps: Float)
     case batchNormBackward(ChannelView, eps: Float)
+    /// Normalization with the batch's statistics (`batch_norm_train`), its gradient, and the statistics alone.
+    case batchNormTrain(ChannelView, eps: Float)
+    case batchNormTrainBackward(ChannelView, eps: Float)
+    case batchMoments(ChannelView)
     case lrnAcross(ChannelView, size: Int, alpha: Float, beta: Float, k: Float)
     case lrnWithin(ChannelView, height: Int, width: Int, size: Int, alpha: Float, beta: Float)
     case lrnBackward(ChannelView, size: Int, alpha: Float, beta: Float, k: Float)
@@ -123,7 +127,7 @@ public enum KernelCall {
         case .linear, .matmul, .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu,
              .reluBackward, .prelu, .preluBackwardInput, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
              .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .channelScale, .batchNorm,
-             .batchNormBackward, .priorBox, .detectionOutput, .euclideanLoss, .euclideanLossBackward, .reduce,
+             .batchNormBackward, .batchNormTrain, .batchNormTrainBackward, .batchMoments, .priorBox, .detectionOutput, .euclideanLoss, .euclideanLossBackward, .reduce,
              .reduceBackward, .sumTo, .dropoutMask, .fill:
             return WorkspaceBooking()
         }
@@ -137,14 +141,14 @@ public enum KernelCall {
     /// 2x2 windows tile the plane (each window reads its four cells before writing them).
     public var mayOverwriteFirstOperand: Bool {
         switch self {
-        case .relu, .reluBackward, .prelu, .sigmoid, .tanh, .copy, .affine, .channelScale, .batchNorm, .binary:
+        case .relu, .reluBackward, .prelu, .sigmoid, .tanh, .copy, .affine, .channelScale, .batchNorm, .batchNormTrain, .binary:
             return true
         case .maxPoolBackward(let g, let reluMask):
             return reluMask && g.isDisjoint2x2 && 2 * g.outH == g.height && 2 * g.outW == g.width
         case .conv2d, .conv2dMaxPool, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .avgPool,
              .maxPoolBackwardFromWinners, .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
-             .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .lrnAcross,
-             .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
+             .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .batchNormTrainBackward,
+             .batchMoments, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
              .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward, .euclideanLoss, .euclideanLossBackward,
              .reduce, .reduceBackward, .sumTo, .dropoutMask, .fill:
             return false
@@ -194,6 +198,9 @@ public enum KernelCall {
         case .channelScale(_, let hasScale): label = hasScale ? "scale" : "bias"
         case .batchNorm: label = "batch_norm"
         case .batchNormBackward: label = "batch_norm_backward"
+        case .batchNormTrain: label = "batch_norm_train"
+        case .batchNormTrainBackward: label = "batch_norm_train_backward"
+        case .batchMoments: label = "batch_moments"
         case .lrnAcross: label = "lrn"
         case .lrnWithin: label = "lrn/within_channel"
         case .lrnBackward: label = "lrn_backward"
@@ -309,6 +316,9 @@ enum Lowering {
         case .bias: return .channelScale(view(ins[0]), hasScale: false)
         case .batchNorm: return .batchNorm(view(ins[0]), eps: Float(a.float("eps")))
         case .batchNormBackward: return .batchNormBackward(view(out), eps: Float(a.float("eps")))
+        case .batchNormTrain: return .batchNormTrain(view(out), eps: Float(a.float("eps")))
+        case .batchNormTrainBackward: return .batchNormTrainBackward(view(out), eps: Float(a.float("eps")))
+        case .batchMoments: return .batchMoments(view(ins[0]))
         case .lrn:
             if a.string("region") == "within_channel" {
                 return .lrnWithin(view(ins[0]), height: ins[0][2], width: ins[0][3], size: lrn.size, alpha: lrn.alpha, beta: lrn.beta)

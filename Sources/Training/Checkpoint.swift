@@ -51,18 +51,23 @@ extension Checkpoint {
 }
 
 extension Solver {
-    /// The trainable parameters' current values, in slot order.
+    /// The parameters the solver changes (trainable ones in slot order, then running averages) with their storage.
+    var updated: [(param: Param, weights: UnsafeMutablePointer<Float>, count: Int)] {
+        slots.map { ($0.param, $0.weights, $0.count) } + averages.map { ($0.param, $0.weights, $0.count) }
+    }
+
+    /// The current values of the trainable parameters (in slot order) and running averages.
     public var parameterTensors: [(String, Tensor)] {
-        slots.map { s in
+        updated.map { s in
             (s.param.name, Tensor(shape: s.param.type.shape ?? [s.count], data: Array(UnsafeBufferPointer(start: s.weights, count: s.count))))
         }
     }
 
-    /// Overwrites every trainable parameter from `tensors` (read from `path`, named in the error).
+    /// Overwrites every trainable parameter and running average from `tensors` (read from `path`, named in the error).
     public func loadParameters(_ tensors: [String: Tensor], from path: String) throws {
-        for slot in slots {
-            guard let w = tensors[slot.param.name], w.count == slot.count else { throw TrainingError("\(path) lacks '\(slot.param.name)'") }
-            w.data.withUnsafeBufferPointer { slot.weights.update(from: $0.baseAddress!, count: slot.count) }
+        for s in updated {
+            guard let w = tensors[s.param.name], w.count == s.count else { throw TrainingError("\(path) lacks '\(s.param.name)'") }
+            w.data.withUnsafeBufferPointer { s.weights.update(from: $0.baseAddress!, count: s.count) }
         }
     }
 }

@@ -48,9 +48,23 @@ public final class Solver {
         public var v: [Float]
     }
 
+    /// A parameter that is no gradient's but a running average of a batch statistic (batch norm's
+    /// mean and variance, see `LowerBatchNorm`): after each update
+    /// `weights = momentum · weights + (1 − momentum) · correction · source`. Saved and restored
+    /// with the trainable parameters.
+    public struct Average {
+        public var param: Param
+        public var weights: UnsafeMutablePointer<Float>
+        public var source: UnsafePointer<Float>
+        public var count: Int
+        public var momentum: Float
+        public var correction: Float
+    }
+
     public let kind: String
     public var momentum: Float, weightDecay: Float, beta1: Float, beta2: Float, epsilon: Float
     public var slots: [Slot]
+    public var averages: [Average] = []
     /// Updates applied so far (Adam's bias correction uses it).
     public var t = 0
 
@@ -93,6 +107,9 @@ public final class Solver {
                     }
                 }
             }
+        }
+        for a in averages {
+            for i in 0..<a.count { a.weights[i] = a.momentum * a.weights[i] + (1 - a.momentum) * a.correction * a.source[i] }
         }
     }
 

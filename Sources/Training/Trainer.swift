@@ -390,6 +390,7 @@ public final class Trainer {
             solver.slots[k].m = world.broadcast(solver.slots[k].m)
             solver.slots[k].v = world.broadcast(solver.slots[k].v)
         }
+        for a in solver.averages { world.broadcast(UnsafeMutableRawPointer(a.weights), bytes: a.count * MemoryLayout<Float>.size) }
     }
 
     // MARK: Evaluation

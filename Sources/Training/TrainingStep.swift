@@ -48,6 +48,14 @@ public final class TrainingStep {
         solver = Solver(kind: settings.string("solver"), executor: exec, momentum: settings.double("momentum"),
                         weightDecay: settings.double("weight_decay"), beta1: settings.double("beta1"),
                         beta2: settings.double("beta2"), epsilon: settings.double("epsilon"))
+        solver.averages = try LowerBatchNorm.runningAverages(forward).map { r in
+            guard let p = gradGraph.param(r.param), let w = exec.pointer(r.param), let m = exec.pointer(r.moments) else {
+                throw TrainingError("the running statistic '%\(r.param)' or the batch moments '%\(r.moments)' are not in the training step")
+            }
+            let c = p.type.count(batch: 1)
+            return Solver.Average(param: p, weights: w, source: UnsafePointer(m + r.row * c), count: c, momentum: Float(r.momentum),
+                                  correction: Float(r.correction(batch: batch)))
+        }
         let counts = solver.slots.map(\.count)
         buckets = TrainingStep.buckets(counts, limit: TrainingStep.bucketFloats)
         let packed = buckets.filter { $0.count > 1 }.map { counts[$0].reduce(0, +) }
@@ -145,6 +153,13 @@ public final class TrainingStep {
     /// Applies the solver's update at learning rate `lr`; a non-finite updated weight throws.
     public func update(lr: Double, step: Int) throws {
         solver.step(lr: lr)
+        // Each rank saw its own samples' statistics: all keep their mean.
+        if let world, world.size > 1 {
+            for a in solver.averages {
+                world.sumInPlace(a.weights, count: a.count)
+                for i in 0..<a.count { a.weights[i] /= Float(world.size) }
+            }
+        }
         // A finite gradient times a huge rate can still overflow; never checkpoint such weights.
         if let bad = solver.slots.first(where: { s in (0..<s.count).contains { !s.weights[$0].isFinite } })?.param.name {
             throw TrainingError("step \(step + 1): non-finite value in %\(bad) after the update; stopped, the last checkpoint is intact")

@@ -47,6 +47,44 @@ final class AutodiffTests: XCTestCase {
         }
     }
 
+    /// Training-mode batch norm is lowered where a trainable parameter reaches its input; a frozen
+    /// branch's keeps its running statistics. Running statistics must be frozen and belong to one layer.
+    func testBatchNormTrainsOnlyWhereParametersLearn() throws {
+        func graph(_ extra: String = "", mean: String = "{trainable=false}") -> String {
+            """
+            fn2e 1
+            graph @g(%x: f32[N,2,4,4]) {
+              param %wf: f32[2,2,1,1] = msra {trainable=false}
+              param %wt: f32[2,2,1,1] = msra
+              param %mf: f32[2] = zeros {trainable=false}
+              param %vf: f32[2] = constant(1.0) {trainable=false}
+              param %mt: f32[2] = zeros \(mean)
+              param %vt: f32[2] = constant(1.0) {trainable=false}
+              %cf = conv2d(%x, %wf)
+              %bf = batch_norm(%cf, %mf, %vf) {momentum=0.9}
+              %ct = conv2d(%x, %wt)
+              %bt = batch_norm(%ct, %mt, %vt) {momentum=0.9}
+              \(extra)
+              %loss = euclidean_loss(%bt, %bf)
+              return %loss
+            }
+            """
+        }
+        let g = try Autodiff.gradient(of: try Loader.load(text: graph(), file: "/bn.fn2e").graph()!, loss: "loss")
+        XCTAssertEqual(g.node("bf")?.op, .batchNorm)
+        XCTAssertEqual(g.node("bt")?.op, .batchNormTrain)
+        XCTAssertEqual(g.node("bt.moments")?.op, .batchMoments)
+        XCTAssertNil(g.node("bf.moments"))
+        XCTAssertEqual(Array(g.outputs.prefix(4)), ["loss", "bt.moments", "mt", "vt"])
+        XCTAssertEqual(LowerBatchNorm.runningAverages(try Loader.load(text: graph(), file: "/bn.fn2e").graph()!).map(\.param), ["mt", "vt"])
+        for (text, message) in [(graph(mean: ""), "'%mt' must be a frozen parameter (trainable=false)"),
+                                (graph("%b2 = batch_norm(%ct, %mt, %vf) {momentum=0.5}"), "'%mt' belongs to another batch_norm already")] {
+            XCTAssertThrowsError(try Autodiff.gradient(of: try Loader.load(text: text, file: "/bn.fn2e").graph()!, loss: "loss")) {
+                XCTAssert("\($0)".contains(message), "\($0)")
+            }
+        }
+    }
+
     func testFrozenParamsGetNoGradient() throws {
         let (flat, g) = try gradient("expnet_stage1.fn2e")
         let outputs = Set(g.outputs)
@@ -93,8 +131,8 @@ final class AutodiffTests: XCTestCase {
             let reparsed = try Loader.load(text: out.stdout, file: path)
             XCTAssertEqual(Printer.print(reparsed.verifiedRoot), out.stdout, name)
         }
-        // expnet_stage1/2, expnet48_stage2, onet_stage0 and dlib_stage0 (for any class count K), onet_stage1,
-        // dlib_stage1, vgg_face_stage0.
-        XCTAssertEqual(withLoss, 8)
+        // expnet_stage1/2, expnet48_stage2, onet_stage0, dlib_stage0 and vgg48_stage2 (for any class count K),
+        // onet_stage1, dlib_stage1, vgg48_onet_stage1, vgg_face_stage0.
+        XCTAssertEqual(withLoss, 10)
     }
 }

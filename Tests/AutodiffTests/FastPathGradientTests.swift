@@ -101,6 +101,14 @@ final class FastPathGradientTests: XCTestCase {
             GradCase(name: "prelu bn large", params: ["%x: f32[4,10,6,6]", "%s: f32[10]", "%m: f32[10]", "%v: f32[10]", "%g: f32[10]"],
                      body: ["%p = prelu(%x, %s)", "%n = batch_norm(%p, %m, %v)", "%q = scale(%n, %g)", "%y = sigmoid(%q)"],
                      frozen: ["m", "v"], positive: ["v"]),
+            // VGG48's block: Winograd convolutions, training-mode batch norm (normalized in place), scale, ReLU, pool.
+            GradCase(name: "conv bn block large",
+                     params: ["%x: f32[2,16,10,10]", "%w1: f32[16,16,3,3]", "%w2: f32[16,16,3,3]", "%g: f32[16]", "%b: f32[16]",
+                              "%m1: f32[16]", "%v1: f32[16]", "%m2: f32[16]", "%v2: f32[16]"],
+                     body: ["%c1 = conv2d(%x, %w1) {pad=1}", "%n1 = batch_norm(%c1, %m1, %v1) {momentum=0.9}", "%r1 = relu(%n1)",
+                            "%c2 = conv2d(%r1, %w2) {pad=1}", "%n2 = batch_norm(%c2, %m2, %v2) {momentum=0.9}",
+                            "%a2 = scale(%n2, %g, %b)", "%r2 = relu(%a2)", "%y = max_pool(%r2) {kernel=2, stride=2}"],
+                     frozen: ["m1", "v1", "m2", "v2"], positive: ["v1", "v2"]),
         ]
         for (k, c) in cases.enumerated() {
             let built = try GradCases.build(c, seed: UInt64(900 + k))

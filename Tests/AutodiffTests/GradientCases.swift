@@ -231,6 +231,16 @@ enum GradCases {
                    "%fp = max_pool(%fr) {kernel=2, stride=2}", "%c1 = conv2d(%x, %c1.w, %c1.b) {pad=1}", "%r1 = relu(%c1)",
                    "%p1 = max_pool(%r1) {kernel=2, stride=2}", "%loss = euclidean_loss(%p1, %fp)"],
             frozen: ["f.w"]))
+        // Batch norm with the batch's statistics (last, so the cases above keep their seeds); training
+        // mode lowers batch_norm to batch_norm_train (+ batch_moments for the running averages).
+        cases += [
+            GradCase(name: "batch_norm_train", params: [x4], body: ["%y = batch_norm_train(%x) {eps=0.001}"]),
+            GradCase(name: "batch_norm_train rank 2", params: ["%x: f32[4,5]"], body: ["%y = batch_norm_train(%x)"]),
+            GradCase(name: "batch_norm training",
+                     params: ["%x: f32[3,2,2,3]", "%w: f32[2,2,1,1]", "%g: f32[2]", "%b: f32[2]", "%m: f32[2]", "%v: f32[2]"],
+                     body: ["%c = conv2d(%x, %w)", "%n = batch_norm(%c, %m, %v) {eps=0.01, momentum=0.9}", "%y = scale(%n, %g, %b)"],
+                     frozen: ["m", "v"], positive: ["v"]),
+        ]
         return cases
     }
 

@@ -68,8 +68,10 @@ final class GradientCheckTests: XCTestCase {
             }
         }
         for f in failures.prefix(40) { XCTFail(f) }
-        // detection_output has no gradient (Autodiff refuses it; AutodiffTests checks the message).
-        let differentiable = Set(Op.allCases).subtracting(Op.backward).subtracting([.call, .dropout, .dropoutMask, .fill, .detectionOutput])
+        // detection_output has no gradient (Autodiff refuses it; AutodiffTests checks the message);
+        // batch_moments feeds running averages, batch_norm_train's own gradient covers its statistics.
+        let differentiable = Set(Op.allCases).subtracting(Op.backward)
+            .subtracting([.call, .dropout, .dropoutMask, .fill, .detectionOutput, .batchMoments])
         XCTAssertEqual(differentiable.subtracting(covered), [], "forward ops without a finite-difference case")
     }
 
@@ -100,6 +102,7 @@ final class GradientCheckTests: XCTestCase {
              .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward,
              .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward, .euclideanLossBackward,
              .maximumBackward, .lrnBackward, .batchNormBackward, .l2NormalizeBackward, .sliceBackward,
+             .batchNormTrain, .batchMoments, .batchNormTrainBackward,
              .resizeBackward, .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
             return false
         }
@@ -131,6 +134,7 @@ final class GradientCheckTests: XCTestCase {
                  .avgPoolBackward, .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward,
                  .tanhBackward, .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward,
                  .euclideanLossBackward, .maximumBackward, .lrnBackward, .batchNormBackward, .l2NormalizeBackward,
+                 .batchNormTrain, .batchMoments, .batchNormTrainBackward,
                  .sliceBackward, .resizeBackward, .reduceBackward, .sumTo, .matmul, .dropoutMask, .fill:
                 break
             }

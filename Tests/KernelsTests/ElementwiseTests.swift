@@ -159,6 +159,37 @@ final class ElementwiseTests: XCTestCase {
         checkGradient("bn dvar", x: variance, analytic: rb.dvariance) { project(RefOps.batchNorm(x: x, shape: self.shape, mean: mean, variance: $0, eps: eps), dy) }
     }
 
+    /// Batch norm with the batch's statistics: moments, forward (out of place and in place) and the
+    /// gradient through the statistics, against the Double reference (the reference's gradient is the
+    /// chain rule through mean and variance; here also checked by finite differences). Two shapes:
+    /// channels split over both workers, and one large enough to run in parallel.
+    func testBatchNormTrain() {
+        for (shape, seed) in [([3, 4, 5, 3], UInt64(40)), ([8, 6, 24, 24], UInt64(41))] {
+            let (n, c, sp) = (shape[0], shape[1], shape[2...].reduce(1, *)), count = shape.reduce(1, *)
+            let x = rounded(randomValues(count, seed: seed, scale: 3).map { $0 + 1 }), dy = rounded(randomValues(count, seed: seed + 1))
+            let eps = 1e-3
+            var moments = [Float](repeating: .nan, count: 2 * c), y = [Float](repeating: .nan, count: count)
+            FastOps.batchMoments(x: floats(x), moments: &moments, batch: n, channels: c, spatial: sp)
+            let (m, v) = RefOps.batchMoments(x: x, shape: shape)
+            assertClose(moments, m + v, "batch moments \(shape)")
+            FastOps.batchNormTrain(x: floats(x), y: &y, eps: Float(eps), batch: n, channels: c, spatial: sp)
+            let ry = RefOps.batchNormTrain(x: x, shape: shape, eps: eps)
+            assertClose(y, ry, "batch_norm_train \(shape)")
+            var inPlace = floats(x)
+            inPlace.withUnsafeMutableBufferPointer { p in
+                FastOps.batchNormTrain(x: p.baseAddress!, y: p.baseAddress!, eps: Float(eps), batch: n, channels: c, spatial: sp)
+            }
+            XCTAssertEqual(inPlace, y, "batch_norm_train in place \(shape)")
+            var dx = [Float](repeating: .nan, count: count)
+            FastOps.batchNormTrainBackward(x: floats(x), dy: floats(dy), dx: &dx, eps: Float(eps), batch: n, channels: c, spatial: sp)
+            let rdx = RefOps.batchNormTrainBackward(dy: dy, x: x, shape: shape, eps: eps)
+            assertClose(dx, rdx, "batch_norm_train_backward \(shape)")
+            if count < 1000 {
+                checkGradient("batch_norm_train dx", x: x, analytic: rdx) { project(RefOps.batchNormTrain(x: $0, shape: shape, eps: eps), dy) }
+            }
+        }
+    }
+
     func testLRN() {
         let shape = [2, 7, 3, 4]
         let count = shape.reduce(1, *)
