@@ -3,12 +3,12 @@ import CaffeImport
 import Driver
 import Foundation
 
-/// `fn2e-compile import caffe|dlib|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`
-/// and `DlibImportDriver`.
+/// `fn2e-compile import caffe|dlib|onnx|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`,
+/// `DlibImportDriver` and `OnnxImportDriver`.
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "import",
         abstract: "Import models from other frameworks.",
-        subcommands: [ImportCaffe.self, ImportDlib.self, MakeTestModel.self, CaffeOutputs.self])
+        subcommands: [ImportCaffe.self, ImportDlib.self, ImportOnnx.self, MakeTestModel.self, CaffeOutputs.self])
 }
 
 struct ImportCaffe: ParsableCommand {
