@@ -113,11 +113,8 @@ struct Exporter {
         let dims = [out.initializers[k].count] + Array(repeating: 1, count: max(0, rank - 2))
         if out.initializers[k].dims == dims { return param }
         let perChannel: (Node) -> [String] = { n in
-            switch n.op {
-            case .prelu, .bias: return [n.operands[1]]
-            case .scale: return Array(n.operands.dropFirst())
-            default: return []
-            }
+            if n.op == .scale { return Array(n.operands.dropFirst()) }
+            return n.op == .prelu || n.op == .bias ? [n.operands[1]] : []
         }
         let otherUse = source.nodes.contains { n in n.operands.enumerated().contains { $0.element == param && !perChannel(n).contains(param) } }
             || source.outputs.contains(param)
