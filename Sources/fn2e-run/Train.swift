@@ -120,11 +120,22 @@ extension Eval {
 
 struct PlotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plot",
-        abstract: "Draw a run's loss and accuracy curves and its confusion matrix as PNG files in the run folder.")
-    @Argument(help: "Run folder written by `fn2e-run train`.") var runDir: String
+        abstract: "Draw a run's loss and accuracy curves and its confusion matrix as PNG files in the run folder, or a line chart from a CSV file (--lines).")
+    @Argument(help: "Run folder written by `fn2e-run train`.") var runDir: String?
+    @Option(help: "CSV with the columns series,x,y and optionally low,high (drawn dashed): a line chart instead of a run's plots.") var lines: String?
+    @Option(help: "With --lines: the PNG to write.") var output = "lines.png"
+    @Option(help: "With --lines: the chart's title.") var title = ""
+    @Option(help: "With --lines: the x axis label.") var xLabel = "x"
+    @Option(help: "With --lines: the y axis label.") var yLabel = "y"
 
     func run() throws {
         do {
+            if let lines {
+                try plotLines(csv: lines, png: output, title: title, xLabel: xLabel, yLabel: yLabel)
+                print(output)
+                return
+            }
+            guard let runDir else { throw StageError("give a run folder, or --lines FILE.csv") }
             var classes: [String] = []
             if let meta = try? SafeTensorsMetadata.read(runDir + "/model.safetensors") { classes = meta["classes"]?.split(separator: ",").map(String.init) ?? [] }
             for f in try plotRun(runDir, classes: classes) { print(f) }

@@ -4,11 +4,13 @@
 Reads OUT/nSIZE/7classes/results.json (written by `fn2e-run facenet2expnet`, one per training-set
 size) and writes DOC: per size and method, test accuracy and mean per-class accuracy on PublicTest
 (mean ± std over seeds), the training time, and the paired differences FaceNet2ExpNet − scratch
-and FaceNet2ExpNet − finetune with their 95% intervals. Standard library only.
+and FaceNet2ExpNet − finetune with their 95% intervals. Also writes OUT/curve.csv (series,x,y,low,high:
+per method, log10 of the training-set size, the mean accuracy over seeds and its least and greatest
+seed) for `fn2e-run plot --lines`. Standard library only.
 
 Usage: python3 Tools/fer2013/curve_table.py OUT DOC [COMMAND]
 """
-import glob, json, os, re, sys, time
+import glob, json, math, os, re, sys, time
 
 
 def main(out, doc, command=""):
@@ -22,7 +24,8 @@ def main(out, doc, command=""):
              "Written by `Tools/fer2013/learning_curve.sh` as sizes finish (%s). Test set: PublicTest (7 classes);"
              % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
              "training rows: nested stratified subsets of Training (`--train-subset`, `split_seed = 1`), validation rows",
-             "(10% of each class) held out first. Settings: `Graphs/fer2013.recipe` (not tuned yet).", "",
+             "(10% of each class) held out first. Settings: `Graphs/fer2013.recipe` (learning rates and epochs chosen on the",
+             "validation rows, see docs/RESULTS.md).", "",
              "Command: `%s`" % command if command else "", "",
              "| training images | method | runs | accuracy % (mean ± std over seeds) | mean per-class % | training time (s, all runs) |",
              "|---|---|---|---|---|---|"]
@@ -42,6 +45,16 @@ def main(out, doc, command=""):
     if pairs:
         lines += ["", "Paired differences over the same seeds (percentage points):", "",
                   "| training images | pair | n | mean | 95% interval | wins/ties/losses |", "|---|---|---|---|---|---|"] + pairs
+    curve = ["series,x,y,low,high"]
+    for method in ("facenet2expnet", "facenet2expnet-raw", "scratch", "finetune"):
+        for n, size, r in rows:
+            if method in r and size.isdigit():
+                a = r[method]["accuracy_by_seed"]
+                a = list(a.values()) if isinstance(a, dict) else a
+                curve.append("%s,%.4f,%.3f,%.3f,%.3f" % (method, math.log10(n), r[method]["accuracy_mean"], min(a), max(a)))
+    with open(os.path.join(out, "curve.csv.tmp"), "w") as f:
+        f.write("\n".join(curve) + "\n")
+    os.replace(os.path.join(out, "curve.csv.tmp"), os.path.join(out, "curve.csv"))
     tmp = doc + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -6,7 +6,8 @@
 #
 # In the background, and resumable: every training is a run folder the recipe reuses once it has
 # finished, so `start` after a stop (or a crash, or a reboot) continues where it was. After each
-# size, the table in DOC is rewritten from every size finished so far (Tools/fer2013/curve_table.py).
+# size, the table in DOC and the plot PNG are rewritten from every size finished so far
+# (Tools/fer2013/curve_table.py, then `fn2e-run plot --lines`).
 #
 # Usage: FN2E_DATA=../shared/data bash Tools/fer2013/learning_curve.sh start|run|status|stop
 #   start   runs `run` in the background (its own process group), log in OUT/curve.log
@@ -15,7 +16,8 @@
 #   stop    ends the background run (its process group) and the trainings it started
 # Environment (defaults): SIZES="500 1000 3000 10000" (a size `all`: every Training row but the
 #   validation ones), SEEDS=1,2,3, METHODS=facenet2expnet,scratch,finetune, JOBS=2,
-#   OUT=runs/fer2013-curve, DOC=docs/fer2013-learning-curve.md, EXTRA (more facenet2expnet flags,
+#   OUT=runs/fer2013-curve, DOC=docs/fer2013-learning-curve.md, PNG=docs/img/fer2013-learning-curve.png
+#   (accuracy against size per method, `fn2e-run plot --lines`), EXTRA (more facenet2expnet flags,
 #   e.g. EXTRA="--set all.iterations=3" for a quick check of the plumbing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +28,7 @@ METHODS=${METHODS:-facenet2expnet,scratch,finetune}
 JOBS=${JOBS:-2}
 OUT=${OUT:-runs/fer2013-curve}
 DOC=${DOC:-docs/fer2013-learning-curve.md}
+PNG=${PNG:-docs/img/fer2013-learning-curve.png}
 EXTRA=${EXTRA:-}
 BIN=${FN2E_BIN:-.build/release}
 mkdir -p "$OUT"
@@ -35,7 +38,7 @@ start)
   if [[ -f "$OUT/curve.pid" ]] && kill -0 "$(cat "$OUT/curve.pid")" 2>/dev/null; then
     echo "already running (pid $(cat "$OUT/curve.pid")); log: $OUT/curve.log"; exit 0
   fi
-  SIZES="$SIZES" SEEDS="$SEEDS" METHODS="$METHODS" JOBS="$JOBS" OUT="$OUT" DOC="$DOC" EXTRA="$EXTRA" \
+  SIZES="$SIZES" SEEDS="$SEEDS" METHODS="$METHODS" JOBS="$JOBS" OUT="$OUT" DOC="$DOC" PNG="$PNG" EXTRA="$EXTRA" \
     setsid nohup bash "$0" run >> "$OUT/curve.log" 2>&1 < /dev/null &
   echo $! > "$OUT/curve.pid"
   echo "started (pid $!); log: $OUT/curve.log; table: $DOC"
@@ -77,6 +80,8 @@ run)
       --set "frozen_store=$OUT/frozen-store" $EXTRA > "$OUT/n$n.txt"
     echo "$(date -u +%FT%TZ) size $n done in $(( $(date +%s) - start )) s"
     python3 Tools/fer2013/curve_table.py "$OUT" "$DOC" "fn2e-run facenet2expnet ... --split usage:Training/PublicTest --train-subset N --seeds $SEEDS --methods $METHODS $EXTRA"
+    "$BIN/fn2e-run" plot --lines "$OUT/curve.csv" --output "$PNG" --title "FER2013 PublicTest, mean and range over seeds $SEEDS" \
+      --x-label "log10(training images)" --y-label "accuracy %"
   done
   echo "$(date -u +%FT%TZ) learning curve finished"
   ;;
