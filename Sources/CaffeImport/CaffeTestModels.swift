@@ -134,6 +134,9 @@ public enum CaffeTestModels {
         nms_param { nms_threshold: 0.45 top_k: 20 } code_type: CENTER_SIZE keep_top_k: 30 confidence_threshold: 0.5 } }
     """
 
+    /// `ssdMini` as batch-1 deploy nets are often written: its Reshape names the batch, `dim: 1 dim: -1 dim: 3`.
+    public static let ssdMiniBatch1 = ssdMini.replacingOccurrences(of: "shape { dim: 0 dim: -1 dim: 3 }", with: "shape { dim: 1 dim: -1 dim: 3 }")
+
     /// The net with seeded random blobs in every layer that has parameters, shaped as Caffe stores
     /// them (a transposed InnerProduct as `[K, M]`; BatchNorm with a scale-factor blob of 2).
     public static func withRandomWeights(_ net: CaffeNet, seed: UInt64) throws(CaffeError) -> CaffeNet {

@@ -11,6 +11,7 @@ extension GraphBuilder {
                 guard !input.shape.isEmpty else { throw fail(layer, "input '\(input.name)' has no shape; give input_shape or input_dim") }
                 let name = fresh(input.name)
                 let dims: [Dim] = input.shape.enumerated().map { $0.offset == 0 ? .batch : .fixed($0.element) }
+                deployBatches.insert(input.shape[0])
                 graph.inputs.append(Input(name: name, type: TensorType(.f32, dims), loc: loc(layer)))
                 used.insert(name)
                 types[name] = TensorType(.f32, dims)
@@ -172,7 +173,7 @@ extension GraphBuilder {
             guard axis >= 0, numAxes >= 0, axis + numAxes <= t.rank else { throw fail(layer, "axis \(p.axis) and num_axes \(p.numAxes) do not fit \(t)") }
             // 0 copies the input dimension at the same position, as in the IR; the kept trailing
             // dimensions are written out because they may move.
-            var shape = Array(repeating: 0, count: axis) + p.shape
+            var shape = Array(repeating: 0, count: axis) + (axis == 0 ? try batchLiteral(layer, p.shape, t) : p.shape)
             for d in t.dims[(axis + numAxes)...] {
                 guard let v = d.value else { throw fail(layer, "cannot move the batch dimension of \(t)") }
                 shape.append(v)
@@ -182,6 +183,27 @@ extension GraphBuilder {
             return false
         }
         return true
+    }
+
+    /// A Reshape whose shape starts with a literal batch (`dim: 1 dim: -1 dim: 2` in a deploy net of
+    /// batch 1): the literal becomes 0 (copy the batch) when it equals the deploy input's batch.
+    /// When the other sizes hold exactly one sample, the literal is the batch at any batch; else
+    /// (a -1 would absorb more samples) it is the batch only at the deploy batch, and the graph is
+    /// pinned to it. Any other literal is an error.
+    mutating func batchLiteral(_ layer: CaffeLayer, _ shape: [Int], _ t: TensorType) throws(CaffeError) -> [Int] {
+        guard let first = shape.first, first > 0, t.dims.first == .batch else { return shape }
+        guard deployBatches.count == 1, first == deployBatches.first else {
+            throw fail(layer, "shape \(shape) names the batch size \(first), but the deploy input's batch is \(deployBatches.count == 1 ? "\(deployBatches.first!)" : "not one number"); use 0 to copy the batch")
+        }
+        let rest = shape.dropFirst().enumerated().map { k, s in s == 0 ? (k + 1 < t.rank ? t.dims[k + 1].value ?? -1 : -1) : s }
+        let sample = t.dims.dropFirst().map { $0.value ?? -1 }
+        if !rest.contains(-1), !sample.contains(-1), rest.reduce(1, *) == sample.reduce(1, *) {
+            log.append("layer '\(layer.name)' (Reshape): \(first) in shape \(shape) is the batch (the other sizes hold one sample): imported as 0, so the model runs at any batch")
+        } else {
+            pinnedBatch = first
+            log.append("layer '\(layer.name)' (Reshape): \(first) in shape \(shape) is the deploy input's batch, and only at that batch is it the batch (the -1 would take in more samples): imported as 0, and the model runs at batch \(first)")
+        }
+        return [0] + shape.dropFirst()
     }
 
     /// Per-channel normalization: BatchNorm, Scale, Bias.

@@ -142,6 +142,10 @@ struct GraphBuilder {
     var outputLayers: [String]?
     var outputValues: [String: [String]] = [:]
     var cutLog: [String] = []
+    /// The batch sizes of the deploy inputs (Caffe's literal shapes).
+    var deployBatches: Set<Int> = []
+    /// Set when a layer holds only at the deploy batch (see `batchLiteral`): the graph's batch is fixed to it.
+    var pinnedBatch: Int?
 
     init(net: CaffeNet, name: String, file: String, outputs: [String]? = nil) throws(CaffeError) {
         self.file = file
@@ -173,6 +177,10 @@ struct GraphBuilder {
             graph.outputs = produced.filter { !consumed.contains($0) }
         }
         var g = graph
+        if let b = pinnedBatch {
+            for k in g.inputs.indices where g.inputs[k].type.dims.first == .batch { g.inputs[k].type.dims[0] = .fixed(b) }
+            for k in g.nodes.indices { (g.nodes[k].type, g.nodes[k].declaredType) = (nil, nil) }
+        }
         let diags = Verifier().verify(&g)
         if let d = diags.first {
             throw CaffeError(file: file, location: d.loc.map { CaffeSourceLocation(line: $0.line, column: $0.column) },

@@ -70,7 +70,7 @@ public enum CaffeImportDriver {
         return out
     }
 
-    /// Writes a test model (hidden `import make-test-model`): `net` is `mini-vgg`, `all-layers`, `ssd-mini` or a
+    /// Writes a test model (hidden `import make-test-model`): `net` is `mini-vgg`, `all-layers`, `ssd-mini`, `ssd-mini-batch1` or a
     /// prototxt path whose layers get seeded random weights.
     public static func makeTestModel(net: String, syntax: CaffeSyntax, seed: UInt64, directory: String, name: String) -> CommandOutput {
         var out = CommandOutput()
@@ -80,6 +80,7 @@ public enum CaffeImportDriver {
             case "mini-vgg": caffeNet = try CaffeNet(prototxt: CaffeTestModels.miniVGG, file: "mini-vgg")
             case "all-layers": caffeNet = try CaffeNet(prototxt: CaffeTestModels.allLayers, file: "all-layers")
             case "ssd-mini": caffeNet = try CaffeNet(prototxt: CaffeTestModels.ssdMini, file: "ssd-mini")
+            case "ssd-mini-batch1": caffeNet = try CaffeNet(prototxt: CaffeTestModels.ssdMiniBatch1, file: "ssd-mini-batch1")
             default: caffeNet = try CaffeNet(prototxtPath: net)
             }
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -6,6 +6,7 @@ import CaffeImport
 import DlibImport
 import Foundation
 import IR
+import OnnxImport
 import Tensors
 import Training
 
@@ -29,6 +30,14 @@ public enum FuzzTargets {
                 guard let net = try? DlibNet(bytes: [UInt8](data), file: "fuzz.dat", type: type) else { continue }
                 _ = try? DlibToIR.convert(net, name: "fuzz", file: "fuzz.dat")
             }
+        },
+        "onnx": { data in
+            // A model through the importer (and the exporter where it imports), and a test-data tensor.
+            let bytes = [UInt8](data)
+            if let model = try? OnnxModel(bytes: bytes, file: "fuzz.onnx"), let imported = try? OnnxToIR.convert(model, name: "fuzz") {
+                _ = try? IRToOnnx.export(imported.graph, weights: Dictionary(imported.weights, uniquingKeysWith: { a, _ in a })).serialized()
+            }
+            _ = try? OnnxTensor(bytes: bytes, file: "fuzz.pb")
         },
         "safetensors": { data in _ = try? SafeTensors.parse(data, path: "fuzz.safetensors") },
         "npy": { data in _ = try? Npy.parse(data, path: "fuzz.npy") },

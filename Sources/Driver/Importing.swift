@@ -72,43 +72,15 @@ public enum Importing {
 
     /// safetensors written tensor by tensor straight from the tensors' storage (no whole-file
     /// image in memory, unlike `SafeTensors.write`), so a 580 MB import holds its weights once.
-    /// The bytes equal `SafeTensors.serialize`'s.
+    /// The bytes equal `SafeTensors.serialize`'s, checksums included.
     public static func writeSafeTensors(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws {
-        var parts: [String] = []
-        if !metadata.isEmpty {
-            parts.append("\"__metadata__\":{" + metadata.keys.sorted().map { "\(json($0)):\(json(metadata[$0]!))" }.joined(separator: ",") + "}")
-        }
-        var offset = 0
-        var seen = Set<String>()
-        for (name, t) in tensors {
-            guard name != "__metadata__", seen.insert(name).inserted else { throw StageError("\(path): duplicate tensor name '\(name)'") }
-            let size = t.count * 4
-            parts.append("\(json(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}")
-            offset += size
-        }
-        var header = "{" + parts.joined(separator: ",") + "}"
-        while header.utf8.count % 8 != 0 { header += " " }
+        let header = try SafeTensors.header(tensors, metadata: metadata, path: path)
         try streamAtomically(to: path) { file in
-            var len = UInt64(header.utf8.count).littleEndian
-            fwrite(&len, 8, 1, file)
-            _ = Array(header.utf8).withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+            _ = header.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
             for (_, t) in tensors {
                 // Little-endian hosts only (x86-64, arm64), as the rest of fn2e assumes.
                 _ = t.data.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
             }
         }
-    }
-
-    private static func json(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }

@@ -79,8 +79,8 @@ extension Recipe {
     /// a short result or error text.
     func execute(_ job: Job) -> (Bool, Double, String) {
         let fm = FileManager.default
-        let done = job.dir + "/model.safetensors"
-        if fm.fileExists(atPath: done), let e = try? Recipe.finalTest(job.dir, classes: 0, allowLoss: true) {
+        // Reused only when finished (its completion marker is written last) and no process is writing it.
+        if RunCompletion.isFinished(job.dir), let e = try? Recipe.finalTest(job.dir, classes: 0, allowLoss: true) {
             return (true, 0, "reused: " + e.shortText)
         }
         do {
@@ -89,7 +89,8 @@ extension Recipe {
             try job.settings.fileText.write(toFile: settingsPath, atomically: true, encoding: .utf8)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: options.executable)
-            p.arguments = ["train", settingsPath]
+            // A training of an earlier, killed recipe may still be writing the folder: wait for it.
+            p.arguments = ["train", settingsPath, "--wait-lock"]
             // The training runs on its own, not as a rank of this process's mpirun launch.
             var env = Communicator.standalone(ProcessInfo.processInfo.environment)
             if options.jobs > 1 { env["FN2E_THREADS"] = "1"; env["OPENBLAS_NUM_THREADS"] = "1" }

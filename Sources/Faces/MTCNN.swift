@@ -38,17 +38,30 @@ public struct MTCNNSettings: Sendable, Equatable {
 /// named sizes H and W) and kept; R-Net and O-Net once per batch size (rounded up to a power of 2).
 public final class MTCNN {
     public var settings: MTCNNSettings
+    /// Where the project keeps det1-det3 converted to fn2e's format (Tools/mtcnn/regenerate.sh).
+    public static let shippedFolder = "Models/mtcnn"
     let pnet: CompiledGraph, rnet: CompiledGraph, onet: CompiledGraph
 
-    /// Imports `directory/det1...det3.{prototxt,caffemodel}`.
+    /// Loads the nets from `directory`: fn2e's own `det1...det3.{fn2e,safetensors}` (what
+    /// Models/mtcnn ships), else the release's `det1...det3.{prototxt,caffemodel}`, imported now.
     public init(directory: String, settings: MTCNNSettings = MTCNNSettings()) throws {
         self.settings = settings
-        func load(_ k: Int) throws -> CaffeImported {
+        func load(_ k: Int) throws -> (graph: Graph, weights: [(String, Tensor)]) {
             let base = (directory as NSString).appendingPathComponent("det\(k)")
-            for ext in ["prototxt", "caffemodel"] where !FileManager.default.fileExists(atPath: "\(base).\(ext)") {
-                throw FaceError("\(base).\(ext): no such file (the MTCNN release's det1-det3 are expected in \(directory))")
+            if FileManager.default.fileExists(atPath: base + ".fn2e") {
+                let sources = SourceManager()
+                let program: Program
+                do { program = try Loader.load(path: base + ".fn2e", sources: sources) } catch let list as DiagnosticList {
+                    throw FaceError(sources.render(list.diagnostics))
+                }
+                guard let g = program.graphs["det\(k)"] else { throw FaceError("\(base).fn2e: no graph @det\(k)") }
+                return (g, try SafeTensors.readOrdered(path: base + ".safetensors").tensors)
             }
-            return try CaffeToIR.importFiles(prototxt: base + ".prototxt", caffemodel: base + ".caffemodel", name: "det\(k)")
+            for ext in ["prototxt", "caffemodel"] where !FileManager.default.fileExists(atPath: "\(base).\(ext)") {
+                throw FaceError("\(base).\(ext): no such file (MTCNN's det1-det3, as .fn2e + .safetensors or the release's .prototxt + .caffemodel, are expected in \(directory))")
+            }
+            let imported = try CaffeToIR.importFiles(prototxt: base + ".prototxt", caffemodel: base + ".caffemodel", name: "det\(k)")
+            return (imported.graph, imported.weights)
         }
         let p = try load(1)
         // Fully convolutional: the input's spatial sizes become named sizes, bound per scale.

@@ -3,8 +3,9 @@ import IR
 import Tensors
 
 /// A training checkpoint: trainable parameters, optimizer state, step and the step's RNG state, in
-/// one safetensors file written to a temporary file and renamed. Restoring it makes a run end
-/// exactly where an uninterrupted one would.
+/// one checksummed safetensors file written to a temporary file and renamed; the one it replaces
+/// stays as checkpoint.prev.safetensors. Restoring it makes a run end exactly where an
+/// uninterrupted one would.
 public enum Checkpoint {
     public static let format = "fn2e-checkpoint-1"
 
@@ -13,7 +14,61 @@ public enum Checkpoint {
         let meta = ["step": String(step), "solver_t": String(solver.t),
                     "rng": rng.stateWords.map(String.init).joined(separator: ","),
                     "seed": seed, "format": format]
+        // The checkpoint being replaced becomes NAME.prev (a hard link moved into place, so `path`
+        // is a whole file at every moment); a damaged latest one falls back to it.
+        let prev = previous(path)
+        if FileManager.default.fileExists(atPath: path) {
+            let tmp = prev + ".tmp-\(getpid())"
+            unlink(tmp)
+            if link(path, tmp) != 0 || rename(tmp, prev) != 0 {
+                let reason = String(cString: strerror(errno))
+                unlink(tmp)
+                throw TrainingError("\(path): cannot keep it as \(prev): \(reason)")
+            }
+        }
         try SafeTensors.write(solver.parameterTensors + solver.state, metadata: meta, to: path)
+    }
+
+    /// Removes the checkpoints of an earlier run in the folder (a run that starts afresh must never
+    /// fall back to them).
+    public static func discard(_ path: String) {
+        unlink(path)
+        unlink(previous(path))
+    }
+
+    /// The previous checkpoint kept beside `path`: checkpoint.safetensors -> checkpoint.prev.safetensors.
+    public static func previous(_ path: String) -> String {
+        path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) + ".prev.safetensors" : path + ".prev"
+    }
+
+    /// Restores the latest checkpoint at `path`, or, when it is missing or fails any check (a
+    /// checksum, its format), the previous one, saying so through `log`. Returns the file used.
+    public static func restoreLatest(from path: String, into solver: Solver, seed: String,
+                                     log: (String) -> Void) throws -> (step: Int, rng: Xoshiro256, path: String) {
+        let prev = previous(path)
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: path) || fm.fileExists(atPath: prev) else { throw TrainingError("--resume: no checkpoint at \(path)") }
+        var failure = "missing"
+        if fm.fileExists(atPath: path) {
+            do {
+                let (s, rng) = try restore(from: path, into: solver, seed: seed)
+                return (s, rng, path)
+            } catch {
+                failure = "\(error)"
+            }
+        }
+        guard fm.fileExists(atPath: prev) else {
+            throw TrainingError("\(failure)\n--resume: no previous checkpoint \(prev) to fall back to; train again without --resume")
+        }
+        log("warning: the latest checkpoint \(path) cannot be used (\(failure)); falling back to the previous one, \(prev)")
+        do {
+            let (s, rng) = try restore(from: prev, into: solver, seed: seed)
+            // The damaged file moves aside, so the next checkpoint does not keep it as the previous one.
+            if fm.fileExists(atPath: path), rename(path, path + ".damaged") == 0 { log("moved the damaged checkpoint to \(path).damaged") }
+            return (s, rng, prev)
+        } catch {
+            throw TrainingError("\(path): \(failure)\nthe previous checkpoint cannot be used either: \(error)\ntrain again without --resume")
+        }
     }
 
     /// Reads a checkpoint written with the same seed into the solver's parameters and state, and

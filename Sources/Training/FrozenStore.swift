@@ -12,8 +12,12 @@ import Tensors
 /// teacher left unchanged) reads what an earlier run stored and computes only the rest.
 public struct FrozenStore {
     public let directory: String
+    /// Where warnings go (a discarded entry).
+    public var warn: (String) -> Void
 
-    public init(directory: String) { self.directory = directory }
+    public init(directory: String, warn: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+        (self.directory, self.warn) = (directory, warn)
+    }
 
     /// One sample to compute: its key, and how to write its preprocessed image.
     public struct Sample {
@@ -42,10 +46,19 @@ public struct FrozenStore {
 
     func path(_ key: String) -> String { directory + "/" + key + ".safetensors" }
 
-    /// The stored rows of a value by sample key, those of `rowSize` floats (empty when none, or unreadable).
+    /// The stored rows of a value by sample key, those of `rowSize` floats (empty when none). An
+    /// entry that fails to read (a checksum, a truncated file) is never used: it is removed with a
+    /// warning, and its rows are computed again.
     func load(_ key: String, rowSize: Int) -> [String: [Float]] {
-        guard FileManager.default.fileExists(atPath: path(key)), let (tensors, _) = try? SafeTensors.read(path: path(key)) else { return [:] }
-        return tensors.mapValues(\.data).filter { $0.value.count == rowSize }
+        let file = path(key)
+        guard FileManager.default.fileExists(atPath: file) else { return [:] }
+        do {
+            return try SafeTensors.read(path: file).tensors.mapValues(\.data).filter { $0.value.count == rowSize }
+        } catch {
+            unlink(file)
+            warn("warning: frozen store: \(error)\nwarning: frozen store: discarded \(file); its values are computed again")
+            return [:]
+        }
     }
 
     /// Floats per sample of a batched value (-1 when a size other than N is not a number).

@@ -292,7 +292,7 @@ public final class Trainer {
     }
 
     var frozenStore: FrozenStore? {
-        settings.string("frozen_store").isEmpty ? nil : FrozenStore(directory: settings.path("frozen_store"))
+        settings.string("frozen_store").isEmpty ? nil : FrozenStore(directory: settings.path("frozen_store"), warn: log)
     }
 
     /// Copies a batch into the step's inputs (frozen results from the step's cache).
@@ -319,8 +319,9 @@ public final class Trainer {
         let writes = rank == 0
         if writes {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+            RunCompletion.clear(outputDir)
             Checkpoint.removeAbandonedTemporaries(in: outputDir)
-            if resume { try restore() }
+            if resume { try restore() } else { Checkpoint.discard(checkpointPath) }
             try settingsText.write(toFile: outputDir + "/settings.txt", atomically: true, encoding: .utf8)
         }
         if let world, world.size > 1 { shareState(world) }
@@ -368,6 +369,7 @@ public final class Trainer {
         }
         group.wait()
         try saveModel()
+        if writes { try RunCompletion.mark(outputDir, step: step) }
         if compiled.cut != nil { log("frozen part: \(cacheStats.computed) results computed, \(cacheStats.reused) reused from the cache") }
         let steps = Double(max(step - firstStep, 1))
         var line = String(format: "step time: %.4f s per step of %d samples", computeSeconds / steps, batch)
@@ -452,15 +454,12 @@ public final class Trainer {
     }
 
     func restore() throws {
-        guard FileManager.default.fileExists(atPath: checkpointPath) else {
-            throw TrainingError("--resume: no checkpoint at \(checkpointPath)")
-        }
-        let (s, rng) = try Checkpoint.restore(from: checkpointPath, into: solver, seed: settings.string("seed"))
+        let (s, rng, used) = try Checkpoint.restoreLatest(from: checkpointPath, into: solver, seed: settings.string("seed"), log: log)
         compiled.exec.rng = rng
         step = s
         // Drop metrics lines written after the checkpoint, so the log reads as one run.
         try MetricsLog.truncate(outputDir + "/metrics.jsonl", after: s)
-        log("resumed from \(checkpointPath) at step \(s)")
+        log("resumed from \(used) at step \(s)")
     }
 
     /// Loads trained parameters (a run's model.safetensors or checkpoint) into the step's weights.

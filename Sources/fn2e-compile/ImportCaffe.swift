@@ -3,12 +3,12 @@ import CaffeImport
 import Driver
 import Foundation
 
-/// `fn2e-compile import caffe|dlib|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`
-/// and `DlibImportDriver`.
+/// `fn2e-compile import caffe|dlib|onnx|make-test-model|caffe-outputs`: thin wrappers over `CaffeImportDriver`,
+/// `DlibImportDriver` and `OnnxImportDriver`.
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "import",
         abstract: "Import models from other frameworks.",
-        subcommands: [ImportCaffe.self, ImportDlib.self, MakeTestModel.self, CaffeOutputs.self])
+        subcommands: [ImportCaffe.self, ImportDlib.self, ImportOnnx.self, MakeTestModel.self, CaffeOutputs.self])
 }
 
 struct ImportCaffe: ParsableCommand {
@@ -53,7 +53,7 @@ struct ImportDlib: ParsableCommand {
 struct MakeTestModel: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "make-test-model",
         abstract: "Write a Caffe test model with seeded random weights.", shouldDisplay: false)
-    @Argument(help: "mini-vgg, all-layers, ssd-mini, a prototxt whose layers get random weights, or dlib-every-family (NAME.dat).")
+    @Argument(help: "mini-vgg, all-layers, ssd-mini, ssd-mini-batch1, a prototxt whose layers get random weights, or dlib-every-family (NAME.dat).")
     var net: String
     @Option(help: "current or v1.") var syntax: String = "current"
     @Option(help: "Random seed.") var seed: UInt64 = 1

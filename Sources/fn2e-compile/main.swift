@@ -91,7 +91,7 @@ struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fn2e-compile",
         abstract: "The fn2e graph compiler: check, print, summarise and test graph files.",
-        subcommands: [Check.self, Print.self, SummaryCommand.self, ScheduleCommand.self, Test.self, Grad.self, ImportCommand.self])
+        subcommands: [Check.self, Print.self, SummaryCommand.self, ScheduleCommand.self, Test.self, Grad.self, ImportCommand.self, ExportCommand.self, OnnxBackendCommand.self])
 }
 
 Compile.main()

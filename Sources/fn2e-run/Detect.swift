@@ -8,7 +8,7 @@ import Training
 
 /// The detector's options, shared by `detect` and `predict --detect`.
 struct DetectorOptions: ParsableArguments {
-    @Option(help: "Folder with the MTCNN release's det1-det3 .prototxt and .caffemodel (default: $FN2E_DATA/caffe/mtcnn, else ../shared/data/caffe/mtcnn beside the checkout).") var mtcnn: String?
+    @Option(help: "Folder with MTCNN's det1-det3: fn2e's .fn2e + .safetensors, or the release's .prototxt + .caffemodel (default: Models/mtcnn, shipped with fn2e).") var mtcnn: String?
     @Option(help: "Smallest face searched for, in pixels.") var minSize = 20.0
     @Option(help: "Ratio between pyramid scales.") var factor = 0.709
     @Option(help: "P-Net, R-Net and O-Net face thresholds, comma separated.") var thresholds = "0.6,0.7,0.7"
@@ -32,13 +32,13 @@ struct DetectorOptions: ParsableArguments {
             return NMSStep(t, mode)
         }
         guard s.thresholds.count == 3, s.nms.count == 4 else { throw ValidationError("--thresholds takes 3 numbers and --nms 4 steps") }
+        // The nets the project ships (Models/mtcnn, found from any working folder like Graphs/),
+        // else the release's Caffe files in the shared data folder.
+        let shipped = Resources.locate(MTCNN.shippedFolder)
         let env = ProcessInfo.processInfo.environment["FN2E_DATA"].map { ($0 as NSString).appendingPathComponent("caffe/mtcnn") }
-        // The shared data folder beside the checkout, where CI and developers keep it.
-        let beside = Resources.home.map { $0 + "/../shared/data/caffe/mtcnn" }.flatMap {
-            FileManager.default.fileExists(atPath: $0 + "/det1.prototxt") ? ($0 as NSString).standardizingPath : nil
-        }
-        guard let dir = mtcnn ?? env ?? beside else {
-            throw ValidationError("say where the MTCNN nets are: --mtcnn DIR, or set FN2E_DATA")
+        let candidates = [mtcnn, FileManager.default.fileExists(atPath: shipped + "/det1.fn2e") ? shipped : nil, env]
+        guard let dir = candidates.compactMap({ $0 }).first else {
+            throw ValidationError("no MTCNN nets: \(MTCNN.shippedFolder) is not found (\(Resources.missingHint)); or say where they are: --mtcnn DIR")
         }
         return try MTCNN(directory: dir, settings: s)
     }

@@ -21,6 +21,7 @@ struct FaceNet2ExpNet: ParsableCommand {
     @Option(help: "Trainings at once (each single-threaded when more than one).") var jobs = 2
     @Option(name: .customLong("set"), help: "A setting for every stage, key=value, or for one stage, stage1.key=value (stage0, stage1, stage2, scratch; repeatable).") var overrides: [String] = []
     @Option(help: "Output folder: one run folder per seed, fold and method, then the results.") var output = "runs/facenet2expnet"
+    @Flag(help: "When another process is writing the output folder, wait for it to finish instead of stopping.") var waitLock = false
 
     func run() throws {
         startBLAS(verbose: false)
@@ -28,6 +29,10 @@ struct FaceNet2ExpNet: ParsableCommand {
         let world: Communicator?
         do { world = try Communicator.world() } catch { throw fail(error) }
         do {
+            // One writer per output folder: rank 0 holds its lock; the other ranks start once it has it.
+            let lock = (world?.rank ?? 0) == 0 ? try RunLock(directory: output, wait: waitLock, log: standardError) : nil
+            defer { withExtendedLifetime(lock) {} }
+            if let world, world.size > 1 { _ = world.broadcast([1]) }
             var o = Recipe.Options(recipeFile: Resources.locate(recipe), faceNet: faceNet, data: data, output: output,
                                    executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path)
             o.group = group

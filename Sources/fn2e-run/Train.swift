@@ -12,6 +12,7 @@ struct Train: ParsableCommand {
     @Argument(help: "Settings file (key = value lines; see `fn2e-run train --keys`).") var settingsFile: String?
     @Option(name: .customLong("set"), help: "Override a setting: key=value (repeatable).") var overrides: [String] = []
     @Flag(help: "Continue from the run folder's checkpoint.") var resume = false
+    @Flag(help: "When another process is writing the run folder, wait for it to finish instead of stopping.") var waitLock = false
     @Flag(help: "List every setting with its default and meaning.") var keys = false
 
     func run() throws {
@@ -25,6 +26,9 @@ struct Train: ParsableCommand {
             let world = try Communicator.world()
             var settings = try settingsFile.map { try Settings(file: $0) } ?? Settings()
             try settings.override(overrides)
+            // One writer per run folder: rank 0, the one that writes, holds its lock until exit.
+            let lock = (world?.rank ?? 0) == 0 ? try RunLock(directory: settings.path("output"), wait: waitLock, log: standardError) : nil
+            defer { withExtendedLifetime(lock) {} }
             let trainer = try makeTrainer(settings, world: world)
             signal(SIGINT) { _ in interruptRequested = true }
             let evals = try trainer.train(resume: resume, shouldStop: { interruptRequested })

@@ -13,6 +13,8 @@ func startBLAS(verbose: Bool) {
     if verbose { FileHandle.standardError.write(Data("BLAS core \(BLAS.corename), \(BLAS.threads) threads\n".utf8)) }
 }
 
+func standardError(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
 func fail(_ error: Error) -> ExitCode {
     // One failing rank of an mpirun launch ends them all; the others would wait in a collective.
     if let world = Communicator.current, world.size > 1 {
@@ -100,7 +102,23 @@ struct Run: ParsableCommand {
         commandName: "fn2e-run",
         abstract: "Run compiled fn2e graphs: inference, benchmarks, training.",
         subcommands: [Infer.self, Bench.self, Train.self, Eval.self, PlotCommand.self, Predict.self, Detect.self, Visualize.self,
-                      FaceNet2ExpNet.self, SynthesizeFaces.self, BenchTrain.self, MeasureTemplate.self])
+                      FaceNet2ExpNet.self, SynthesizeFaces.self, BenchTrain.self, MeasureTemplate.self, Verify.self])
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every file of a run folder or a recipe's output folder: checksums, graphs, metrics; exit 1 on any problem.")
+    @Argument(help: "Folders to check (recursively).") var folders: [String]
+
+    func run() throws {
+        var problems = 0
+        for f in folders {
+            let r = FolderVerifier.verify(f)
+            print(r.text, terminator: "")
+            problems += r.problems
+        }
+        if problems > 0 { throw ExitCode(1) }
+    }
 }
 
 Run.main()

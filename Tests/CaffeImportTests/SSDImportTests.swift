@@ -43,13 +43,52 @@ final class SSDImportTests: XCTestCase {
     /// OpenCV's outputs: every layer both name within 1e-4 relative (at the fixture's sample
     /// positions), and the same detections after NMS.
     func testSSDMiniMatchesOpenCV() throws {
-        let (expected, meta) = try SafeTensors.read(path: fixtures + "/ssd_mini.opencv.safetensors")
+        _ = try checkAgainstOpenCV(CaffeTestModels.ssdMini, fixture: "ssd_mini")
+    }
+
+    /// ssd-mini as a batch-1 deploy net (`reshape_param { shape { dim: 1 dim: -1 dim: 3 } }`):
+    /// imports pinned to batch 1, with a note, and matches OpenCV there.
+    func testBatchOneDeployNetMatchesOpenCV() throws {
+        let imported = try checkAgainstOpenCV(CaffeTestModels.ssdMiniBatch1, fixture: "ssd_mini_batch1")
+        XCTAssert(imported.log.contains { $0.contains("layer 'mbox_conf_reshape' (Reshape): 1 in shape [1, -1, 3] is the deploy input's batch") && $0.hasSuffix("the model runs at batch 1") }, "\(imported.log)")
+        XCTAssertEqual(imported.graph.inputs[0].type.description, "f32[1,3,32,32]")
+    }
+
+    /// A literal batch whose other sizes hold one sample is the batch at any batch; a literal other
+    /// than the deploy batch is an error at the layer.
+    func testLiteralBatchAtAnyBatchAndWrongLiteral() throws {
+        let generic = try CaffeToIR.convert(try CaffeNet(prototxt: CaffeTestModels.ssdMini, file: "ssd-mini"), name: "ssd")
+        let k = try XCTUnwrap(generic.graph.type(of: "mbox_conf_reshape")?.dims[1].value)
+        let exact = CaffeTestModels.ssdMini.replacingOccurrences(of: "shape { dim: 0 dim: -1 dim: 3 }", with: "shape { dim: 1 dim: \(k) dim: 3 }")
+        let net = try CaffeTestModels.withRandomWeights(try CaffeNet(prototxt: exact, file: "exact.prototxt"), seed: 4)
+        let imported = try CaffeToIR.convert(net, name: "ssd")
+        XCTAssert(imported.log.contains("layer 'mbox_conf_reshape' (Reshape): 1 in shape [1, \(k), 3] is the batch (the other sizes hold one sample): imported as 0, so the model runs at any batch"), "\(imported.log)")
+        XCTAssertEqual(imported.graph.inputs[0].type.description, "f32[N,3,32,32]")
+        let plain = try CaffeToIR.convert(try CaffeTestModels.withRandomWeights(try CaffeNet(prototxt: CaffeTestModels.ssdMini, file: "ssd-mini"), seed: 4), name: "ssd")
+        let x = formulaInput([2, 3, 32, 32])
+        let a = try CaffeImportDriver.executor(imported, batch: 2), b = try CaffeImportDriver.executor(plain, batch: 2)
+        _ = try a.run(inputs: ["data": x])
+        _ = try b.run(inputs: ["data": x])
+        XCTAssertEqual(a.tensor("detection_out"), b.tensor("detection_out"))
+        XCTAssertEqual(a.tensor("mbox_conf_flatten"), b.tensor("mbox_conf_flatten"))
+
+        let wrong = CaffeTestModels.ssdMini.replacingOccurrences(of: "shape { dim: 0 dim: -1 dim: 3 }", with: "shape { dim: 2 dim: -1 dim: 3 }")
+        XCTAssertThrowsError(try CaffeToIR.convert(try CaffeNet(prototxt: wrong, file: "wrong.prototxt"), name: "ssd", file: "wrong.prototxt")) {
+            let text = "\($0)"
+            XCTAssert(text.hasPrefix("wrong.prototxt:") && text.contains("layer 'mbox_conf_reshape' (Reshape): shape [2, -1, 3] names the batch size 2, but the deploy input's batch is 1; use 0 to copy the batch"), text)
+        }
+    }
+
+    /// Imports `prototxt`'s net with the fixture's seeded weights and compares every layer OpenCV
+    /// names (Tests/Fixtures/Caffe/FIXTURE.opencv.safetensors) and the detections.
+    func checkAgainstOpenCV(_ prototxt: String, fixture: String) throws -> CaffeImported {
+        let (expected, meta) = try SafeTensors.read(path: fixtures + "/\(fixture).opencv.safetensors")
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let net = try CaffeNet(prototxt: CaffeTestModels.ssdMini, file: "ssd-mini")
+        let net = try CaffeNet(prototxt: prototxt, file: "ssd-mini")
         try CaffeTestModels.write(net, seed: UInt64(meta["seed"]!)!, syntax: .current, directory: dir, name: "ssd")
         XCTAssertEqual(try Digest.fnv1a64(file: dir + "/ssd.caffemodel"), meta["caffemodel_fnv1a"],
-                       "the generated ssd-mini model changed; rerun python3 Tools/caffe/opencv_check.py --fixture Tests/Fixtures/Caffe/ssd_mini.opencv.safetensors")
+                       "the generated ssd-mini model changed; rerun python3 Tools/caffe/opencv_check.py --fixture Tests/Fixtures/Caffe/ssd_mini.opencv.safetensors (it writes \(fixture).opencv.safetensors)")
         let imported = try CaffeToIR.importFiles(prototxt: dir + "/ssd.prototxt", caffemodel: dir + "/ssd.caffemodel", name: "ssd")
         XCTAssertTrue(imported.log.contains("folded BatchNorm 'bn1' into the frozen Scale 'scale1'"), "\(imported.log)")
         // The caffemodel carries the SSD layers' settings (the fork's field numbers): alone it gives the same net.
@@ -84,6 +123,7 @@ final class SSDImportTests: XCTestCase {
             XCTAssertEqual(a[0...1], b[0...1])
             for k in 2..<7 { XCTAssertEqual(a[k], b[k], accuracy: 1e-4, "\(a) vs \(b)") }
         }
+        return imported
     }
 
     /// A frozen Scale after a BatchNorm folds into one scale; the network computes the same.

@@ -63,7 +63,7 @@ final class BoxTests: XCTestCase {
 final class CascadeTests: XCTestCase {
     func testMissingNetsAreNamed() {
         XCTAssertThrowsError(try MTCNN(directory: "/nonexistent/mtcnn")) { e in
-            XCTAssertEqual("\(e)", "/nonexistent/mtcnn/det1.prototxt: no such file (the MTCNN release's det1-det3 are expected in /nonexistent/mtcnn)")
+            XCTAssertEqual("\(e)", "/nonexistent/mtcnn/det1.prototxt: no such file (MTCNN's det1-det3, as .fn2e + .safetensors or the release's .prototxt + .caffemodel, are expected in /nonexistent/mtcnn)")
         }
     }
 

@@ -7,7 +7,9 @@ Usage: python3 Tools/caffe/opencv_check.py [--fixture OUT.safetensors]   (create
 The SSD-style test model (`ssd-mini`) is compared layer by layer and in its final detections (the
 rows both sides keep after NMS, sorted). --fixture writes OpenCV's outputs for ssd-mini (input,
 every compared layer, detections) with the fingerprint of the generated caffemodel: the committed
-Tests/Fixtures/Caffe/ssd_mini.opencv.safetensors that CaffeImportTests compare against.
+Tests/Fixtures/Caffe/ssd_mini.opencv.safetensors that CaffeImportTests compare against, and beside
+it ssd_mini_batch1.opencv.safetensors for `ssd-mini-batch1` (ssd-mini as a batch-1 deploy net whose
+Reshape names the batch, `dim: 1 dim: -1 dim: 3`; run at batch 1).
 Known OpenCV deviation: OpenCV 4.12 ignores Caffe's lrn_param.k (it uses k = 1), so the
 generated models keep k = 1; with k = 2 fn2e matches Caffe's formula (k + alpha/n sum x^2)^-beta
 to 6e-8 while OpenCV is off by 0.27. OpenCV 4.12 also ignores inner_product_param.transpose
@@ -37,7 +39,7 @@ if not os.path.exists(BIN):
     subprocess.check_call(["swift", "build", "--product", "fn2e-compile"], cwd=ROOT)
 
 MODELS = [("mini-vgg", "current", [2, 3, 12, 12]), ("mini-vgg", "v1", [2, 3, 12, 12]), ("all-layers", "current", [2, 4, 10, 10]),
-          ("ssd-mini", "current", [2, 3, 32, 32])]
+          ("ssd-mini", "current", [2, 3, 32, 32]), ("ssd-mini-batch1", "current", [1, 3, 32, 32])]
 DETECTIONS = "detection_out"
 
 
@@ -105,7 +107,7 @@ def main():
             subprocess.check_call([BIN, "import", "make-test-model", net, "--syntax", syntax, "--seed", "3", "-o", tmp, "--name", name],
                                   stdout=subprocess.DEVNULL)
             proto, model = os.path.join(tmp, name + ".prototxt"), os.path.join(tmp, name + ".caffemodel")
-            x = formula_input(shape) if net == "ssd-mini" else np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            x = formula_input(shape) if net.startswith("ssd-mini") else np.random.default_rng(0).standard_normal(shape).astype(np.float32)
             np.save(os.path.join(tmp, name + ".input.npy"), x)
             out = os.path.join(tmp, name + ".fn2e-out")
             subprocess.check_call([BIN, "import", "caffe-outputs", proto, model, "--input", os.path.join(tmp, name + ".input.npy"), "-o", out],
@@ -125,8 +127,9 @@ def main():
                     meta = {"caffemodel_fnv1a": fnv1a64(model), "seed": "3", "opencv": cv2.__version__, "input": json.dumps(shape),
                             "samples": str(SAMPLES)}
                     meta.update({"shape." + n: json.dumps(list(o.shape)) for n, o in zip(names, outs) if n != DETECTIONS})
-                    write_safetensors(fixture, tensors, meta)
-                    print(f"wrote {fixture}")
+                    path = fixture if net == "ssd-mini" else os.path.join(os.path.dirname(fixture), net.replace("-", "_") + ".opencv.safetensors")
+                    write_safetensors(path, tensors, meta)
+                    print(f"wrote {path}")
                 names, outs = names[:k] + names[k + 1:], outs[:k] + outs[k + 1:]
             known = {"ip", "leaky", "prob"} if net == "all-layers" else set()
             for n, want in zip(names, outs):

@@ -5,7 +5,7 @@
 #   Tools/fuzz/run.sh TARGET merge                          minimise what was found into Tests/FuzzCorpus/TARGET
 #   Tools/fuzz/run.sh list                                  the targets
 #
-# Targets (Sources/Driver/FuzzTargets.swift): ir, prototxt, caffemodel, dlib, safetensors, npy,
+# Targets (Sources/Driver/FuzzTargets.swift): ir, prototxt, caffemodel, dlib, onnx, safetensors, npy,
 # image, settings, recipe, metrics. Seeds come from the repository's own files (graphs, goldens,
 # fixtures, generated test models), never from ../shared/data. The working corpus lives in
 # Tools/fuzz/.corpus/TARGET; crashes are written to Tools/fuzz/.crashes/. The test suite replays
@@ -13,7 +13,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-targets="ir prototxt caffemodel dlib safetensors npy image settings recipe metrics"
+targets="ir prototxt caffemodel dlib onnx safetensors npy image settings recipe metrics"
 target="${1:-}"
 if [ "$target" = list ] || [ -z "$target" ]; then echo "$targets"; [ -n "$target" ]; exit; fi
 case " $targets " in *" $target "*) ;; *) echo "unknown target '$target'; one of: $targets" >&2; exit 64 ;; esac
@@ -44,6 +44,9 @@ if [ ! -d "$seeds" ]; then
         prototxt) cp "$gen"/*.prototxt "$root"/Tests/Fixtures/Caffe/*.prototxt "$seeds"/ ;;
         caffemodel) cp "$gen"/*.caffemodel "$root"/Tests/Fixtures/Caffe/*.caffemodel "$seeds"/ ;;
         dlib) cp "$gen"/*.dat "$seeds"/ ;;
+        onnx)  # the committed fixture and fn2e's own export of ExpNet48 (seeded weights)
+            cp "$root"/Tests/Fixtures/Onnx/*.onnx "$seeds"/
+            "$compile" export onnx "$root/Graphs/expnet48.fn2e" --random-weights 1 --bind K=7 -o "$seeds/expnet48.onnx" >/dev/null ;;
         safetensors) find "$root/Tests/Fixtures" -name '*.safetensors' -size -200k -exec cp {} "$seeds"/ \; ;;
         npy) cp "$root"/Tests/Fixtures/Kernels/*.npy "$seeds"/ ;;
         image)  # small drawings of our own (48x48 PNG) and the repository's charts

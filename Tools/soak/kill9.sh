@@ -7,8 +7,9 @@
 # reference run.
 #
 # Then the same for `fn2e-run facenet2expnet` on the stand-in (one fold): killed RECIPE_KILLS times
-# mid-recipe and rerun; the finished rerun's table and every trained model must equal an
-# uninterrupted recipe's.
+# mid-recipe, each time while a second invocation on the same output waits for its lock
+# (--wait-lock) and then carries on; the last one's table and every trained model must equal an
+# uninterrupted recipe's, and `fn2e-run verify` must find no problem in the output.
 #
 #   Tools/soak/kill9.sh [KILLS] [RECIPE_KILLS]   (defaults 50 and 10; the release build; about 2 minutes)
 set -euo pipefail
@@ -102,24 +103,44 @@ start=$(date +%s.%N)
 "$bin" "${recipe[@]}" --output "$work/recipe-reference" >/dev/null 2>&1
 seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 echo "reference recipe: $seconds s"
-done_kills=0
+# Each round: a second invocation on the same output waits for the lock (--wait-lock) while the
+# first runs; the first is killed at a random moment, and the second takes over (reusing only runs
+# with a completion marker; a training the killed recipe left running holds its run folder's lock,
+# and the new one's training of that run waits for it). The last one runs to the end.
+lock="$work/recipe/run.lock"
+done_kills=0 waits=0
+"$bin" "${recipe[@]}" --output "$work/recipe" >/dev/null 2>"$work/recipe-0.log" &
+holder=$!
 while true; do
-    "$bin" "${recipe[@]}" --output "$work/recipe" >/dev/null 2>>"$work/recipe.log" &
-    pid=$!
-    if [ "$done_kills" -lt "$recipe_kills" ]; then
-        sleep "$(awk -v r="$RANDOM" -v s="$seconds" 'BEGIN { printf "%.3f", r / 32768 * s * 0.9 }')"
-        if kill -9 "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null || true
-            # The recipe's workers are processes of their own only when it runs several at once; none here.
-            done_kills=$((done_kills + 1))
-            continue
-        fi
+    for _ in $(seq 1 6000); do
+        grep -qx "pid $holder" "$lock" 2>/dev/null && break
+        kill -0 "$holder" 2>/dev/null || break
+        sleep 0.01
+    done
+    [ "$done_kills" -lt "$recipe_kills" ] || break
+    log="$work/recipe-$((done_kills + 1)).log"
+    "$bin" "${recipe[@]}" --output "$work/recipe" --wait-lock >/dev/null 2>"$log" &
+    waiter=$!
+    for _ in $(seq 1 6000); do
+        grep -q "waiting for $work/recipe, in use by pid $holder" "$log" 2>/dev/null && { waits=$((waits + 1)); break; }
+        kill -0 "$holder" 2>/dev/null || break
+        sleep 0.01
+    done
+    sleep "$(awk -v r="$RANDOM" -v s="$seconds" 'BEGIN { printf "%.3f", r / 32768 * s * 0.9 }')"
+    if kill -9 "$holder" 2>/dev/null; then
+        wait "$holder" 2>/dev/null || true
+        done_kills=$((done_kills + 1))
+        holder=$waiter
+        continue
     fi
-    wait "$pid" || { echo "FAIL: the recipe exited with an error:"; tail -5 "$work/recipe.log"; exit 1; }
-    [ "$done_kills" -ge "$recipe_kills" ] && break
-    rm -rf "$work/recipe"
+    # The holder finished before the kill: the waiter reuses its runs.
+    wait "$holder" || { echo "FAIL: the recipe exited with an error:"; tail -5 "$work"/recipe-*.log; exit 1; }
+    holder=$waiter
+    break
 done
-echo "recipe kills: $done_kills"
+wait "$holder" || { echo "FAIL: the recipe exited with an error:"; tail -5 "$work"/recipe-*.log; exit 1; }
+echo "recipe kills: $done_kills, each while a second invocation waited for the lock ($waits waits seen)"
+if "$bin" verify "$work/recipe" >"$work/verify.txt"; then echo "fn2e-run verify: $(tail -1 "$work/verify.txt")"; else echo "FAIL: fn2e-run verify:"; grep error "$work/verify.txt" | head; status=1; fi
 models=0
 while IFS= read -r f; do
     models=$((models + 1))
