@@ -17,7 +17,9 @@
 # fn2e's own (this script unsets the variable for that pass; tests and CI never touch it).
 # Usage: Tools/bench/bench_vs_torch.sh [ROUNDS] [STEPS]   (defaults 2 and 2; about 8 minutes a pass)
 #        WORKLOADS=expnet48 Tools/bench/bench_vs_torch.sh 3 10   (the 48x48 step as issue 28 measures it)
-# Env: WORKLOADS="stage1 stage2 vgg", BATCH48=128, WARMUP48=3, FN2E_RUN=path to fn2e-run (default: release build).
+# Env: WORKLOADS="stage1 stage2 vgg", BATCH48=128, WARMUP48=3, FN2E_RUN=path to fn2e-run (default: release build),
+#      BEFORE=path to another fn2e-run (an earlier commit's build): timed in the same rounds, right after
+#      fn2e, and compared step for step (a before/after table; "no step slower than before").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-2}
@@ -91,9 +93,10 @@ for core in "${passes[@]}"; do
   peak > "$out/peak.json"
   for w in $workloads; do
     k=$(key "$w")
-    rm -f "$out/$k.fn2e" "$out/$k.nchw" "$out/$k.cl"
+    rm -f "$out/$k.fn2e" "$out/$k.nchw" "$out/$k.cl" "$out/$k.before"
     for r in $(seq "$rounds"); do
       echo "[$w round $r] fn2e" >&2;            fn2e "$w" 2>/dev/null >> "$out/$k.fn2e"
+      if [ -n "${BEFORE:-}" ]; then echo "[$w round $r] fn2e before ($BEFORE)" >&2; RUN=$BEFORE fn2e "$w" 2>/dev/null >> "$out/$k.before"; fi
       echo "[$w round $r] torch nchw" >&2;      torch_run "$w" nchw >> "$out/$k.nchw"
       echo "[$w round $r] torch channels_last" >&2; torch_run "$w" cl >> "$out/$k.cl"
     done
@@ -133,6 +136,20 @@ print()
 print(f"PyTorch {torch_version}, torch.set_num_threads(2). Ratios >1: fn2e faster; RSS ratios <1: fn2e smaller.")
 print("GF/s counts the direct-convolution FLOPs of the fn2e schedule (2 per multiply-add) whatever the algorithm,")
 print("so Winograd layers can exceed the sgemm peak; median step time over all passes.")
+import os
+befores = [(k, w) for k, w in workloads if os.path.exists(f"{out}/{k}.before")]
+if befores:
+    print()
+    print("| workload | fn2e img/s | fn2e before img/s | after/before | RSS after | RSS before |")
+    print("|---|---|---|---|---|---|")
+    for k, w in befores:
+        f, b = load(f"{out}/{k}.fn2e"), load(f"{out}/{k}.before")
+        tf = statistics.median(t for r in f for t in r["times"])
+        tb = statistics.median(t for r in b for t in r["times"])
+        rss = lambda runs: max(r["peak_rss"] for r in runs) / 2**20
+        print(f"| {names.get(w, w)} | {f[0]['batch']/tf:.2f} | {b[0]['batch']/tb:.2f} | {tb/tf:.2f} | {rss(f):.0f}M | {rss(b):.0f}M |")
+    print()
+    print("after/before > 1: the current build is faster (median step times of the same rounds).")
 if mismatched:
     sys.exit("the two sides did not build the same network (parameter counts differ), so the rows above compare nothing:\n" + "\n".join(mismatched))
 PYEOF
