@@ -19,7 +19,8 @@
 # Usage: FN2E_DATA=../shared/data bash Tools/fer2013/cross_dataset.sh
 # Environment (defaults):
 #   FER_RUNS    FER2013 run folders, space separated (default: every finished seedN/fold0/METHOD of
-#               $FER_CURVE/n1000/7classes: a run folder with model.safetensors)
+#               $FER_CURVE/n1000/7classes: a run folder with model.safetensors that no process is
+#               training now)
 #   FER_CURVE   runs/fer2013-curve (Tools/fer2013/learning_curve.sh's OUT)
 #   CK_OUT      runs/ckplus-cross (the CK+ recipe's output folder; finished runs are reused)
 #   CK_METHODS  finetune,scratch
@@ -46,7 +47,12 @@ run() {  # logs the command, then runs it niced
 
 if [[ -z "${FER_RUNS:-}" ]]; then
   FER_RUNS=$(find "$FER_CURVE/n1000/7classes" -mindepth 3 -maxdepth 3 -path '*/fold0/*' -type d 2>/dev/null | sort |
-             while read -r d; do [[ -f "$d/model.safetensors" && "$(basename "$d")" != stage1 ]] && echo "$d"; done || true)
+             while read -r d; do
+               # Finished (a model) and not being trained again now (its run.lock free).
+               [[ -f "$d/model.safetensors" && "$(basename "$d")" != stage1 ]] || continue
+               [[ ! -e "$d/run.lock" ]] || flock -n "$d/run.lock" true || continue
+               echo "$d"
+             done || true)
 fi
 [[ -n "$FER_RUNS" ]] || { echo "no finished FER2013 run: set FER_RUNS or FER_CURVE" >&2; exit 1; }
 
