@@ -18,14 +18,19 @@ final class CompileEntryPointTests: XCTestCase {
         }
     }
 
-    /// Every Swift file under `folders` of the repository, by its path from the root, with its text.
+    /// Every Swift file under `folders` of the repository, by its path from the root, with its text;
+    /// hidden folders (`.build`, venv links) are not entered.
     static func swiftFiles(_ folders: [String]) throws -> [(path: String, text: String)] {
-        try folders.flatMap { folder -> [(path: String, text: String)] in
-            let files = FileManager.default.enumerator(atPath: Repo.root + "/" + folder)?.compactMap { $0 as? String } ?? []
-            return try files.filter { $0.hasSuffix(".swift") && !$0.contains(".build/") }.sorted().map { f in
-                (folder + "/" + f, try String(contentsOfFile: Repo.root + "/" + folder + "/" + f, encoding: .utf8))
+        var out: [(path: String, text: String)] = []
+        for folder in folders {
+            let files = FileManager.default.enumerator(atPath: Repo.root + "/" + folder)
+            while let f = files?.nextObject() as? String {
+                if (f as NSString).lastPathComponent.hasPrefix(".") { files?.skipDescendants(); continue }
+                guard f.hasSuffix(".swift") else { continue }
+                out.append((folder + "/" + f, try String(contentsOfFile: Repo.root + "/" + folder + "/" + f, encoding: .utf8)))
             }
         }
+        return out
     }
 
     func testOnlyTheCompileEntryPointCallsTheScheduler() throws {
