@@ -200,16 +200,19 @@ public enum Scheduler {
     }
 
     /// The convolution algorithm for a geometry, among the allowed ones:
-    /// - Winograd F(4x4,3x3) for 3x3 stride-1 layers with at least 16 input and output channels and
-    ///   outputs of at least 8x8: about 2x fewer operations in practice on VGG/ExpNet layers
-    ///   (4x fewer multiplies, minus the transforms); below 16 channels the transforms dominate
-    ///   (a 1-channel first layer runs 2-4x slower than im2col);
+    /// - Winograd F(4x4,3x3) for 3x3 stride-1 layers with at least 16 input and output channels
+    ///   whose 4x4 tiles need at most half the direct multiplies (36 per tile against 9 per output
+    ///   pixel: any output of 8x8 or more, and 6x6, 4x4 and 3x3, the last stages of the 48x48 nets):
+    ///   about 2x fewer operations in practice on VGG/ExpNet layers (4x fewer multiplies at large
+    ///   sizes, minus the transforms); below 16 channels the transforms dominate (a 1-channel first
+    ///   layer runs 2-4x slower than im2col);
     /// - one GEMM for the batch where an image's output is small (under 256 pixels, so a GEMM per
     ///   image would be thin) and the batch's im2col matrix fits in 64 MiB;
     /// - pointwise for 1x1 stride-1 unpadded kernels;
     /// - else im2col per image (always allowed: it computes any geometry).
     static func convAlgorithm(_ g: ConvGeometry, allowed: Set<ConvAlgorithm>) -> ConvAlgorithm {
-        if allowed.contains(.winograd), g.winogradEligible, g.inChannels >= 16, g.outChannels >= 16, g.outH >= 8, g.outW >= 8 {
+        if allowed.contains(.winograd), g.winogradEligible, g.inChannels >= 16, g.outChannels >= 16,
+           2 * 36 * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) <= 9 * g.outH * g.outW {
             return .winograd
         }
         if allowed.contains(.batched), g.groups == 1, g.batch > 1, g.outH * g.outW < 256, g.batchedWorkspaceCount * 4 <= 64 << 20 {
