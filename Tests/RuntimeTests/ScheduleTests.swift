@@ -88,6 +88,21 @@ final class ScheduleTests: XCTestCase {
         XCTAssertFalse(s.buffers.values.contains { $0.type.shape == [2, 16, 48, 48] && $0.name.hasPrefix("expnet.") })
     }
 
+    /// The 6x6 last stages of the 48x48 nets run Winograd (36 multiplies per 4x4 tile against 9 per
+    /// output pixel: 144 against 324 per 6x6 image), forward and both gradients.
+    func testSixBySixConvolutionsRunWinograd() throws {
+        for (file, layers) in [("expnet48_stage2.fn2e", ["expnet.conv4"]), ("vgg48_stage2.fn2e", ["vgg48.conv4_1", "vgg48.conv4_2"])] {
+            let s = try makeSchedule(Repo.graphs + "/" + file, batch: 2, training: true)
+            let six = s.kernels.filter { k in
+                guard k.node.op == .conv2d || k.node.op == .conv2dBackwardData || k.node.op == .conv2dBackwardFilter else { return false }
+                // The layer's weight is an operand (forward, backward data) or the value (weight gradient).
+                return ([k.node.name] + k.node.operands).contains { v in layers.contains { v == $0 + ".weight" || v == "grad." + $0 + ".weight" } }
+            }
+            XCTAssertEqual(six.count, 3 * layers.count, "\(file): \(six.map(\.node.name))")
+            XCTAssertTrue(six.allSatisfy { $0.call.algorithm == .winograd }, "\(file): \(six.map(\.label))")
+        }
+    }
+
     /// A training step of VGG48 computes each layer's batch statistics once: every batch_norm_train
     /// and its gradient read the layer's batch_moments value (the gradients' numbers are checked
     /// against the reference in FastPathGradientTests, "conv bn block large").
