@@ -3,11 +3,36 @@
 # on the first FOLDS folds of a subject-independent 10-fold split, EPOCHS epochs per stage).
 # On CK+48 with the MTCNN O-Net when FN2E_DATA points at them; otherwise on a stand-in the project
 # generates (synthetic expression drawings and an O-Net-shaped face net with random weights).
+#
+# `bash Tools/main_job.sh fer2013` instead trains the photo model of the README ("Photo in, expressions
+# out"): the MTCNN O-Net fine-tuned on FER2013 (Graphs/fer2013.recipe's stage 0, the recipe's best
+# model so far) on a stratified subset of the Training rows, tested on PublicTest, then labels PHOTO
+# if one is given. Environment (defaults): SUBSET (1000; `all` for every Training row), SEED (3),
+# METHOD (finetune; facenet2expnet or scratch for an ExpNet48), RECIPE (Graphs/fer2013.recipe), JOBS
+# (1: one training with both cores), PHOTO (none), OUT (runs/main_job). Needs FN2E_DATA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=.build/release
+bin=${FN2E_BIN:-.build/release}
 out=${OUT:-runs/main_job}
 mkdir -p "$out"
+if [ "${1:-}" = fer2013 ]; then
+  [ -n "${FN2E_DATA:-}" ] && [ -f "$FN2E_DATA/fer2013/index.csv" ] || { echo "main job fer2013: set FN2E_DATA to the folder that holds fer2013/index.csv"; exit 1; }
+  subset=${SUBSET:-1000} seed=${SEED:-3} method=${METHOD:-finetune}
+  [ -f "$out/face/onet.safetensors" ] ||
+    "$bin/fn2e-compile" import caffe "$FN2E_DATA/caffe/mtcnn/det3.prototxt" "$FN2E_DATA/caffe/mtcnn/det3.caffemodel" -o "$out/face" --name onet
+  size=()
+  [ "$subset" = all ] || size=(--train-subset "$subset")
+  start=$(date +%s)
+  "$bin/fn2e-run" facenet2expnet --face-net "$out/face" --recipe "${RECIPE:-Graphs/fer2013.recipe}" --data "$FN2E_DATA/fer2013/index.csv" \
+    --split usage:Training/PublicTest "${size[@]}" --seeds "$seed" --methods "$method" --jobs "${JOBS:-1}" --output "$out/fer2013-$subset"
+  model="$out/fer2013-$subset/7classes/seed$seed/fold0/$method"
+  echo "main job fer2013: $(( $(date +%s) - start )) s; the model: $model"
+  if [ -n "${PHOTO:-}" ]; then
+    "$bin/fn2e-run" predict "$model" "$PHOTO" --detect --annotate "$out/photo_expressions.png"
+    echo "main job fer2013: $out/photo_expressions.png"
+  fi
+  exit 0
+fi
 if [ -n "${FN2E_DATA:-}" ] && [ -f "$FN2E_DATA/ckplus48/index.csv" ] && [ -f "$FN2E_DATA/caffe/mtcnn/det3.caffemodel" ]; then
   echo "main job: CK+48 crops and the MTCNN O-Net from $FN2E_DATA"
   "$bin/fn2e-compile" import caffe "$FN2E_DATA/caffe/mtcnn/det3.prototxt" "$FN2E_DATA/caffe/mtcnn/det3.caffemodel" -o "$out/face" --name onet

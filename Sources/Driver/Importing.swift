@@ -26,7 +26,7 @@ public enum Importing {
     /// Compiles an imported graph in memory for one batch size. Fusion and memory planning are off
     /// so that every layer's own output stays readable afterwards.
     public static func executor(_ graph: Graph, weights: [(String, Tensor)], batch: Int, keepAll: Bool = true) throws -> Executor {
-        try CompiledGraph(graph: graph, weights: weights, keepAllValues: keepAll).executor(batch: batch)
+        try CompiledGraph(graph: graph, weights: weights, fuse: !keepAll, planMemory: !keepAll).executor(batch: batch)
     }
 
     /// Writes `directory/name.safetensors` (metadata `source`), then `directory/name.fn2e`; returns

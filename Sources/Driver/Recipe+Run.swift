@@ -1,5 +1,6 @@
 // Running a recipe: the jobs dealt to the ranks of an mpirun launch, a board of the jobs
 // that wait, run, are done or failed, each training in a child process.
+import CChild
 import Distributed
 import Foundation
 import Plot
@@ -76,7 +77,11 @@ extension Recipe {
     }
 
     /// Trains one run in a child process unless it already finished; returns success, seconds, and
-    /// a short result or error text.
+    /// a short result or error text. A run a killed recipe left half-trained (a checkpoint written
+    /// with the same settings, no completion marker) continues from its checkpoint (`train
+    /// --resume-if-unchanged`). The child ends with this process: killed, even by SIGKILL, the
+    /// recipe takes its trainings with it (each gets SIGINT, writes its checkpoint and stops; see
+    /// `dieWithParent`).
     func execute(_ job: Job) -> (Bool, Double, String) {
         let fm = FileManager.default
         // Reused only when finished (its completion marker is written last) and no process is writing it.
@@ -90,13 +95,16 @@ extension Recipe {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: options.executable)
             // A training of an earlier, killed recipe may still be writing the folder: wait for it.
-            p.arguments = ["train", settingsPath, "--wait-lock"]
-            // The training runs on its own, not as a rank of this process's mpirun launch.
+            p.arguments = ["train", settingsPath, "--wait-lock", "--resume-if-unchanged"]
+            // The training runs on its own, not as a rank of this process's mpirun launch, and ends
+            // with this process (`dieWithParent`); this thread waits for it, as that needs.
             var env = Communicator.standalone(ProcessInfo.processInfo.environment)
             if options.jobs > 1 { env["FN2E_THREADS"] = "1"; env["OPENBLAS_NUM_THREADS"] = "1" }
+            env[Recipe.parentVariable] = String(getpid())
             p.environment = env
-            _ = fm.createFile(atPath: job.dir + "/train.log", contents: nil)
-            let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: job.dir + "/train.log"))
+            let log = job.dir + "/train.log"
+            _ = fm.createFile(atPath: log, contents: nil)
+            let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             p.standardOutput = logHandle
             p.standardError = logHandle
             let start = Date()
@@ -104,15 +112,51 @@ extension Recipe {
             p.waitUntilExit()
             try? logHandle.close()
             let secs = Date().timeIntervalSince(start)
+            let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
             guard p.terminationStatus == 0 else {
-                let tail = (try? String(contentsOfFile: job.dir + "/train.log", encoding: .utf8))?.split(separator: "\n").suffix(3).joined(separator: " | ") ?? ""
-                return (false, secs, "exit \(p.terminationStatus): \(tail) (log: \(job.dir)/train.log)")
+                return (false, secs, "exit \(p.terminationStatus): \(lines.suffix(3).joined(separator: " | ")) (log: \(log))")
             }
             let e = try Recipe.finalTest(job.dir, classes: 0, allowLoss: true)
-            return (true, secs, e.shortText)
+            let resumed = lines.first { $0.hasPrefix("resumed from ") }.map { " (resumed at step \($0.split(separator: " ").last!))" } ?? ""
+            return (true, secs, e.shortText + resumed)
         } catch {
             return (false, 0, "\(error)")
         }
+    }
+
+    /// The environment variable that names a training's parent recipe (its pid).
+    public static let parentVariable = "FN2E_RECIPE_PID"
+
+    /// In a training the recipe started (`parentVariable` set): ties this process to the recipe, so
+    /// that it gets SIGINT (and writes its checkpoint and stops, or dies if it has not yet set its
+    /// handler) when the recipe ends in any way, SIGKILL included, or at once if the recipe has
+    /// already gone. Linux only (prctl(PR_SET_PDEATHSIG)); elsewhere nothing is tied.
+    public static func dieWithParent() throws {
+        guard let value = ProcessInfo.processInfo.environment[parentVariable] else { return }
+        guard let pid = Int32(value), pid > 0 else { throw StageError("\(parentVariable)=\(value) is not a process id") }
+        let r = fn2e_die_with_parent(SIGINT, pid)
+        guard r == 0 else { throw StageError("cannot tie this training to its recipe (pid \(pid)): \(String(cString: strerror(-r)))") }
+    }
+
+    /// Whether a training into `dir` with the settings `text` can continue the one there: a
+    /// checkpoint (the latest or the previous), no completion marker, and the settings that training
+    /// wrote (`settings.txt`) equal to `text`. Returns the answer and a line saying why.
+    public static func resumable(_ dir: String, settings text: String) -> (Bool, String) {
+        let fm = FileManager.default
+        let checkpoint = dir + "/checkpoint.safetensors"
+        guard fm.fileExists(atPath: checkpoint) || fm.fileExists(atPath: Checkpoint.previous(checkpoint)) else {
+            return (false, "\(dir): no checkpoint; training from the start")
+        }
+        guard !fm.fileExists(atPath: dir + "/" + RunCompletion.fileName) else {
+            return (false, "\(dir): finished before; training again from the start")
+        }
+        let old = (try? String(contentsOfFile: dir + "/settings.txt", encoding: .utf8)) ?? ""
+        guard old == text else {
+            let changed = zip(old.split(separator: "\n"), text.split(separator: "\n")).first { $0 != $1 }
+            let why = old.isEmpty ? "no settings.txt" : changed.map { "'\($0.0)', now '\($0.1)'" } ?? "settings.txt differs"
+            return (false, "\(dir): its checkpoint was written with other settings (\(why)); training from the start")
+        }
+        return (true, "\(dir): an unfinished training with these settings; resuming from its checkpoint")
     }
 
     /// The last test evaluation of a run's metrics.jsonl.

@@ -15,7 +15,8 @@ public final class CompiledGraph {
     let graphs: [String: Graph]
     let weights: [(String, Tensor)]
     let seed: UInt64
-    let keepAllValues: Bool
+    let fuse: Bool
+    let planMemory: Bool
     let load: ((Executor) throws -> Void)?
     let capacity: Int
     private struct Key: Hashable { var batch: Int; var symbols: [Int]; var outputs: [String]? }
@@ -36,13 +37,14 @@ public final class CompiledGraph {
     }()
 
     /// `graph` (its calls resolved in `graphs`); a new executor's parameters start from their
-    /// initializers (seeded by `seed`), then `weights`, then `load` (a weight loader). With
-    /// `keepAllValues` nothing is fused and no memory is reused, so every layer's output stays
-    /// readable after a run (import checks).
+    /// initializers (seeded by `seed`), then `weights`, then `load` (a weight loader). Without
+    /// `fuse` every node is its own kernel; without `planMemory` (or with `FN2E_NO_MEMORY_PLANNER=1`)
+    /// no memory is reused. With both off every layer's output stays readable after a run (import
+    /// checks, tests against the reference interpreter).
     public init(graph: Graph, graphs: [String: Graph] = [:], weights: [(String, Tensor)] = [], seed: UInt64 = 0,
-                keepAllValues: Bool = false, capacity: Int = 64, load: ((Executor) throws -> Void)? = nil) {
+                fuse: Bool = true, planMemory: Bool = true, capacity: Int = 64, load: ((Executor) throws -> Void)? = nil) {
         (self.graph, self.graphs, self.weights, self.seed) = (graph, graphs, weights, seed)
-        (self.keepAllValues, self.capacity, self.load) = (keepAllValues, capacity, load)
+        (self.fuse, self.planMemory, self.capacity, self.load) = (fuse, planMemory, capacity, load)
     }
 
     /// The schedule for `batch` and `symbols` (every named size of the graph needs a value),
@@ -50,8 +52,8 @@ public final class CompiledGraph {
     public func schedule(batch: Int, symbols: [String: Int] = [:], outputs: [String]? = nil) throws -> Schedule {
         var g = graph
         if let outputs { g.outputs = outputs }
-        let options = ScheduleOptions(batch: batch, symbols: symbols, fuse: !keepAllValues,
-                                      planMemory: !keepAllValues && Self.environment.planMemory,
+        let options = ScheduleOptions(batch: batch, symbols: symbols, fuse: fuse,
+                                      planMemory: planMemory && Self.environment.planMemory,
                                       convAlgorithms: Self.environment.convAlgorithms)
         return try Scheduler.schedule(g, graphs: graphs, options: options)
     }

@@ -1,5 +1,4 @@
 import Autodiff
-import Dispatch
 import Distributed
 import Foundation
 import IR
@@ -8,7 +7,7 @@ import Scheduler
 import Tensors
 
 /// Trains a graph's loss with a solver over compiled schedules: data from an index through the
-/// preprocessing pipeline (prefetched while the step runs), grouped splits, evaluation, metrics,
+/// preprocessing pipeline (written straight into the step's input), grouped splits, evaluation, metrics,
 /// checkpoints that resume bitwise, and a stop on the first non-finite value. Under `mpirun` the
 /// ranks share each batch (data parallelism, see `world`). The parts are types
 /// of their own: `TrainingStep` (the compiled step, solver and frozen cache), `ProgressReporter`
@@ -53,8 +52,9 @@ public final class Trainer {
     private(set) var calibrated: [(String, Tensor)] = []
     /// How often frozen boundary values were computed or reused from the cache.
     public var cacheStats: (computed: Int, reused: Int) { compiled.cacheStats }
-    /// Seconds spent running steps (for throughput).
+    /// Seconds spent running steps (for throughput), and of those, preparing their batches.
     public private(set) var computeSeconds = 0.0
+    public private(set) var prepareSeconds = 0.0
 
     public init(settings: Settings, log: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
                 world: Communicator? = nil) throws {
@@ -99,7 +99,6 @@ public final class Trainer {
             throw TrainingError("the graph's input %\(img.name) has \(c) channels but channels = \(settings.int("channels"))")
         }
         pre = try Preprocess(settings: settings, channels: c, inputHeight: h, inputWidth: w)
-        staging = [Float](repeating: 0, count: localBatch * c * h * w)
 
         // Data and splits.
         let split = FixedSplit(settings.string("split"))
@@ -220,7 +219,7 @@ public final class Trainer {
     private var permutationEpoch = -1
 
     /// This rank's share of one batch: labels, the cache keys of their augmentations, and the seeds
-    /// of their dropout masks; the images are in `staging`.
+    /// of their dropout masks; the images are in the step's image input (`TrainingStep.input`).
     struct Batch {
         var labels: [Int32]
         var keys: [String]
@@ -228,39 +227,35 @@ public final class Trainer {
         var seeds: [UInt64]
     }
 
-    /// The images of the next batch, written by the prefetch while a step runs and copied into the
-    /// step's input before the next: allocated once, so a step allocates nothing.
-    private var staging: [Float] = []
-
-    /// Prepares the batch of step `s`: its images into `staging`.
+    /// Prepares the batch of step `s`: each image is preprocessed straight into its row of the
+    /// step's image input, so nothing is allocated or copied for it.
     func prepare(step s: Int) -> Batch {
         let per = pre.channels * pre.inputHeight * pre.inputWidth
+        let input = compiled.input(imageInput)!
         var b = Batch(labels: [], keys: [], indices: [], seeds: [])
         let seed = UInt64(settings.int("seed"))
-        staging.withUnsafeMutableBufferPointer { buf in
-            for k in 0..<localBatch {
-                let pos = s * batch + rank * localBatch + k
-                let idx = sample(at: pos)
-                // Augmentation and dropout draws depend only on the seed and the sample's position in
-                // the run: resumable, prefetchable, and the same whichever rank takes the sample.
-                let sampleSeed = seed ^ (UInt64(pos) &* 0xD6E8_FEB8_6659_FD93)
-                var rng = Xoshiro256(seed: sampleSeed)
-                let img = images[idx]
-                let aug = pre.augmentation(height: img.shape[1], width: img.shape[2], train: true, rng: &rng)
-                pre.apply(img, into: buf.baseAddress! + k * per, aug)
-                b.labels.append(Int32(data.samples[idx].label))
-                b.indices.append(idx)
-                b.keys.append("\(imageKeys[idx]):\(aug)")
-                b.seeds.append(sampleSeed ^ 0xD20F_0000_5EED)
-            }
+        for k in 0..<localBatch {
+            let pos = s * batch + rank * localBatch + k
+            let idx = sample(at: pos)
+            // Augmentation and dropout draws depend only on the seed and the sample's position in
+            // the run: resumable, and the same whichever rank takes the sample.
+            let sampleSeed = seed ^ (UInt64(pos) &* 0xD6E8_FEB8_6659_FD93)
+            var rng = Xoshiro256(seed: sampleSeed)
+            let img = images[idx]
+            let aug = pre.augmentation(height: img.shape[1], width: img.shape[2], train: true, rng: &rng)
+            pre.apply(img, into: input + k * per, aug)
+            b.labels.append(Int32(data.samples[idx].label))
+            b.indices.append(idx)
+            b.keys.append("\(imageKeys[idx]):\(aug)")
+            b.seeds.append(sampleSeed ^ 0xD20F_0000_5EED)
         }
         return b
     }
 
-    /// The images of step `s`'s batch, as `prepare` writes them (a copy of the staging buffer).
+    /// The images of step `s`'s batch, as `prepare` writes them (a copy of the step's image input).
     func preparedImages(step s: Int) -> [Float] {
         _ = prepare(step: s)
-        return staging
+        return Array(UnsafeBufferPointer(start: compiled.input(imageInput)!, count: localBatch * pre.channels * pre.inputHeight * pre.inputWidth))
     }
 
     /// Fills the frozen part's cache before the first step when training can draw only a few
@@ -295,12 +290,11 @@ public final class Trainer {
         settings.string("frozen_store").isEmpty ? nil : FrozenStore(directory: settings.path("frozen_store"), warn: log)
     }
 
-    /// Copies a batch into the step's inputs (frozen results from the step's cache).
+    /// Completes a prepared batch in the step's inputs: labels, dropout seeds, frozen results from
+    /// the step's cache.
     func feed(_ b: Batch) throws {
         compiled.exec.rowSeeds = b.seeds
-        try staging.withUnsafeBufferPointer {
-            try compiled.feed(images: $0.baseAddress!, imageInput: imageInput, labels: b.labels, labelInput: labelInput, keys: b.keys)
-        }
+        try compiled.feed(imageInput: imageInput, labels: b.labels, labelInput: labelInput, keys: b.keys)
     }
 
     // MARK: Training
@@ -329,15 +323,6 @@ public final class Trainer {
         let metrics = writes ? try MetricsLog(path: outputDir + "/metrics.jsonl", append: resume) : MetricsLog()
         let evalEvery = settings.int("eval_interval") > 0 ? settings.int("eval_interval") : stepsPerEpoch
         let saveEvery = settings.int("checkpoint_interval") > 0 ? settings.int("checkpoint_interval") : stepsPerEpoch
-        let queue = DispatchQueue(label: "fn2e.prefetch")
-        let next = Box<Batch>()
-        let group = DispatchGroup()
-        func prefetch(_ s: Int) {
-            guard s < totalSteps else { return }
-            group.enter()
-            queue.async { next.value = self.prepare(step: s); group.leave() }
-        }
-        prefetch(step)
         let reporter = ProgressReporter(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch, batch: batch,
                                         display: settings.int("display"), classification: logits != nil, startStep: step,
                                         metrics: metrics, log: log, terminal: writes ? ProgressReporter.standardErrorTerminal : nil)
@@ -345,29 +330,21 @@ public final class Trainer {
         let parallel = (world?.size ?? 1) > 1, firstStep = step
         while step < totalSteps {
             if parallel ? world!.sum([shouldStop() ? 1 : 0])[0] > 0 : shouldStop() {
-                group.wait()
                 try saveCheckpoint()
                 throw Interrupted(step: step)
             }
-            group.wait()
-            try feed(next.value!)
-            prefetch(step + 1)
             let t0 = Date()
+            try feed(prepare(step: step))
+            prepareSeconds += Date().timeIntervalSince(t0)
             let lr = policy.rate(at: step)
-            do {
-                let lossValue = try compiled.forwardBackward(step: step)
-                try compiled.update(lr: lr, step: step)
-                computeSeconds += Date().timeIntervalSince(t0)
-                step += 1
-                reporter.stepDone(step, loss: lossValue, lr: lr)
-            } catch {
-                group.wait()  // the prefetch of the next batch finishes before the error leaves
-                throw error
-            }
+            let lossValue = try compiled.forwardBackward(step: step)
+            try compiled.update(lr: lr, step: step)
+            computeSeconds += Date().timeIntervalSince(t0)
+            step += 1
+            reporter.stepDone(step, loss: lossValue, lr: lr)
             if writes, step % evalEvery == 0 || step == totalSteps { lastEvals = try reporter.evaluation(at: step, evaluateSplits) }
             if step % saveEvery == 0 || step == totalSteps { try saveCheckpoint() }
         }
-        group.wait()
         try saveModel()
         if writes { try RunCompletion.mark(outputDir, step: step) }
         if compiled.cut != nil { log("frozen part: \(cacheStats.computed) results computed, \(cacheStats.reused) reused from the cache") }
@@ -378,7 +355,7 @@ public final class Trainer {
                            compiled.reduceSeconds / steps, 100 * compiled.reduceSeconds / max(computeSeconds, 1e-12))
             if let w = compiled.waitSeconds { line += String(format: ", %.4f s of that waiting for the slowest rank", w / steps) }
         }
-        log(line)
+        log(line + String(format: "; preparing the batch %.4f s of it", prepareSeconds / steps))
         return lastEvals
     }
 
@@ -408,18 +385,13 @@ public final class Trainer {
     /// Runs the evaluation graph (no dropout, centre crop, no mirror) over samples in batches.
     public func evaluate(_ indices: [Int], split: String) throws -> Evaluation {
         var e = Evaluation(split: split, classes: data.classes.count)
-        let per = pre.channels * pre.inputHeight * pre.inputWidth
         var lossSum = 0.0
         var start = 0
         while start < indices.count {
             let chunk = Array(indices[start..<min(start + batch, indices.count)])
             let ex = try evalExecutor(chunk.count)
-            var buf = [Float](repeating: 0, count: chunk.count * per)
             var rng = Xoshiro256(seed: 0)
-            buf.withUnsafeMutableBufferPointer { p in
-                for (k, i) in chunk.enumerated() { pre.apply(images[i], into: p.baseAddress! + k * per, train: false, rng: &rng) }
-            }
-            try ex.setValue(imageInput, Tensor(shape: [chunk.count, pre.channels, pre.inputHeight, pre.inputWidth], data: buf))
+            for (k, i) in chunk.enumerated() { pre.apply(images[i], into: ex.rowPointer(imageInput, k), train: false, rng: &rng) }
             let labels = chunk.map { data.samples[$0].label }
             if let l = labelInput { try ex.setLabels(l, labels.map(Int32.init)) }
             ex.run()
@@ -483,9 +455,4 @@ public final class Trainer {
             compiled.executors.lazy.compactMap { $0.tensor(p.name) }.first.map { (p.name, $0) }
         }
     }
-}
-
-/// A value handed from the prefetch thread; the dispatch group orders the accesses.
-final class Box<T>: @unchecked Sendable {
-    var value: T?
 }

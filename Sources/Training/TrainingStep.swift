@@ -83,43 +83,41 @@ public final class TrainingStep {
             + "\(solver.slots.count) trainable tensors (\(solver.slots.reduce(0) { $0 + $1.count }) values)"
     }
 
-    /// Copies a batch into the step's inputs; frozen boundary values come from the cache, or from
-    /// one run of the frozen part for the whole batch when any is missing. `keys` name each
-    /// sample's augmentation.
+    /// Where a batch's images are written, in place: the image input of the step, or of the frozen
+    /// part when only that reads the images (nil when neither reads `imageInput`).
+    public func input(_ imageInput: String) -> UnsafeMutablePointer<Float>? {
+        exec.pointer(imageInput) ?? frozenExec?.pointer(imageInput)
+    }
+
+    /// Copies a batch of images into `input(imageInput)` (the shapes must match), then `feed`s the rest.
     public func feed(images: Tensor, imageInput: String, labels: [Int32], labelInput: String?, keys: [String]) throws {
-        guard let want = exec.schedule.buffers[imageInput]?.type.shape ?? frozenExec?.schedule.buffers[imageInput]?.type.shape,
-              images.shape == want else {
+        guard let owner = [exec, frozenExec].compactMap({ $0 }).first(where: { $0.schedule.buffers[imageInput] != nil }),
+              let type = owner.schedule.buffers[imageInput]?.type, images.shape == type.shape else {
             throw TrainingError("'%\(imageInput)' of the step and the batch given (shape \(images.shape)) differ")
         }
-        try images.data.withUnsafeBufferPointer {
-            try feed(images: $0.baseAddress!, imageInput: imageInput, labels: labels, labelInput: labelInput, keys: keys)
-        }
+        try owner.setValue(imageInput, images)
+        try feed(imageInput: imageInput, labels: labels, labelInput: labelInput, keys: keys)
     }
 
-    /// `feed` from a batch in memory (`batch` images, as many floats as the image input holds):
-    /// copied, nothing allocated.
-    public func feed(images: UnsafePointer<Float>, imageInput: String, labels: [Int32], labelInput: String?, keys: [String]) throws {
-        if exec.schedule.buffers[imageInput] != nil { try exec.setValue(imageInput, from: images) }
+    /// Completes a batch whose images are already in `input(imageInput)`: its labels, and the frozen
+    /// boundary values from the cache, or from one run of the frozen part for the whole batch when
+    /// any is missing. `keys` name each sample's augmentation. Only a miss allocates (its cache entry).
+    public func feed(imageInput: String, labels: [Int32], labelInput: String?, keys: [String]) throws {
         if let l = labelInput, exec.schedule.buffers[l] != nil { try exec.setLabels(l, labels) }
-        guard let cut else { return }
+        guard let cut, let frozenExec else { return }
         let misses = keys.filter { cache[$0] == nil }
         cacheStats.reused += keys.count - misses.count
-        // One run of the frozen part for the whole batch fills every missing entry.
-        if !misses.isEmpty { try precompute(images: images, imageInput: imageInput, keys: keys) }
+        if !misses.isEmpty {
+            // The step reads the images too: the frozen part gets a copy.
+            if let images = exec.pointer(imageInput) { try frozenExec.setValue(imageInput, from: images) }
+            frozenExec.run()
+            for (k, key) in keys.enumerated() where cache[key] == nil {
+                cache[key] = cut.boundary.map { frozenExec.row($0, k) }
+                cacheStats.computed += 1
+            }
+        }
         for (j, v) in cut.boundary.enumerated() {
             for (k, key) in keys.enumerated() { exec.setRow(v, k, cache[key]![j]) }
-        }
-    }
-
-    /// Runs the frozen part on a batch and caches the boundary values of every sample not cached
-    /// yet; `keys` name the first rows' samples (the rest of the batch is ignored).
-    public func precompute(images: UnsafePointer<Float>, imageInput: String, keys: [String]) throws {
-        guard let cut, let frozenExec else { return }
-        try frozenExec.setValue(imageInput, from: images)
-        frozenExec.run()
-        for (k, key) in keys.enumerated() where cache[key] == nil {
-            cache[key] = cut.boundary.map { frozenExec.row($0, k) }
-            cacheStats.computed += 1
         }
     }
 

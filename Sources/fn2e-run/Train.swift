@@ -12,6 +12,7 @@ struct Train: ParsableCommand {
     @Argument(help: "Settings file (key = value lines; see `fn2e-run train --keys`).") var settingsFile: String?
     @Option(name: .customLong("set"), help: "Override a setting: key=value (repeatable).") var overrides: [String] = []
     @Flag(help: "Continue from the run folder's checkpoint.") var resume = false
+    @Flag(help: "Continue from the run folder's checkpoint if it has one written with these same settings and the run is unfinished (no `complete` marker); otherwise start afresh (what the recipe runs).") var resumeIfUnchanged = false
     @Flag(help: "When another process is writing the run folder, wait for it to finish instead of stopping.") var waitLock = false
     @Flag(help: "List every setting with its default and meaning.") var keys = false
 
@@ -22,6 +23,8 @@ struct Train: ParsableCommand {
         }
         startBLAS(verbose: false)
         do {
+            // A recipe's training ends with the recipe.
+            try Recipe.dieWithParent()
             // Under mpirun: one rank of a data-parallel run; rank 0 alone prints and writes.
             let world = try Communicator.world()
             var settings = try settingsFile.map { try Settings(file: $0) } ?? Settings()
@@ -29,9 +32,17 @@ struct Train: ParsableCommand {
             // One writer per run folder: rank 0, the one that writes, holds its lock until exit.
             let lock = (world?.rank ?? 0) == 0 ? try RunLock(directory: settings.path("output"), wait: waitLock, log: standardError) : nil
             defer { withExtendedLifetime(lock) {} }
+            // Decided under the lock: no other process changes the folder meanwhile.
+            var resumeNow = resume
+            if resumeIfUnchanged, !resume, (world?.rank ?? 0) == 0 {
+                let (can, why) = Recipe.resumable(settings.path("output"), settings: settings.fileText)
+                standardError(why)
+                resumeNow = can
+            }
+            if let world, world.size > 1 { resumeNow = world.broadcast([resumeNow ? 1 : 0])[0] != 0 }
             let trainer = try makeTrainer(settings, world: world)
             signal(SIGINT) { _ in interruptRequested = true }
-            let evals = try trainer.train(resume: resume, shouldStop: { interruptRequested })
+            let evals = try trainer.train(resume: resumeNow, shouldStop: { interruptRequested })
             guard trainer.rank == 0 else { return }
             for e in evals {
                 print(e.summary)

@@ -15,9 +15,8 @@ import XCTest
 func runBothPaths(_ grad: Graph, batch: Int, values: [String: [Double]]) throws
     -> (fast: [String: [Double]], planned: [String: [Double]], reference: [String: [Double]]) {
     func fastPath(planMemory: Bool) throws -> (outputs: [String: [Double]], masks: [String: [Double]]) {
-        let schedule = try Scheduler.schedule(grad, graphs: [:], options: ScheduleOptions(batch: batch, planMemory: planMemory))
-        let executor = try Executor(schedule: schedule, seed: 11)
-        let bound = schedule.graph
+        let executor = try CompiledGraph(graph: grad, seed: 11, planMemory: planMemory).executor(batch: batch)
+        let bound = executor.schedule.graph
         for i in bound.inputs {
             if i.type.dtype == .i32 {
                 try executor.setLabels(i.name, values[i.name]!.map { Int32($0) })

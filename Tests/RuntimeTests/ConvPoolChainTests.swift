@@ -51,7 +51,7 @@ final class ConvPoolChainTests: XCTestCase {
 
     func testForwardChainRunsPerImage() throws {
         let g = try graph()
-        let s = try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: 3))
+        let s = try CompiledGraph(graph: g).schedule(batch: 3)
         guard case let .conv2dMaxPool(convs, _, winners)? = s.kernels.first?.call else {
             return XCTFail("not one fused kernel: \(s.kernels.map(\.label))")
         }
@@ -67,7 +67,7 @@ final class ConvPoolChainTests: XCTestCase {
 
     func testTrainingStepRecordsWinners() throws {
         let grad = try Autodiff.gradient(of: try graph(), loss: "loss")
-        let s = try Scheduler.schedule(grad, graphs: [:], options: ScheduleOptions(batch: 3))
+        let s = try CompiledGraph(graph: grad).schedule(batch: 3)
         // The last convolution runs with its pool (its output is read by nothing else once the pool
         // records winners); the others feed their backward kernels and stay whole.
         let fused = s.kernels.filter { if case .conv2dMaxPool = $0.call { return true } else { return false } }

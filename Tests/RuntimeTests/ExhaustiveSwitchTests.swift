@@ -21,22 +21,37 @@ final class ExhaustiveSwitchTests: XCTestCase {
         return (n, (defaults + scanIfCaseChains(text)).sorted())
     }
 
-    /// The `return nil` lines that end a chain of `if case … = SUBJECT { return … }` lines over ops
-    /// or kernel calls (subjects as for switches).
+    /// The `return nil` lines that end a chain of `if case … = SUBJECT { … return … }` statements
+    /// over ops or kernel calls (subjects as for switches), on one line or several, or that make its
+    /// `else { return nil }`.
     static func scanIfCaseChains(_ text: String) -> [Int] {
         let lines = text.components(separatedBy: "\n")
-        let ifCase = try! NSRegularExpression(pattern: #"^\s*if case\b.*=\s*([A-Za-z_.]+)\s*\{.*\breturn\b"#)
-        var found: [Int] = [], enclosing = "", inChain = false
-        for (i, line) in lines.enumerated() {
-            let range = NSRange(line.startIndex..., in: line)
+        let ifCase = try! NSRegularExpression(pattern: #"^\s*if case\b.*=\s*([A-Za-z_.]+)\s*\{"#)
+        let elseNil = try! NSRegularExpression(pattern: #"\belse\s*\{\s*(return nil)\s*\}"#)
+        var found: [Int] = [], enclosing = "", inChain = false, i = 0
+        while i < lines.count {
+            let line = lines[i], range = NSRange(line.startIndex..., in: line)
             if let m = Self.typeDecl.firstMatch(in: line, range: range) { enclosing = String(line[Range(m.range(at: 1), in: line)!]) }
             if let m = ifCase.firstMatch(in: line, range: range) {
-                let s = String(line[Range(m.range(at: 1), in: line)!])
-                inChain = isOpSubject(s, enclosing: enclosing)
+                // The statement runs to the line where its braces balance.
+                var depth = 0, end = i
+                for j in i..<lines.count {
+                    depth += lines[j].filter { $0 == "{" }.count - lines[j].filter { $0 == "}" }.count
+                    end = j
+                    if depth <= 0 { break }
+                }
+                let statement = lines[i...end].joined(separator: "\n")
+                inChain = isOpSubject(String(line[Range(m.range(at: 1), in: line)!]), enclosing: enclosing) && statement.contains("return")
+                if inChain, let e = elseNil.firstMatch(in: statement, range: NSRange(statement.startIndex..., in: statement)) {
+                    let before = statement.utf16.prefix(e.range(at: 1).location)
+                    found.append(i + 1 + before.filter { $0 == 10 }.count)
+                }
+                i = end + 1
                 continue
             }
             if inChain, line.trimmingCharacters(in: .whitespaces) == "return nil" { found.append(i + 1) }
             if !line.trimmingCharacters(in: .whitespaces).isEmpty { inChain = false }
+            i += 1
         }
         return found
     }
@@ -109,9 +124,26 @@ final class ExhaustiveSwitchTests: XCTestCase {
                 if case .some(let x) = v { return x }
                 return nil
             }
+            func flops(_ k: Kernel) -> Int? {
+                if case let .linear(rows, inputs, outputs, _) = k.call {
+                    return 2 * rows * inputs * outputs
+                }
+
+                return nil
+            }
+            func bias(_ n: Node) -> String? {
+                if case .conv2d = n.op { return n.operands[2] } else { return nil }
+            }
+            func slope(_ n: Node) -> String? {
+                if case .prelu = n.op {
+                    return n.operands[1]
+                } else {
+                    return nil
+                }
+            }
             """
         let (n, defaults) = Self.scan(text)
         XCTAssertEqual(n, 1)
-        XCTAssertEqual(defaults, [4, 17])
+        XCTAssertEqual(defaults, [4, 17, 29, 32, 38])
     }
 }

@@ -50,9 +50,9 @@ final class ParityTests: XCTestCase {
             let (program, grad) = try stepGraph(path, training: true)
             var results: [Bool: [String: Tensor]] = [:]
             for plan in [false, true] {
-                let s = try Scheduler.schedule(grad, graphs: program.graphs, options: ScheduleOptions(batch: 2, planMemory: plan))
+                let ex = try CompiledGraph(graph: grad, graphs: program.graphs, seed: 21, planMemory: plan).executor(batch: 2)
+                let s = ex.schedule
                 XCTAssertEqual(s.memoryProblems(), [])
-                let ex = try Executor(schedule: s, seed: 21)
                 let inputs = randomInputs(s, seed: 4)
                 let fast = try ex.run(inputs: inputs)
                 results[plan] = fast
@@ -79,8 +79,8 @@ final class ParityTests: XCTestCase {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["FN2E_BIG_TESTS"] == "1", "set FN2E_BIG_TESTS=1")
         let path = Repo.graphs + "/expnet_stage2.fn2e"
         let (program, grad) = try stepGraph(path, training: true)
-        let s = try Scheduler.schedule(grad, graphs: program.graphs, options: ScheduleOptions(batch: 2, planMemory: false))
-        let ex = try Executor(schedule: s, seed: 21)
+        let ex = try CompiledGraph(graph: grad, graphs: program.graphs, seed: 21, planMemory: false).executor(batch: 2)
+        let s = ex.schedule
         let inputs = randomInputs(s, seed: 4, classes: 7)
         let fast = try ex.run(inputs: inputs)
         var masks: [String: [Double]] = [:]

@@ -147,7 +147,7 @@ final class ScheduleTests: XCTestCase {
             }
             """
         let g = try XCTUnwrap(try Loader.load(text: text, file: "scratch.fn2e").graphs["scratch"])
-        let s = try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: 2))
+        let s = try CompiledGraph(graph: g).schedule(batch: 2)
         XCTAssertEqual(s.kernels.filter { $0.workspaceBytes > 0 }.count, 4)
         try checkRealPeak(s, "lrn, softmax, l2_normalize")
     }

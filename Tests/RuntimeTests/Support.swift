@@ -34,7 +34,7 @@ func stepGraph(_ path: String, training: Bool) throws -> (program: Program, grap
 
 func makeSchedule(_ path: String, batch: Int, training: Bool = false, plan: Bool = true, fuse: Bool = true) throws -> Schedule {
     let (program, g) = try stepGraph(path, training: training)
-    return try Scheduler.schedule(g, graphs: program.graphs, options: ScheduleOptions(batch: batch, fuse: fuse, planMemory: plan))
+    return try CompiledGraph(graph: g, graphs: program.graphs, fuse: fuse, planMemory: plan).schedule(batch: batch)
 }
 
 /// ‖a − b‖ / ‖b‖ in Double (absolute when b is zero).

@@ -39,8 +39,9 @@ final class AllocationTests: XCTestCase {
         XCTAssertEqual(seen, [1 << 20], "the allocation counter does not see the allocators")
     }
 
-    /// ExpNet48's stage-2 training step (forward, backward, SGD update, the next batch prepared
-    /// meanwhile) through the trainer, batch 8: steps 3 to 5 allocate nothing over the bound.
+    /// ExpNet48's stage-2 training step (the batch preprocessed straight into the step's input,
+    /// forward, backward, SGD update) through the trainer, batch 8: steps 3 to 5 allocate nothing
+    /// over the bound.
     func testTrainingStepAllocatesNothing() throws {
         try requireCounter()
         let graph = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

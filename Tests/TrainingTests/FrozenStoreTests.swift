@@ -1,7 +1,6 @@
 import Foundation
 import IR
 import Runtime
-import Scheduler
 import Tensors
 @testable import Training
 import XCTest
@@ -25,7 +24,7 @@ final class FrozenStoreTests: XCTestCase {
     func graph() throws -> Graph { try Loader.load(text: Self.text, file: "g.fn2e").graphs["g"]! }
 
     func executor(_ g: Graph) throws -> Executor {
-        try Executor(schedule: try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: 2)), seed: 0)
+        try CompiledGraph(graph: g).executor(batch: 2)
     }
 
     func testKeysFollowContent() throws {

@@ -2,7 +2,6 @@ import Driver
 import Foundation
 import IR
 import Runtime
-import Scheduler
 import Tensors
 @testable import Training
 import XCTest
@@ -74,7 +73,7 @@ final class IntegrityTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), try SafeTensors.serialize(weights, metadata: ["source": "test"]))
         XCTAssertTrue(try SafeTensors.verify(path: path).checksummed)
         let g = try Loader.load(text: text, file: "g.fn2e").graphs["g"]!
-        let ex = try Executor(schedule: try Scheduler.schedule(g, graphs: [:], options: ScheduleOptions(batch: 1)))
+        let ex = try CompiledGraph(graph: g).executor(batch: 1)
         XCTAssertNoThrow(try WeightLoader.load(path, into: ex))
         try Self.flipMiddle(path)
         XCTAssertThrowsError(try WeightLoader.load(path, into: ex)) { XCTAssert("\($0)".hasPrefix("\(path): error: tensor 'w': checksum mismatch"), "\($0)") }

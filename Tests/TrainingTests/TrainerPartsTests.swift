@@ -94,6 +94,27 @@ final class TrainerPartsTests: XCTestCase {
         XCTAssertEqual(random.cacheStats.computed + random.cacheStats.reused, 3 * 16, "filled as batches come")
     }
 
+    /// A batch is preprocessed straight into the step's image input, row k the batch's k-th sample;
+    /// when only the frozen part reads the images, into the frozen part's input.
+    func testPrepareWritesTheBatchIntoTheStepsInput() throws {
+        let t = try Toy.trainer(Toy.settings("parts-input"))
+        let b = t.prepare(step: 2)
+        let per = t.pre.channels * t.pre.inputHeight * t.pre.inputWidth
+        var expected = [Float](repeating: 0, count: b.indices.count * per), rng = Xoshiro256(seed: 0)
+        expected.withUnsafeMutableBufferPointer { p in
+            // Centre crops, no mirror: the training augmentation is evaluation's.
+            for (k, i) in b.indices.enumerated() { t.pre.apply(t.images[i], into: p.baseAddress! + k * per, train: false, rng: &rng) }
+        }
+        XCTAssertEqual(t.compiled.input(t.imageInput), t.compiled.exec.pointer(t.imageInput))
+        XCTAssertEqual(t.compiled.exec.tensor(t.imageInput)?.data, expected)
+        XCTAssertNotEqual(t.preparedImages(step: 3), expected)
+
+        _ = try Self.step(cacheFrozen: false)  // writes the graph
+        let frozen = try Toy.trainer(Toy.settings("parts-input-frozen", ["graph": Toy.dir + "/frozen_head.fn2e"]))
+        XCTAssertNil(frozen.compiled.exec.pointer("data"), "the trainable part reads the frozen part's results only")
+        XCTAssertEqual(frozen.compiled.input("data"), frozen.compiled.frozenExec?.pointer("data"))
+    }
+
     /// The model file holds the frozen parameters too, so it is the whole network (the teacher that
     /// a stage 1 loads from a stage 0 that fine-tuned only the top of a face net).
     func testModelFileHoldsFrozenParameters() throws {

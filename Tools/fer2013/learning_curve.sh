@@ -49,8 +49,9 @@ status)
   ;;
 stop)
   # The background run leads its own process group (setsid); each training the recipe starts is a
-  # child of the recipe in a group of its own: it gets SIGINT (it writes its checkpoint and exits),
-  # then the group ends. A training stopped before it finished is trained again on the next start.
+  # child of the recipe in a group of its own: it gets SIGINT (it writes its checkpoint and exits;
+  # it would get it from the recipe's end anyway, being tied to it), then the group ends. A training
+  # stopped before it finished resumes from its checkpoint on the next start.
   if [[ -f "$OUT/curve.pid" ]] && kill -0 "$(cat "$OUT/curve.pid")" 2>/dev/null; then
     group=$(cat "$OUT/curve.pid")
     for p in $(pgrep -g "$group"); do

@@ -105,8 +105,9 @@ seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a 
 echo "reference recipe: $seconds s"
 # Each round: a second invocation on the same output waits for the lock (--wait-lock) while the
 # first runs; the first is killed at a random moment, and the second takes over (reusing only runs
-# with a completion marker; a training the killed recipe left running holds its run folder's lock,
-# and the new one's training of that run waits for it). The last one runs to the end.
+# with a completion marker; a training of the killed recipe gets SIGINT from its death and holds its
+# run folder's lock until it has written its checkpoint, the new one's training of that run waits
+# for it and resumes from that checkpoint). The last one runs to the end.
 lock="$work/recipe/run.lock"
 done_kills=0 waits=0
 "$bin" "${recipe[@]}" --output "$work/recipe" >/dev/null 2>"$work/recipe-0.log" &
