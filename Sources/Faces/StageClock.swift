@@ -23,7 +23,9 @@ public enum StageClock {
     /// One line per stage, slowest first: seconds and calls; empty when not profiling.
     public static func report() -> String {
         lock.withLock {
-            seconds.sorted { $0.value.total > $1.value.total }.map { String(format: "  %-18@ %8.3f s %7d calls\n", $0.key as NSString, $0.value.total, $0.value.calls) }.joined()
+            seconds.sorted { $0.value.total > $1.value.total }.map { stage, t in
+                "  " + stage.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%8.3f s %7d calls\n", t.total, t.calls)
+            }.joined()
         }
     }
 }
