@@ -41,6 +41,31 @@ extension FastOps {
             }
             return
         }
+        if argmax == nil {
+            // Inference: the window rows' column maxima, then the maxima across the window's columns
+            // (the same value: NaN never wins either way), each input row read once per window row.
+            Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { column in
+                    for p in planes {
+                        for oy in 0..<oh {
+                            let hs = oy * g.strideH - g.padH
+                            column.initialize(repeating: -.infinity)
+                            for iy in max(hs, 0)..<max(max(hs, 0), min(hs + g.kernelH, h)) {
+                                let row = x + (p * h + iy) * w
+                                for ix in 0..<w { column[ix] = row[ix] > column[ix] ? row[ix] : column[ix] }
+                            }
+                            for ox in 0..<ow {
+                                let ws = ox * g.strideW - g.padW
+                                var best = -Float.infinity
+                                for ix in max(ws, 0)..<max(max(ws, 0), min(ws + g.kernelW, w)) where column[ix] > best { best = column[ix] }
+                                y[(p * oh + oy) * ow + ox] = best
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
         Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
             for p in planes {
                 windowMaxima(x + p * h * w, geometry: g) { oy, ox, best, bestIdx in
