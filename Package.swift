@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "CaffeImportTests", dependencies: ["CaffeImport", "Detection", "IR", "Tensors", "Driver", "Reference", "Runtime", "Scheduler"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection"]),
         .testTarget(name: "FacesTests", dependencies: ["Faces", "Tensors", "Driver", "Training"]),
-        .testTarget(name: "OnnxImportTests", dependencies: ["OnnxImport", "IR", "Tensors", "Driver", "Runtime", "CaffeImport"]),
+        .testTarget(name: "OnnxImportTests", dependencies: ["OnnxImport", "IR", "Tensors", "Driver", "Runtime", "CaffeImport", "Training"]),
         .testTarget(name: "DlibImportTests", dependencies: ["DlibImport", "IR", "Tensors", "Driver", "Runtime"]),
     ],
     swiftLanguageModes: [.v5]

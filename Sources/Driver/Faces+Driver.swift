@@ -3,6 +3,7 @@
 // error on stderr naming it; the other photos are still processed and the exit status is 1.
 import Faces
 import Foundation
+import Kernels
 import Plot
 import Tensors
 import Training
@@ -54,40 +55,112 @@ public enum FaceCommands {
     }
 
     /// Detects faces in each photo (and with `predictor`, cuts each out as the run's settings say and
-    /// classifies it); returns the output of the command.
-    public static func run(_ photos: [String], detector: MTCNN, predictor: Predictor? = nil, annotate: String?, json: Bool) -> CommandOutput {
-        var out = CommandOutput()
-        var results: [Found] = []
+    /// classifies it); returns the output of the command. Photos go in groups of `groupSize`, each
+    /// group through the detector (and the classifier) together; `workers` threads take groups in
+    /// turn, each with a detector of its own and OpenBLAS on one thread (the classifier is shared),
+    /// so that one photo's decoding and small loops overlap another's GEMMs. The output is the same
+    /// whatever the grouping and the number of workers.
+    public static func run(_ photos: [String], detector: MTCNN, predictor: Predictor? = nil, annotate: String?, json: Bool,
+                           workers: Int = Parallel.workers, groupSize: Int = 8) -> CommandOutput {
         let template: FaceTemplate?
         do {
             template = try predictor.map { try FaceTemplate.named($0.settings.string("align")) }
         } catch {
             return CommandOutput(stderr: "\(predictor?.settings.origins["align"] ?? "align"): error: \(error)\n", status: 1)
         }
+        let groups = stride(from: 0, to: photos.count, by: max(1, groupSize)).map { $0..<min(photos.count, $0 + max(1, groupSize)) }
+        let threads = max(1, min(workers, groups.count))
+        let detectors = [detector] + (1..<threads).map { _ in detector.copy() }
+        var outcomes = [Result<Found, PhotoError>?](repeating: nil, count: photos.count)
+        let lock = NSLock()
+        var (next, done) = (0, 0)
         let bar = photos.count >= 20 && isatty(2) != 0
-        for (k, photo) in photos.enumerated() {
-            if bar { FileHandle.standardError.write(Data(progress(k, photos.count).utf8)) }
-            do {
-                let image = try Images.load(path: photo, channels: 3)
-                var found = Found(photo: photo, faces: try detector.detect(image))
-                if let predictor, let template, !found.faces.isEmpty {
-                    let crops = found.faces.map { Align.crop(image, landmarks: $0.landmarks, template: template) }
-                    found.probabilities = try predictor.probabilities(crops: crops)
+        let blasThreads = BLAS.threads
+        if threads > 1 { BLAS.threads = 1 }
+        DispatchQueue.concurrentPerform(iterations: threads) { w in
+            while true {
+                let g: Int = lock.withLock { defer { next += 1 }; return next }
+                guard g < groups.count else { return }
+                let found = detectGroup(Array(photos[groups[g]]), detector: detectors[w], predictor: predictor, template: template,
+                                        annotate: annotate.map { path in { photo in
+                                            photos.count == 1 ? path : (path as NSString).appendingPathComponent(((photo as NSString).lastPathComponent as NSString).deletingPathExtension + ".png")
+                                        } }, lock: lock)
+                lock.withLock {
+                    for (k, r) in zip(groups[g], found) { outcomes[k] = r }
+                    done += found.count
+                    if bar { FileHandle.standardError.write(Data(progress(done, photos.count).utf8)) }
                 }
-                if found.faces.isEmpty { out.stderr += "\(photo): no face found\n" }
-                if let annotate {
-                    let path = photos.count == 1 ? annotate : (annotate as NSString).appendingPathComponent(((photo as NSString).lastPathComponent as NSString).deletingPathExtension + ".png")
-                    try writeAnnotated(image, found, classes: predictor?.classes ?? [], to: path)
-                }
+            }
+        }
+        BLAS.threads = blasThreads
+        if StageClock.enabled { FileHandle.standardError.write(Data(("photo pipeline, seconds per stage summed over \(threads) workers:\n" + StageClock.report()).utf8)) }
+        if bar { FileHandle.standardError.write(Data("\n".utf8)) }
+        var out = CommandOutput()
+        var results: [Found] = []
+        for outcome in outcomes {
+            switch outcome! {
+            case .success(let found):
+                if found.faces.isEmpty { out.stderr += "\(found.photo): no face found\n" }
                 results.append(found)
-            } catch {
-                let text = "\(error)"
-                out.stderr += (text.hasPrefix(photo + ":") ? text : "\(photo): error: \(text)") + "\n"
+            case .failure(let e):
+                out.stderr += e.message + "\n"
                 out.status = 1
             }
         }
-        if bar { FileHandle.standardError.write(Data((progress(photos.count, photos.count) + "\n").utf8)) }
         out.stdout = json ? jsonText(results, classes: predictor?.classes ?? []) : csvText(results, classes: predictor?.classes ?? [])
+        return out
+    }
+
+    /// A photo that could not be read or judged: the message names it.
+    struct PhotoError: Error {
+        var message: String
+        init(_ photo: String, _ error: Error) {
+            let text = "\(error)"
+            message = text.hasPrefix(photo + ":") ? text : "\(photo): error: \(text)"
+        }
+    }
+
+    /// One group of photos: decoded, their faces detected together and (with `predictor`, used under
+    /// `lock`) classified together, then drawn where `annotate` says.
+    static func detectGroup(_ photos: [String], detector: MTCNN, predictor: Predictor?, template: FaceTemplate?,
+                            annotate: ((String) -> String)?, lock: NSLock) -> [Result<Found, PhotoError>] {
+        var outcomes: [Result<Found, PhotoError>] = photos.map { .failure(PhotoError($0, StageError("not processed"))) }
+        var images: [(k: Int, image: Tensor)] = []
+        for (k, photo) in photos.enumerated() {
+            do { images.append((k, try StageClock.time("decode") { try Images.load(path: photo, channels: 3) })) } catch { outcomes[k] = .failure(PhotoError(photo, error)) }
+        }
+        do {
+            var found = zip(images, try StageClock.time("detection (all)") { try detector.detect(images.map(\.image)) }).map { Found(photo: photos[$0.k], faces: $1) }
+            if let predictor, let template {
+                let crops = StageClock.time("alignment") { zip(images, found).flatMap { img, f in f.faces.map { Align.crop(img.image, landmarks: $0.landmarks, template: template) } } }
+                var probabilities = try lock.withLock { try StageClock.time("classifier") { try classify(crops, predictor) } }[...]
+                for k in found.indices {
+                    found[k].probabilities = Array(probabilities.prefix(found[k].faces.count))
+                    probabilities = probabilities.dropFirst(found[k].faces.count)
+                }
+            }
+            for (img, f) in zip(images, found) {
+                do {
+                    if let annotate { try writeAnnotated(img.image, f, classes: predictor?.classes ?? [], to: annotate(f.photo)) }
+                    outcomes[img.k] = .success(f)
+                } catch {
+                    outcomes[img.k] = .failure(PhotoError(f.photo, error))
+                }
+            }
+        } catch {
+            for img in images { outcomes[img.k] = .failure(PhotoError(photos[img.k], error)) }
+        }
+        return outcomes
+    }
+
+    /// The classifier's probabilities for face crops, in batches of a few fixed sizes (padded with
+    /// blank crops, whose rows are dropped).
+    static func classify(_ crops: [Tensor], _ predictor: Predictor) throws -> [[Double]] {
+        var out: [[Double]] = []
+        for (range, batch) in Batches.split(crops.count, sizes: MTCNN.batchSizes) {
+            let padding = Array(repeating: Tensor(zeros: crops[range.lowerBound].shape), count: batch - range.count)
+            out += try predictor.probabilities(crops: Array(crops[range]) + padding).prefix(range.count)
+        }
         return out
     }
 

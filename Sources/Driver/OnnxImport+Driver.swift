@@ -6,6 +6,7 @@ import OnnxImport
 import Runtime
 import Scheduler
 import Tensors
+import Training
 
 public enum OnnxImportDriver {
     /// A failed command: ONNX errors as they are (`file: error: ...`), anything else after `error: `; exit status 1.
@@ -60,12 +61,45 @@ extension OnnxImportDriver {
         return (graph, tensors)
     }
 
+    /// A trained run folder (settings.txt and model.safetensors, as `fn2e-run train` writes them):
+    /// its graph bound to the trained sizes, cut to the class scores (the run's `logits`, else the
+    /// graph's outputs that are not losses), without the inputs only the loss read; the weights of
+    /// the settings' `weights` files, then the trained ones.
+    public static func exportable(runDirectory dir: String) throws -> (Graph, [String: Tensor]) {
+        let run = try Predictor(runDirectory: dir)
+        var graph = run.graph
+        let outputs = run.logits.map { [$0] } ?? graph.outputs.filter { o in !Op.losses.contains(graph.node(o)?.op ?? .call) }
+        guard !outputs.isEmpty else { throw StageError("\(dir): the run records no class scores (logits) and '@\(graph.name)' returns only losses") }
+        graph.outputs = outputs
+        graph = DeadCodeElimination.prune(graph)
+        let read = Set(graph.nodes.flatMap(\.operands) + graph.outputs)
+        graph.inputs = graph.inputs.filter { read.contains($0.name) }
+        var tensors: [String: Tensor] = [:]
+        for (prefix, file) in run.settings.weightFiles {
+            for (n, t) in try SafeTensors.read(path: file).tensors { tensors[prefix.isEmpty ? n : prefix + "." + n] = t }
+        }
+        tensors.merge(try SafeTensors.read(path: dir + "/model.safetensors").tensors) { _, trained in trained }
+        return (graph, tensors.filter { name, _ in graph.params.contains { $0.name == name } })
+    }
+
+    /// Whether `path` is a folder (a run's) rather than a graph file.
+    public static func isRunFolder(_ path: String) -> Bool {
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+    }
+
     /// `fn2e-compile export onnx`: writes `output` (a temporary file, renamed), its path on stdout.
+    /// `graphPath` is a graph file, or a trained run's folder (see `exportable(runDirectory:)`).
     public static func export(graphPath: String, graph name: String? = nil, weights: String?, seed: UInt64? = nil,
                               bindings: [String: Int] = [:], output: String) -> CommandOutput {
         var out = CommandOutput()
         do {
-            let (graph, tensors) = try exportable(graphPath: graphPath, graph: name, weights: weights, seed: seed, bindings: bindings)
+            let run = isRunFolder(graphPath)
+            if run, weights != nil || name != nil || seed != nil || !bindings.isEmpty {
+                throw StageError("\(graphPath) is a run folder: its settings give the graph and model.safetensors the weights (no --weights, --graph, --bind)")
+            }
+            let (graph, tensors) = run ? try exportable(runDirectory: graphPath)
+                : try exportable(graphPath: graphPath, graph: name, weights: weights, seed: seed, bindings: bindings)
             let model = try IRToOnnx.export(graph, weights: tensors, file: graphPath)
             try Importing.atomicWrite(Data(model.serialized()), to: output)
             out.stdout += output + "\n"

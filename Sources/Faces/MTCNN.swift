@@ -35,17 +35,21 @@ public struct MTCNNSettings: Sendable, Equatable {
 
 /// The MTCNN face detector (Zhang et al. 2016) over fn2e-compiled P-Net, R-Net and O-Net, imported
 /// from the release's Caffe files. P-Net is compiled once per pyramid scale size (its input has the
-/// named sizes H and W) and kept; R-Net and O-Net once per batch size (rounded up to a power of 2).
+/// named sizes H and W) and kept; R-Net and O-Net once per batch size of `batchSizes`. A detector
+/// runs one call at a time (its executors hold their values): one per thread (`copy`).
 public final class MTCNN {
     public var settings: MTCNNSettings
     /// Where the project keeps det1-det3 converted to fn2e's format (Tools/mtcnn/regenerate.sh).
     public static let shippedFolder = "Models/mtcnn"
+    /// The batch sizes R-Net and O-Net are compiled for; crops go through them as `Batches.split` says.
+    public static let batchSizes = [1, 4, 16, 64, 256]
+    /// det1 (P-Net with named sizes), det2 and det3 with their weights.
+    let nets: [(graph: Graph, weights: [(String, Tensor)])]
     let pnet: CompiledGraph, rnet: CompiledGraph, onet: CompiledGraph
 
     /// Loads the nets from `directory`: fn2e's own `det1...det3.{fn2e,safetensors}` (what
     /// Models/mtcnn ships), else the release's `det1...det3.{prototxt,caffemodel}`, imported now.
-    public init(directory: String, settings: MTCNNSettings = MTCNNSettings()) throws {
-        self.settings = settings
+    public convenience init(directory: String, settings: MTCNNSettings = MTCNNSettings()) throws {
         func load(_ k: Int) throws -> (graph: Graph, weights: [(String, Tensor)]) {
             let base = (directory as NSString).appendingPathComponent("det\(k)")
             if FileManager.default.fileExists(atPath: base + ".fn2e") {
@@ -63,58 +67,78 @@ public final class MTCNN {
             let imported = try CaffeToIR.importFiles(prototxt: base + ".prototxt", caffemodel: base + ".caffemodel", name: "det\(k)")
             return (imported.graph, imported.weights)
         }
-        let p = try load(1)
+        var p = try load(1)
         // Fully convolutional: the input's spatial sizes become named sizes, bound per scale.
-        var g = p.graph
-        g.inputs[0].type.dims[2] = .symbol("H")
-        g.inputs[0].type.dims[3] = .symbol("W")
-        g = try g.substituting(symbols: [:])
-        let problems = Verifier().verify(&g)
+        p.graph.inputs[0].type.dims[2] = .symbol("H")
+        p.graph.inputs[0].type.dims[3] = .symbol("W")
+        p.graph = try p.graph.substituting(symbols: [:])
+        let problems = Verifier().verify(&p.graph)
         guard problems.isEmpty else { throw FaceError("P-Net with named sizes: \(problems)") }
-        pnet = CompiledGraph(graph: g, weights: p.weights)
-        let r = try load(2), o = try load(3)
-        rnet = CompiledGraph(graph: r.graph, weights: r.weights)
-        onet = CompiledGraph(graph: o.graph, weights: o.weights)
+        self.init(nets: [p, try load(2), try load(3)], settings: settings)
     }
+
+    init(nets: [(graph: Graph, weights: [(String, Tensor)])], settings: MTCNNSettings) {
+        (self.nets, self.settings) = (nets, settings)
+        (pnet, rnet, onet) = (CompiledGraph(graph: nets[0].graph, weights: nets[0].weights),
+                              CompiledGraph(graph: nets[1].graph, weights: nets[1].weights),
+                              CompiledGraph(graph: nets[2].graph, weights: nets[2].weights))
+    }
+
+    /// Another detector over the same nets and settings, with executors of its own.
+    public func copy() -> MTCNN { MTCNN(nets: nets, settings: settings) }
 
     /// How many P-Net schedules were compiled so far (one per distinct scale size).
     public var pnetCompilations: Int { pnet.compilations }
 
     /// Faces in an RGB image `[3, H, W]` with values 0...255, best first.
-    public func detect(_ image: Tensor) throws -> [Face] {
-        guard image.rank == 3, image.shape[0] == 3 else { throw FaceError("the detector needs an RGB image [3, H, W], got \(image.shape)") }
+    public func detect(_ image: Tensor) throws -> [Face] { try detect([image])[0] }
+
+    /// The faces of each image, as `detect` finds them in that image alone: P-Net scans each image's
+    /// pyramid; R-Net and O-Net judge the crops of all the images together, in batches.
+    public func detect(_ images: [Tensor]) throws -> [[Face]] {
         let s = settings
         guard s.thresholds.count == 3, s.nms.count == 4, s.minSize > 0, s.factor > 0, s.factor < 1 else {
             throw FaceError("MTCNN settings need 3 thresholds, 4 NMS steps, a positive minimum size and a factor in (0, 1)")
         }
+        for image in images where image.rank != 3 || image.shape[0] != 3 {
+            throw FaceError("the detector needs an RGB image [3, H, W], got \(image.shape)")
+        }
+        let proposed = try StageClock.time("P-Net (all)") { try images.map(proposals) }
+        let refined = try refine(rnet, proposed, images, size: 24, threshold: s.thresholds[1]).map { b in
+            Boxes.nms(b, s.nms[2]).map { Boxes.truncated(Boxes.square(Boxes.regress(b[$0]))) }
+        }
+        return try refine(onet, refined, images, size: 48, threshold: s.thresholds[2]).map { found in
+            let boxes = found.map(Boxes.regress)
+            return Boxes.nms(boxes, s.nms[3]).map { k in
+                let b = boxes[k]
+                return Face(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, score: b.score, landmarks: b.points)
+            }
+        }
+    }
+
+    /// P-Net's boxes in one image: each pyramid scale's face cells, NMS within the scale, then across
+    /// the scales; regressed, squared and truncated.
+    func proposals(_ image: Tensor) throws -> [Candidate] {
+        let s = settings
         let (h, w) = (image.shape[1], image.shape[2])
         var boxes: [Candidate] = []
         for scale in pyramid(height: h, width: w) {
             let (hs, ws) = (Int((Double(h) * scale).rounded(.up)), Int((Double(w) * scale).rounded(.up)))
-            let x = Self.netInput([Resample.image(image, height: hs, width: ws)])
+            let x = StageClock.time("P-Net input") { () -> Tensor in
+                var data = [Float](repeating: 0, count: 3 * hs * ws)
+                data.withUnsafeMutableBufferPointer { netInput(image, window: (0, 0, h, w), height: hs, width: ws, into: $0.baseAddress!) }
+                return Tensor(shape: [1, 3, ws, hs], data: data)
+            }
             // The nets were trained in MATLAB: their H axis runs along the image's width.
-            let out = try outputs(pnet, x, symbols: ["H": ws, "W": hs], expect: [2, 4])
-            let found = proposals(prob: out[2]!, reg: out[4]!, scale: scale, threshold: s.thresholds[0])
+            let out = try StageClock.time("P-Net run") { try outputs(pnet, x, symbols: ["H": ws, "W": hs], expect: [2, 4]) }
+            let found = cells(prob: out[2]!, reg: out[4]!, scale: scale, threshold: s.thresholds[0])
             boxes += Boxes.nms(found, s.nms[0]).map { found[$0] }
         }
-        guard !boxes.isEmpty else { return [] }
-        boxes = Boxes.nms(boxes, s.nms[1]).map { b in
+        return Boxes.nms(boxes, s.nms[1]).map { b in
             var r = boxes[b]
             let (bw, bh) = (r.x2 - r.x1, r.y2 - r.y1)  // P-Net's regression scales by size without +1
             (r.x1, r.y1, r.x2, r.y2) = (r.x1 + r.reg[0] * bw, r.y1 + r.reg[1] * bh, r.x2 + r.reg[2] * bw, r.y2 + r.reg[3] * bh)
             return Boxes.truncated(Boxes.square(r))
-        }
-
-        boxes = try refine(rnet, boxes, image, size: 24, threshold: s.thresholds[1])
-        guard !boxes.isEmpty else { return [] }
-        boxes = Boxes.nms(boxes, s.nms[2]).map { Boxes.truncated(Boxes.square(Boxes.regress(boxes[$0]))) }
-
-        boxes = try refine(onet, boxes, image, size: 48, threshold: s.thresholds[2])
-        guard !boxes.isEmpty else { return [] }
-        boxes = boxes.map(Boxes.regress)
-        return Boxes.nms(boxes, s.nms[3]).map { k in
-            let b = boxes[k]
-            return Face(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, score: b.score, landmarks: b.points)
         }
     }
 
@@ -133,7 +157,7 @@ public final class MTCNN {
 
     /// P-Net's face cells at or above `threshold`: the 12x12 window of each cell mapped back to the
     /// image (stride 2), in the release's order (along the image's x fastest).
-    func proposals(prob: Tensor, reg: Tensor, scale: Double, threshold: Double) -> [Candidate] {
+    func cells(prob: Tensor, reg: Tensor, scale: Double, threshold: Double) -> [Candidate] {
         let (nx, ny) = (prob.shape[2], prob.shape[3])
         var found: [Candidate] = []
         for j in 0..<ny {
@@ -149,22 +173,32 @@ public final class MTCNN {
         return found
     }
 
-    /// R-Net or O-Net on `size` x `size` crops of the boxes: the boxes whose score passes, with the
-    /// net's score, regression and (O-Net) landmarks.
-    func refine(_ net: CompiledGraph, _ boxes: [Candidate], _ image: Tensor, size: Int, threshold: Double) throws -> [Candidate] {
-        let inside = boxes.filter { b in
-            b.x2 >= 1 && b.y2 >= 1 && b.x1 <= Double(image.shape[2]) && b.y1 <= Double(image.shape[1]) && b.width >= 1 && b.height >= 1
+    /// R-Net or O-Net on `size` x `size` crops of each image's boxes: per image, the boxes whose score
+    /// passes, with the net's score, regression and (O-Net) landmarks. The crops of all the images
+    /// go through the net together, in batches of `batchSizes`.
+    func refine(_ net: CompiledGraph, _ boxes: [[Candidate]], _ images: [Tensor], size: Int, threshold: Double) throws -> [[Candidate]] {
+        let items = boxes.indices.flatMap { i in
+            let (h, w) = (Double(images[i].shape[1]), Double(images[i].shape[2]))
+            return boxes[i].filter { b in b.x2 >= 1 && b.y2 >= 1 && b.x1 <= w && b.y1 <= h && b.width >= 1 && b.height >= 1 }.map { (i, $0) }
         }
-        var kept: [Candidate] = []
-        let chunk = 256
-        for start in stride(from: 0, to: inside.count, by: chunk) {
-            let part = Array(inside[start..<min(inside.count, start + chunk)])
-            var batch = 1
-            while batch < part.count { batch *= 2 }
-            var crops = part.map { Resample.image(Self.crop(image, $0), height: size, width: size) }
-            crops += Array(repeating: Tensor(zeros: [3, size, size]), count: batch - part.count)
-            let out = try outputs(net, Self.netInput(crops), symbols: [:], expect: size == 48 ? [2, 4, 10] : [2, 4])
-            for (k, b) in part.enumerated() {
+        var kept = [[Candidate]](repeating: [], count: images.count)
+        for (range, batch) in Batches.split(items.count, sizes: Self.batchSizes) {
+            let part = items[range]
+            let x = StageClock.time("\(size == 24 ? "R" : "O")-Net input") { () -> Tensor in
+                var data = [Float](repeating: 0, count: batch * 3 * size * size)
+                data.withUnsafeMutableBufferPointer { d in
+                    for (k, (i, b)) in part.enumerated() {
+                        // The box's pixels (1-based corners, inclusive); outside the image, zeros (`pad.m`).
+                        netInput(images[i], window: (Int(b.y1) - 1, Int(b.x1) - 1, Int(b.height), Int(b.width)), height: size, width: size,
+                                 into: d.baseAddress! + k * 3 * size * size)
+                    }
+                    // Padding rows: blank crops, as netInput maps zeros.
+                    (d.baseAddress! + part.count * 3 * size * size).update(repeating: -127.5 * 0.0078125, count: (batch - part.count) * 3 * size * size)
+                }
+                return Tensor(shape: [batch, 3, size, size], data: data)
+            }
+            let out = try StageClock.time("\(size == 24 ? "R" : "O")-Net run") { try outputs(net, x, symbols: [:], expect: size == 48 ? [2, 4, 10] : [2, 4]) }
+            for (k, (i, b)) in part.enumerated() {
                 let score = Double(out[2]!.data[2 * k + 1])
                 guard score > threshold else { continue }
                 var c = b
@@ -175,25 +209,32 @@ public final class MTCNN {
                         Point(x: c.width * Double(p.data[10 * k + m]) + c.x1 - 1, y: c.height * Double(p.data[10 * k + 5 + m]) + c.y1 - 1)
                     }
                 }
-                kept.append(c)
+                kept[i].append(c)
             }
         }
         return kept
     }
 
-    /// The box's pixels (1-based corners, inclusive); outside the image, zeros (`pad.m`).
-    static func crop(_ image: Tensor, _ b: Candidate) -> Tensor {
-        let (h, w) = (image.shape[1], image.shape[2])
-        let (cw, ch) = (Int(b.width), Int(b.height)), (x0, y0) = (Int(b.x1) - 1, Int(b.y1) - 1)
-        var out = [Float](repeating: 0, count: 3 * ch * cw)
-        let (ys, xs) = (max(0, -y0), max(0, -x0)), (ye, xe) = (min(ch, h - y0), min(cw, w - x0))
-        guard ys < ye, xs < xe else { return Tensor(shape: [3, ch, cw], data: out) }
-        for c in 0..<3 {
-            for y in ys..<ye {
-                for x in xs..<xe { out[(c * ch + y) * cw + x] = image.data[(c * h + y0 + y) * w + x0 + x] }
+    /// Resampling taps from `n` to `m` pixels, kept (a folder of photos of one size, and crops, use
+    /// the same few again and again).
+    private var taps: [Int: Resample.Taps] = [:]
+    private func taps(_ n: Int, _ m: Int) -> Resample.Taps {
+        if let t = taps[n << 24 | m] { return t }
+        let t = Resample.Taps(from: n, to: m)
+        taps[n << 24 | m] = t
+        return t
+    }
+
+    /// A window (`top`, `left`, `height`, `width`; outside the image, zeros) of an RGB image
+    /// resampled to `height` x `width`, written at `into` as a net's input `[3, width, height]`:
+    /// transposed (the nets were trained in MATLAB) and mapped by (x - 127.5) / 128.
+    func netInput(_ image: Tensor, window: (Int, Int, Int, Int), height: Int, width: Int, into dst: UnsafeMutablePointer<Float>) {
+        image.data.withUnsafeBufferPointer { src in
+            Resample.resample(src.baseAddress!, channels: 3, height: image.shape[1], width: image.shape[2], window: window,
+                              x: taps(window.3, width), y: taps(window.2, height)) { c, y, x, v in
+                dst[(c * width + x) * height + y] = (v - 127.5) * 0.0078125
             }
         }
-        return Tensor(shape: [3, ch, cw], data: out)
     }
 
     /// A batch `[N, 3, W, H]` of images `[3, H, W]`: transposed (the nets were trained in MATLAB) and

@@ -7,8 +7,11 @@ import Foundation
 public enum BLAS {
     /// The OpenBLAS core in use, e.g. "Haswell" (`openblas_get_corename`).
     public static var corename: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
-    /// Threads OpenBLAS uses for GEMM.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Threads OpenBLAS uses for GEMM (set to 1 where our own threads each run GEMMs).
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(newValue)) }
+    }
     /// OpenBLAS' build configuration string (`openblas_get_config`).
     public static var configString: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
 

@@ -201,12 +201,23 @@ extension FastOps {
         }
     }
 
-    /// `batch_norm_train`: `y = (x − mean[c]) / sqrt(var[c] + eps)` with x's own per-channel statistics;
-    /// x, y `[N, C, spatial]` (y may be x: each channel is read whole before it is written).
-    public static func batchNormTrain(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, eps: Float, batch: Int, channels: Int, spatial: Int) {
-        Parallel.forChunks(channels, costPerItem: 3 * batch * spatial) { cs in
+    /// Channel c's statistics: read from `moments` (`[2, C]`, as `batchMoments` wrote them for this x)
+    /// when given, else computed.
+    @inline(__always)
+    static func channelMoments(_ x: UnsafePointer<Float>, _ c: Int, given moments: UnsafePointer<Float>?, batch: Int, channels: Int,
+                               spatial: Int) -> (mean: Float, variance: Float) {
+        if let m = moments { return (m[c], m[channels + c]) }
+        return channelMoments(x, c, batch: batch, channels: channels, spatial: spatial)
+    }
+
+    /// `batch_norm_train`: `y = (x − mean[c]) / sqrt(var[c] + eps)` with x's own per-channel statistics
+    /// (`moments`, when `batchMoments` already computed them for this x); x, y `[N, C, spatial]` (y may
+    /// be x: each channel is read whole before it is written).
+    public static func batchNormTrain(x: UnsafePointer<Float>, moments: UnsafePointer<Float>? = nil, y: UnsafeMutablePointer<Float>, eps: Float,
+                                      batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(channels, costPerItem: (moments == nil ? 3 : 1) * batch * spatial) { cs in
             for c in cs {
-                let (m, v) = channelMoments(x, c, batch: batch, channels: channels, spatial: spatial)
+                let (m, v) = channelMoments(x, c, given: moments, batch: batch, channels: channels, spatial: spatial)
                 let inv = 1 / (v + eps).squareRoot()
                 for n in 0..<batch {
                     let (s, d) = (x + (n * channels + c) * spatial, y + (n * channels + c) * spatial)
@@ -217,12 +228,12 @@ extension FastOps {
     }
 
     /// `batch_norm_train_backward`: `dx = (dy − mean(dy) − x̂ · mean(dy · x̂)) / sqrt(var + eps)`, x̂ the
-    /// normalized x, means per channel over N and spatial; x, dy, dx `[N, C, spatial]`.
-    public static func batchNormTrainBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, eps: Float,
-                                              batch: Int, channels: Int, spatial: Int) {
-        Parallel.forChunks(channels, costPerItem: 5 * batch * spatial) { cs in
+    /// normalized x, means per channel over N and spatial; x, dy, dx `[N, C, spatial]`; `moments` as for `batchNormTrain`.
+    public static func batchNormTrainBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, moments: UnsafePointer<Float>? = nil,
+                                              dx: UnsafeMutablePointer<Float>, eps: Float, batch: Int, channels: Int, spatial: Int) {
+        Parallel.forChunks(channels, costPerItem: (moments == nil ? 5 : 3) * batch * spatial) { cs in
             for c in cs {
-                let (m, v) = channelMoments(x, c, batch: batch, channels: channels, spatial: spatial)
+                let (m, v) = channelMoments(x, c, given: moments, batch: batch, channels: channels, spatial: spatial)
                 let inv = 1 / (v + eps).squareRoot()
                 var sumDy = 0.0, sumDyXhat = 0.0
                 for n in 0..<batch {

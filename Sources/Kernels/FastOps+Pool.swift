@@ -33,24 +33,33 @@ extension FastOps {
             Parallel.forChunks(g.planes, costPerItem: oh * ow * 4) { planes in
                 for p in planes {
                     for oy in 0..<oh {
-                        let r0 = x + p * h * w + 2 * oy * w, r1 = r0 + w, d = y + (p * oh + oy) * ow
-                        guard let a = argmax.map({ $0 + (p * oh + oy) * ow }) else {
-                            for ox in 0..<ow {
-                                d[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1]))
+                        let r0 = x + p * h * w + 2 * oy * w, o = (p * oh + oy) * ow
+                        maxPool2x2Row(r0, r0 + w, y + o, argmax.map { $0 + o }, count: ow, first: Int32(2 * oy * w),
+                                      width: Int32(w), reluMask: reluMask)
+                    }
+                }
+            }
+            return
+        }
+        if argmax == nil {
+            // Inference: the window rows' column maxima, then the maxima across the window's columns
+            // (the same value: NaN never wins either way), each input row read once per window row.
+            Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { column in
+                    for p in planes {
+                        for oy in 0..<oh {
+                            let hs = oy * g.strideH - g.padH
+                            column.initialize(repeating: -.infinity)
+                            for iy in max(hs, 0)..<max(max(hs, 0), min(hs + g.kernelH, h)) {
+                                let row = x + (p * h + iy) * w
+                                for ix in 0..<w { column[ix] = row[ix] > column[ix] ? row[ix] : column[ix] }
                             }
-                            continue
-                        }
-                        let i0 = Int32(2 * oy * w)
-                        for ox in 0..<ow {
-                            // First maximum in window order, as windowMaxima (NaN never wins).
-                            var best = -Float.infinity, k: Int32 = -1
-                            let c = Int32(2 * ox)
-                            if r0[2 * ox] > best { best = r0[2 * ox]; k = i0 + c }
-                            if r0[2 * ox + 1] > best { best = r0[2 * ox + 1]; k = i0 + c + 1 }
-                            if r1[2 * ox] > best { best = r1[2 * ox]; k = i0 + Int32(w) + c }
-                            if r1[2 * ox + 1] > best { best = r1[2 * ox + 1]; k = i0 + Int32(w) + c + 1 }
-                            d[ox] = best
-                            a[ox] = reluMask && !(best > 0) ? -1 : k
+                            for ox in 0..<ow {
+                                let ws = ox * g.strideW - g.padW
+                                var best = -Float.infinity
+                                for ix in max(ws, 0)..<max(max(ws, 0), min(ws + g.kernelW, w)) where column[ix] > best { best = column[ix] }
+                                y[(p * oh + oy) * ow + ox] = best
+                            }
                         }
                     }
                 }
@@ -65,6 +74,49 @@ extension FastOps {
                     argmax?[o] = reluMask && !(best > 0) ? -1 : Int32(bestIdx)
                 }
             }
+        }
+    }
+
+    /// One row of 2x2 windows: input rows `r0`, `r1`, `count` outputs at `d` and, when given, their
+    /// winners at `a` (index `first + column` in row 0, `+ width` in row 1; the first maximum in window
+    /// order, NaN never wins, -1 for none or, with `reluMask`, a winner not > 0). Four windows at a
+    /// time, as vectors of their even and odd columns, without branches.
+    @inline(__always)
+    static func maxPool2x2Row(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>,
+                              _ a: UnsafeMutablePointer<Int32>?, count: Int, first: Int32, width: Int32, reluMask: Bool) {
+        typealias V = SIMD4<Float>
+        typealias I = SIMD4<Int32>
+        var ox = 0
+        while ox + 4 <= count {
+            let top = UnsafeRawPointer(r0 + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+            let bottom = UnsafeRawPointer(r1 + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+            let column = I(repeating: first + Int32(2 * ox)) &+ I(0, 2, 4, 6)
+            var best = V(repeating: -.infinity), k = I(repeating: -1)
+            @inline(__always) func candidate(_ v: V, _ at: I) {
+                let wins = v .> best
+                best.replace(with: v, where: wins)
+                k.replace(with: at, where: wins)
+            }
+            candidate(top.evenHalf, column)
+            candidate(top.oddHalf, column &+ 1)
+            candidate(bottom.evenHalf, column &+ width)
+            candidate(bottom.oddHalf, column &+ width &+ 1)
+            UnsafeMutableRawPointer(d + ox).storeBytes(of: best, as: V.self)
+            if let a {
+                if reluMask { k.replace(with: -1, where: .!(best .> 0)) }
+                UnsafeMutableRawPointer(a + ox).storeBytes(of: k, as: I.self)
+            }
+            ox += 4
+        }
+        for ox in ox..<count {
+            var best = -Float.infinity, k: Int32 = -1
+            let c = first + Int32(2 * ox)
+            if r0[2 * ox] > best { (best, k) = (r0[2 * ox], c) }
+            if r0[2 * ox + 1] > best { (best, k) = (r0[2 * ox + 1], c + 1) }
+            if r1[2 * ox] > best { (best, k) = (r1[2 * ox], c + width) }
+            if r1[2 * ox + 1] > best { (best, k) = (r1[2 * ox + 1], c + width + 1) }
+            d[ox] = best
+            a?[ox] = reluMask && !(best > 0) ? -1 : k
         }
     }
 

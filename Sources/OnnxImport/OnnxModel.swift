@@ -71,6 +71,22 @@ public struct OnnxTensor: Equatable, Sendable {
         return ints.map(Double.init)
     }
 
+    /// Every value as an Int: integers exactly, others truncated and clamped to ±2^62 (NaN as 0).
+    public var integers: [Int] {
+        if !ints.isEmpty || (type?.isInteger ?? false) { return ints.map { Int($0) } }
+        return values.map { $0.isNaN ? 0 : Int(Swift.max(Swift.min($0, 0x1p62), -0x1p62)) }
+    }
+
+    /// The values at `indices` (of the flat tensor) with shape `dims`.
+    func picking(_ indices: [Int], dims: [Int]) -> OnnxTensor {
+        var y = self
+        y.floats = isFloat ? indices.map { floats[$0] } : []
+        y.ints = ints.isEmpty ? [] : indices.map { ints[$0] }
+        y.doubles = doubles.isEmpty ? [] : indices.map { doubles[$0] }
+        y.dims = dims
+        return y
+    }
+
     /// Every value as a Float (the tensor's own floats unchanged).
     public var asFloats: [Float] { isFloat ? floats : values.map(Float.init) }
 }

@@ -9,7 +9,7 @@ extension OnnxToIR {
         "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "ConvTranspose",
         "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Identity", "LeakyRelu",
         "LogSoftmax", "LRN", "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg", "Pad", "PRelu", "ReduceMean", "ReduceSum",
-        "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
+        "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
     ]
 }
 
@@ -69,6 +69,7 @@ extension OnnxConverter {
             let (_, t) = try operand(0)
             throw fail("the shape of \(t) is not known at import time (N and named sizes are bound when compiling)")
         case "ReduceMean", "ReduceSum": try reduce(mean: n.opType == "ReduceMean")
+        case "Slice": try slice()
         case "Gather": throw fail("Gather of a computed value: only Gather over constants (shape arithmetic) is computed at import time")
         default:
             throw fail("fn2e cannot import op type '\(n.opType)'; supported: " + OnnxToIR.supportedOps.joined(separator: ", "))
@@ -169,9 +170,7 @@ extension OnnxConverter {
         let strides = try pair("strides", 1)
         guard try pair("dilations", 1) == [1, 1] else { throw fail("dilations \(ints("dilations")!) are not supported: fn2e's pools are dense") }
         let pads = try spatialPads(xt, kernel: kernel, strides: strides, dilations: [1, 1])
-        if !max, pads != [0, 0], int("count_include_pad", 0) == 0 {
-            throw fail("count_include_pad=0 with pads \(pads): fn2e's avg_pool divides by the window including padded zeros (Caffe); export with count_include_pad=1 or pad explicitly")
-        }
+        let excludePad = !max && pads != [0, 0] && int("count_include_pad", 0) == 0
         try onlyOutputs(1, "the indices of the maxima")
         var round = "floor"
         if int("ceil_mode", 0) == 1 {
@@ -189,8 +188,29 @@ extension OnnxConverter {
                 }
             }
         }
-        output(try emit(max ? .maxPool : .avgPool, [x], ["kernel": .ints(kernel), "stride": .ints(strides), "pad": .ints(pads),
-                                                         "round": .word(round)]))
+        let y = try emit(max ? .maxPool : .avgPool, [x], ["kernel": .ints(kernel), "stride": .ints(strides), "pad": .ints(pads),
+                                                          "round": .word(round)], name: excludePad ? "\(node.outputs[0]).padded" : nil)
+        guard excludePad else { return output(y) }
+        // count_include_pad=0: fn2e divides by the window clipped to the padded input (Caffe); each
+        // output is rescaled by that divisor over the count of real pixels, a constant [OH, OW] map.
+        let yt = types[y]!
+        guard let h = xt.dims[2].value, let w = xt.dims[3].value, let oh = yt.dims[2].value, let ow = yt.dims[3].value else {
+            throw fail("count_include_pad=0 with pads \(pads) needs fixed spatial sizes, found \(xt)")
+        }
+        func counts(_ i: Int, _ k: Int, _ size: Int) -> (caffe: Int, real: Int) {
+            let start = i * strides[k] - pads[k], end = start + kernel[k]
+            return (Swift.min(end, size + pads[k]) - start, Swift.max(0, Swift.min(end, size) - Swift.max(start, 0)))
+        }
+        var factor: [Float] = []
+        for i in 0..<oh {
+            let (ch, rh) = counts(i, 0, h)
+            for j in 0..<ow {
+                let (cw, rw) = counts(j, 1, w)
+                factor.append(Float(ch * cw) / Float(Swift.max(1, rh * rw)))
+            }
+        }
+        let f = try param(OnnxTensor(name: "", dims: [1, 1, oh, ow], floats: factor), purpose: "count")
+        output(try emit(.mul, [y, f.0]))
     }
 
     // MARK: Dense layers
@@ -441,8 +461,15 @@ extension OnnxConverter {
 
     mutating func reshape() throws(OnnxError) {
         let (x, xt) = try operand(0)
-        var shape = try constantInts(1, "the shape")
-        if int("allowzero", 0) == 1, shape.contains(0) { throw fail("allowzero=1 with a 0 in \(shape): fn2e has no empty tensors") }
+        let dims = try constantDims(1, "the shape")
+        // A size read by Shape from a symbolic dimension: copied (0) from the same axis of x.
+        var shape = try dims.enumerated().map { (e) throws(OnnxError) -> Int in
+            let (k, d) = (e.offset, e.element)
+            if let v = d.value { return v }
+            guard k < xt.rank, xt.dims[k] == d else { throw fail("shape \(dims) puts the symbolic size \(d) of \(xt) on axis \(k), another axis; fn2e's reshape keeps symbolic sizes in place") }
+            return 0
+        }
+        if int("allowzero", 0) == 1, dims.contains(.fixed(0)) { throw fail("allowzero=1 with a 0 in \(dims): fn2e has no empty tensors") }
         // A -1 or a literal in N's place: fn2e keeps N by copying it (0), when the rest fits.
         if xt.dims.first == .batch, let first = shape.first, first != 0 {
             let rest = shape.dropFirst()
@@ -479,6 +506,47 @@ extension OnnxConverter {
             dims = xt.dims.enumerated().filter { !normalized.contains($0.offset) }.map(\.element)
         }
         output(try reshape(x, from: xt, to: dims))
+    }
+
+    /// Slice's starts, ends, axes and steps (inputs 1-4), axes normalised against `rank`.
+    func sliceSpec(rank: Int) throws(OnnxError) -> [(axis: Int, start: Int, end: Int, step: Int)] {
+        let starts = try constantInts(1, "starts"), ends = try constantInts(2, "ends")
+        let axes = has(3) ? try constantInts(3, "axes") : Array(0..<starts.count)
+        let steps = has(4) ? try constantInts(4, "steps") : Array(repeating: 1, count: starts.count)
+        guard ends.count == starts.count, axes.count == starts.count, steps.count == starts.count else {
+            throw fail("starts \(starts), ends \(ends), axes \(axes) and steps \(steps) differ in length")
+        }
+        return try starts.indices.map { (k) throws(OnnxError) -> (axis: Int, start: Int, end: Int, step: Int) in
+            guard steps[k] != 0 else { throw fail("a step of 0") }
+            return (try axis(axes[k], rank: rank, "axes"), starts[k], ends[k], steps[k])
+        }
+    }
+
+    /// The indices ONNX's Slice takes from an axis of `size` (starts and ends clamped as ONNX does).
+    func sliceIndices(_ start: Int, _ end: Int, _ step: Int, size: Int) -> [Int] {
+        func clamp(_ v: Int, _ lo: Int, _ hi: Int) -> Int { Swift.min(Swift.max(v < 0 ? v + size : v, lo), hi) }
+        if step > 0 { return Array(stride(from: clamp(start, 0, size), to: clamp(end, 0, size), by: step)) }
+        return Array(stride(from: clamp(start, 0, size - 1), to: clamp(end, -1, size - 1), by: step))
+    }
+
+    /// Slice of a computed value with steps of 1: fn2e's slice per axis that is cut.
+    mutating func slice() throws(OnnxError) {
+        let (x, xt) = try operand(0)
+        var y = x
+        let spec = try sliceSpec(rank: xt.rank)
+        for (k, s) in spec.enumerated() {
+            guard s.step == 1 else { throw fail("step \(s.step) on axis \(s.axis): fn2e's slice takes contiguous ranges") }
+            guard let size = xt.dims[s.axis].value else {
+                if s.start == 0, s.end >= Int(Int32.max) { continue }
+                throw fail("slicing axis \(s.axis) of \(xt), a symbolic size")
+            }
+            let idx = sliceIndices(s.start, s.end, 1, size: size)
+            guard let first = idx.first else { throw fail("[\(s.start), \(s.end)) leaves nothing of axis \(s.axis) of \(xt); fn2e has no empty tensors") }
+            if idx.count == size { continue }
+            y = try emit(.slice, [y], ["axis": .int(s.axis), "start": .int(first), "end": .int(first + idx.count)],
+                         name: spec[(k + 1)...].isEmpty ? nil : "\(node.outputs[0]).axis\(s.axis)")
+        }
+        output(y == x ? try emit(.affine, [x]) : y)
     }
 
     /// Pad in constant mode: each padded axis is fn2e's slice_backward (the value placed in a zero
@@ -527,13 +595,14 @@ extension OnnxConverter {
         var scales: [Double]
         var size: [Int]
         if let sizes = constant(3), sizes.count > 0 {
-            let s = sizes.values.map { Int($0) }
+            let s = sizes.integers
             guard s.count == 4, s[0] == xt.dims[0].value ?? s[0], s[1] == xt.dims[1].value ?? s[1] else { throw fail("sizes \(s) must keep N and C of \(xt)") }
             size = [s[2], s[3]]
             scales = [Double(s[2]) / Double(h), Double(s[3]) / Double(w)]
         } else if let sc = constant(2), sc.count > 0 {
             let s = sc.values
             guard s.count == 4, s[0] == 1, s[1] == 1 else { throw fail("scales \(s) must be 1 for N and C") }
+            guard s[2...].allSatisfy({ $0 > 0 && $0 <= 4096 }) else { throw fail("scales \(s) must be in (0, 4096]") }
             scales = [Double(Float(s[2])), Double(Float(s[3]))]
             size = [Int((Double(h) * s[2]).rounded(.down)), Int((Double(w) * s[3]).rounded(.down))]
         } else {
@@ -541,7 +610,7 @@ extension OnnxConverter {
         }
         let ctm = string("coordinate_transformation_mode", "half_pixel"), rounding = string("nearest_mode", "round_prefer_floor")
         for (k, (inSize, outSize)) in [(h, size[0]), (w, size[1])].enumerated() {
-            guard outSize > 0 else { throw fail("output size \(size) is empty") }
+            guard outSize > 0, outSize <= 1 << 20 else { throw fail("output size \(size) is empty or larger than 2^20") }
             for i in 0..<outSize {
                 guard let src = nearestSource(i, inSize: inSize, outSize: outSize, scale: scales[k], ctm: ctm, rounding: rounding) else {
                     throw fail("coordinate_transformation_mode '\(ctm)' or nearest_mode '\(rounding)' is not supported")
@@ -594,16 +663,18 @@ extension OnnxConverter {
             }
             return true
         }
-        if n.opType == "Shape", has(0), let v = values[n.inputs[0]], let shape = types[v]!.shape {
-            let rank = shape.count
+        if n.opType == "Shape", has(0), let dims = values[n.inputs[0]].map({ types[$0]!.dims }) ?? constants[n.inputs[0]]?.dims.map(Dim.fixed) {
+            // A symbolic size (N, a named size) becomes a sentinel only Reshape's shape accepts.
+            let rank = dims.count
             let clampAxis = { (a: Int) in Swift.min(Swift.max(a < 0 ? a + rank : a, 0), rank) }
             let start = clampAxis(int("start", 0)), end = clampAxis(int("end", rank))
-            let part = start < end ? Array(shape[start..<end]) : []
-            outputConstant(OnnxTensor(name: "", dims: [part.count], ints: part.map(Int64.init)))
+            var part: [Int64] = []
+            for d in start < end ? Array(dims[start..<end]) : [] { part.append(d.value.map(Int64.init) ?? sentinel(d)) }
+            outputConstant(OnnxTensor(name: "", dims: [part.count], ints: part))
             return true
         }
         let inputs = n.inputs.filter { !$0.isEmpty }
-        guard ["Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Gather"].contains(n.opType),
+        guard ["Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Gather", "Slice"].contains(n.opType),
               !inputs.isEmpty, inputs.allSatisfy({ constants[$0] != nil }) else { return false }
         let x = constants[inputs[0]]!
         var y = x
@@ -612,8 +683,8 @@ extension OnnxConverter {
         case "Cast":
             let to = int("to", 1)
             let values = x.values
-            if to == Int(OnnxDataType.float.rawValue) { y = OnnxTensor(name: "", dims: x.dims, floats: values.map(Float.init)) }
-            else if let t = OnnxDataType(rawValue: Int32(to)), t.isInteger { y = OnnxTensor(name: "", dims: x.dims, ints: values.map { Int64($0) }, type: t) }
+            if to == Int(OnnxDataType.float.rawValue), !x.ints.contains(where: { symbolicSize($0) != nil }) { y = OnnxTensor(name: "", dims: x.dims, floats: values.map(Float.init)) }
+            else if let t = OnnxDataType(rawValue: Int32(to)), t.isInteger { y = OnnxTensor(name: "", dims: x.dims, ints: x.integers.map(Int64.init), type: t) }
             else { return false }
         case "Reshape", "Squeeze", "Unsqueeze":
             // Only the dims change; computed like a tensor's reshape in the other branches.
@@ -645,15 +716,16 @@ extension OnnxConverter {
         case "Gather":
             guard x.dims.count == 1, int("axis", 0) == 0, inputs.count == 2 else { return false }
             let idx = constants[inputs[1]]!
-            let picked = try idx.values.map { (v) throws(OnnxError) -> Int in
-                let i = Int(v) < 0 ? Int(v) + x.count : Int(v)
-                guard i >= 0, i < x.count else { throw fail("index \(Int(v)) is out of range for \(x.count) values") }
+            let picked = try idx.integers.map { (v) throws(OnnxError) -> Int in
+                let i = v < 0 ? v + x.count : v
+                guard i >= 0, i < x.count else { throw fail("index \(v) is out of range for \(x.count) values") }
                 return i
             }
-            y.floats = x.isFloat ? picked.map { x.floats[$0] } : []
-            y.ints = x.ints.isEmpty ? [] : picked.map { x.ints[$0] }
-            y.doubles = x.doubles.isEmpty ? [] : picked.map { x.doubles[$0] }
-            y.dims = idx.dims
+            y = x.picking(picked, dims: idx.dims)
+        case "Slice":
+            guard x.dims.count == 1, let s = try sliceSpec(rank: 1).first else { return false }
+            let picked = sliceIndices(s.start, s.end, s.step, size: x.count)
+            y = x.picking(picked, dims: [picked.count])
         default: return false
         }
         outputConstant(y)

@@ -10,6 +10,7 @@
 // express is an error naming the node, its op type and opset, and nothing is written.
 import Foundation
 import IR
+import Shapes
 import Tensors
 
 /// A converted model: the verified graph, a module holding it, the weights of its parameters in
@@ -63,6 +64,14 @@ struct OnnxConverter {
     var current: (index: Int, node: OnnxNode)?
     /// ONNX values some node reads or the graph returns.
     var consumed: Set<String> = []
+    /// Symbolic sizes (N, named sizes) that Shape put into an integer constant, each stored there as
+    /// the sentinel `symbolBase - k` (exact as a Double); only Reshape's shape may hold them.
+    var symbols: [Dim] = []
+    /// Nodes left untyped in the graph because a named spatial size reaches them (see `pendingType`).
+    var pending: Set<String> = []
+    /// A pending size of stride-1 arithmetic -> its base size and offset (`H-4` -> (H, -4)).
+    var offsets: [String: (String, Int)] = [:]
+    static let symbolBase: Int64 = -(1 << 40)
 
     init(file: String, opset: Int, name: String) {
         self.file = file
@@ -213,8 +222,32 @@ struct OnnxConverter {
 
     /// Input `k` as integers that must be known at import time.
     func constantInts(_ k: Int, _ what: String) throws(OnnxError) -> [Int] {
+        let dims = try constantDims(k, what)
+        if let d = dims.first(where: { $0.value == nil }) {
+            throw fail("\(what) (input \(k)) depends on the symbolic size \(d), known only when compiling")
+        }
+        return dims.map { $0.value! }
+    }
+
+    /// Input `k` as integers known at import time, where a size Shape read from a symbolic
+    /// dimension stays that dimension.
+    func constantDims(_ k: Int, _ what: String) throws(OnnxError) -> [Dim] {
         guard let t = constant(k) else { throw fail("\(what) (input \(k)) must be a constant known at import time, such as an initializer") }
-        return t.values.map { Int($0) }
+        return t.integers.map { symbolicSize(Int64($0)) ?? .fixed($0) }
+    }
+
+    /// The symbolic size a sentinel stands for.
+    func symbolicSize(_ v: Int64) -> Dim? {
+        guard v <= Self.symbolBase else { return nil }
+        let k = Int(Self.symbolBase - v)
+        return k >= 0 && k < symbols.count ? symbols[k] : nil
+    }
+
+    /// The sentinel of a symbolic size.
+    mutating func sentinel(_ d: Dim) -> Int64 {
+        if let k = symbols.firstIndex(of: d) { return Self.symbolBase - Int64(k) }
+        symbols.append(d)
+        return Self.symbolBase - Int64(symbols.count - 1)
     }
 
     /// Input `k` as an fn2e value: a computed value, or a constant made a parameter (`trainable`
@@ -233,6 +266,10 @@ struct OnnxConverter {
         let key = c.name + "|" + purpose
         if !c.name.isEmpty, let p = constantParams[key] { return (p, types[p]!) }
         guard c.isFloat || c.type == .double || (c.type?.isInteger ?? false) else { throw fail("constant '\(c.name)' has element type \(c.dataType)") }
+        for v in c.ints where v <= Self.symbolBase {
+            guard let d = symbolicSize(v) else { continue }
+            throw fail("'\(c.name.isEmpty ? "a constant" : c.name)' holds the symbolic size \(d) (from a Shape), known only when compiling; fn2e uses such sizes only as Reshape's shape")
+        }
         let dims = shape ?? c.dims
         guard dims.allSatisfy({ $0 > 0 }) else { throw fail("constant '\(c.name)' has an empty shape \(c.dims); fn2e's sizes are positive") }
         let name = fresh(sanitized(c.name.isEmpty ? "\(node.outputs.first ?? "c").const" : c.name) + (purpose.isEmpty ? "" : ".\(purpose)"))
@@ -277,18 +314,53 @@ struct OnnxConverter {
         }
         let nonDefault = attrs.filter { key, v in op.signature.spec(key)?.defaultValue != v }
         var made = Node(name: n, op: op, operands: operands, attrs: nonDefault, loc: graph.loc)
+        var waits = operands.contains(where: pending.contains)
+        let type: TensorType
         do {
-            made.type = try op.inferType(operandTypes, made.fullAttrs)
+            type = try op.inferType(operandTypes, made.fullAttrs)
+        } catch let e as InferenceError where e.unbound {
+            type = pendingType(op, operandTypes, made.fullAttrs)
+            waits = true
         } catch let e as InferenceError {
             throw fail("as fn2e's \(op.rawValue): \(e.message)")
         } catch {
             throw fail("as fn2e's \(op.rawValue): \(error)")
         }
+        // A node after a named spatial size stays untyped in the graph, as fn2e's verifier leaves it
+        // until compiling binds the size; the importer goes on with its pending type.
+        made.type = waits ? nil : type
+        if waits { pending.insert(n) }
         graph.nodes.append(made)
-        let type = made.type!
         used.insert(n)
         types[n] = type
         return n
+    }
+
+    /// The type of a conv2d or pool whose input has a named height or width: that size's output is
+    /// named after the arithmetic that gives it (`H-2`, `(H-1)/2+1`), so that two branches computing
+    /// the same size agree, as they will when compiling binds H.
+    mutating func pendingType(_ op: Op, _ xs: [TensorType], _ a: Attrs) -> TensorType {
+        let x = xs[0], conv = op == .conv2d
+        let kernel = conv ? [xs[1].dims[2].value ?? 1, xs[1].dims[3].value ?? 1] : [a.pair("kernel").0, a.pair("kernel").1]
+        let stride = a.pair("stride"), pad = a.pair("pad"), dilation = conv ? a.pair("dilation") : (1, 1)
+        let ceil = !conv && a.string("round") == "ceil"
+        var dims = [x.dims[0], conv ? xs[1].dims[0] : x.dims[1]]
+        for (d, k, s, p, dil) in [(x.dims[2], kernel[0], stride.0, pad.0, dilation.0), (x.dims[3], kernel[1], stride.1, pad.1, dilation.1)] {
+            if let v = d.value {
+                dims.append(.fixed(conv ? convOutputSize(input: v, kernel: k, stride: s, pad: p, dilation: dil)
+                                        : poolOutputSize(input: v, kernel: k, stride: s, pad: p, ceil: ceil)))
+                continue
+            }
+            // floor((X + shift) / s) + 1 for a convolution or pool, ceil rounding as floor of X + shift + s - 1.
+            let shift = 2 * p - dil * (k - 1) - 1 + (ceil ? s - 1 : 0)
+            guard s == 1 else { dims.append(.symbol("(\(d)\(shift >= 0 ? "+" : "")\(shift))/\(s)+1")); continue }
+            let (base, offset) = offsets["\(d)"] ?? ("\(d)", 0)
+            let total = offset + shift + 1
+            let named = total == 0 ? base : "\(base)\(total > 0 ? "+" : "")\(total)"
+            offsets[named] = (base, total)
+            dims.append(.symbol(named))
+        }
+        return TensorType(.f32, dims)
     }
 
     /// Makes fn2e value `value` the node's output `k`.

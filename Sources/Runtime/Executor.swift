@@ -256,9 +256,10 @@ public final class Executor {
             return { FastOps.batchNormGivenStatisticsBackward(dy: xs[1], variance: xs[0], eps: eps, dx: y, batch: v.batch,
                                                               channels: v.channels, spatial: v.spatial) }
         case let .batchNormTrain(v, eps):
-            return { FastOps.batchNormTrain(x: xs[0], y: y, eps: eps, batch: v.batch, channels: v.channels, spatial: v.spatial) }
+            return { FastOps.batchNormTrain(x: xs[0], moments: optional(1), y: y, eps: eps, batch: v.batch, channels: v.channels, spatial: v.spatial) }
         case let .batchNormTrainBackward(v, eps):
-            return { FastOps.batchNormTrainBackward(x: xs[0], dy: xs[1], dx: y, eps: eps, batch: v.batch, channels: v.channels, spatial: v.spatial) }
+            return { FastOps.batchNormTrainBackward(x: xs[0], dy: xs[1], moments: optional(2), dx: y, eps: eps, batch: v.batch, channels: v.channels,
+                                                    spatial: v.spatial) }
         case let .batchMoments(v):
             return { FastOps.batchMoments(x: xs[0], moments: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
         case let .lrnAcross(v, size, alpha, beta, kk):

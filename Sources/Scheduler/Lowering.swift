@@ -61,7 +61,9 @@ public enum KernelCall {
     case channelScale(ChannelView, hasScale: Bool)
     case batchNorm(ChannelView, eps: Float)
     case batchNormBackward(ChannelView, eps: Float)
-    /// Normalization with the batch's statistics (`batch_norm_train`), its gradient, and the statistics alone.
+    /// Normalization with the batch's statistics (`batch_norm_train`, operands `(x[, moments])`), its
+    /// gradient (`(x, dy[, moments])`), and the statistics alone; `moments` is the layer's
+    /// `batch_moments` value when the scheduler shares it (`Scheduler.shareBatchMoments`).
     case batchNormTrain(ChannelView, eps: Float)
     case batchNormTrainBackward(ChannelView, eps: Float)
     case batchMoments(ChannelView)

@@ -41,6 +41,7 @@ public enum Scheduler {
         if options.fuse {
             kernels = recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys))
             kernels = fuseConvPool(kernels, outputs: Set(g.outputs))
+            kernels = shareBatchMoments(kernels)
         }
 
         var buffers: [String: BufferInfo] = [:]
@@ -142,15 +143,17 @@ public enum Scheduler {
     /// pools each image's output as soon as it is computed, and so does a convolution whose output
     /// only such a kernel reads (VGG-Face's conv3_1, conv3_2, conv3_3 and pool3 run as one, image by
     /// image): no batch's convolution output takes memory (VGG-Face's conv1_1 output alone is 12.8 MB
-    /// per image). Only where an image's convolution is still a large GEMM (at least 2,500 output
-    /// pixels), so speed does not suffer.
+    /// per image). Only where running image by image costs the convolution nothing: im2col and 1x1
+    /// convolutions run a GEMM per image anyway (ExpNet48's 48x48 conv1 then pools each image's
+    /// output while it is in cache, instead of writing and re-reading 19 MB at batch 128); a Winograd
+    /// convolution only where an image's tiles still make large GEMMs (at least 2,500 output pixels).
     static func fuseConvPool(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
         var uses: [String: Int] = [:]
         for k in kernels { for o in k.node.operands { uses[o, default: 0] += 1 } }
         var out: [Kernel] = []
         // From the last kernel back, so a chain grows one convolution at a time in front of its pool.
         for k in kernels.reversed() {
-            guard case let .conv2d(g, act, alg) = k.call, g.outH * g.outW >= 2500, uses[k.node.name] == 1,
+            guard case let .conv2d(g, act, alg) = k.call, alg == .im2col || alg == .pointwise || g.outH * g.outW >= 2500, uses[k.node.name] == 1,
                   !outputs.contains(k.node.name), var next = out.last, next.node.operands.first == k.node.name else {
                 out.append(k)
                 continue
@@ -181,17 +184,35 @@ public enum Scheduler {
         return out.reversed()
     }
 
+    /// A training-mode batch norm and its gradient read the statistics the layer's `batch_moments`
+    /// kernel computed (an extra operand) instead of computing them again: once per layer and step
+    /// instead of three times (each is two passes over the activation).
+    static func shareBatchMoments(_ kernels: [Kernel]) -> [Kernel] {
+        var moments: [String: String] = [:]
+        return kernels.map { k in
+            var k = k
+            if case .batchMoments = k.call { moments[k.node.operands[0]] = k.node.name }
+            if [.batchNormTrain, .batchNormTrainBackward].contains(k.node.op), let m = moments[k.node.operands[0]] {
+                k.node.operands.append(m)
+            }
+            return k
+        }
+    }
+
     /// The convolution algorithm for a geometry, among the allowed ones:
-    /// - Winograd F(4x4,3x3) for 3x3 stride-1 layers with at least 16 input and output channels and
-    ///   outputs of at least 8x8: about 2x fewer operations in practice on VGG/ExpNet layers
-    ///   (4x fewer multiplies, minus the transforms); below 16 channels the transforms dominate
-    ///   (a 1-channel first layer runs 2-4x slower than im2col);
+    /// - Winograd F(4x4,3x3) for 3x3 stride-1 layers with at least 16 input and output channels
+    ///   whose 4x4 tiles need at most half the direct multiplies (36 per tile against 9 per output
+    ///   pixel: any output of 8x8 or more, and 6x6, 4x4 and 3x3, the last stages of the 48x48 nets):
+    ///   about 2x fewer operations in practice on VGG/ExpNet layers (4x fewer multiplies at large
+    ///   sizes, minus the transforms); below 16 channels the transforms dominate (a 1-channel first
+    ///   layer runs 2-4x slower than im2col);
     /// - one GEMM for the batch where an image's output is small (under 256 pixels, so a GEMM per
     ///   image would be thin) and the batch's im2col matrix fits in 64 MiB;
     /// - pointwise for 1x1 stride-1 unpadded kernels;
     /// - else im2col per image (always allowed: it computes any geometry).
     static func convAlgorithm(_ g: ConvGeometry, allowed: Set<ConvAlgorithm>) -> ConvAlgorithm {
-        if allowed.contains(.winograd), g.winogradEligible, g.inChannels >= 16, g.outChannels >= 16, g.outH >= 8, g.outW >= 8 {
+        if allowed.contains(.winograd), g.winogradEligible, g.inChannels >= 16, g.outChannels >= 16,
+           2 * 36 * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) <= 9 * g.outH * g.outW {
             return .winograd
         }
         if allowed.contains(.batched), g.groups == 1, g.batch > 1, g.outH * g.outW < 256, g.batchedWorkspaceCount * 4 <= 64 << 20 {

@@ -24,8 +24,9 @@ struct ExportCommand: ParsableCommand {
 
 struct ExportOnnx: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "onnx",
-        abstract: "Write an inference graph and its weights as an ONNX model (opset 13, batch N dynamic).")
-    @Argument(help: "The graph file (.fn2e).") var graph: String
+        abstract: "Write an inference graph and its weights, or a trained run, as an ONNX model (opset 13, batch N dynamic).")
+    @Argument(help: "The graph file (.fn2e), or a run folder of `fn2e-run train` (its graph cut to the class scores, its trained weights).")
+    var graph: String
     @Option(help: "The weights (.safetensors) of every parameter.") var weights: String?
     @Option(name: .customLong("graph"), help: "The graph to export (default: the file's last graph).") var graphName: String?
     @Option(name: .customLong("bind"), help: "Bind a named size the weights do not fix, e.g. K=7 (repeatable).") var bindings: [String] = []
@@ -34,7 +35,7 @@ struct ExportOnnx: ParsableCommand {
     @Option(name: .shortAndLong, help: "The model to write, MODEL.onnx.") var output: String
 
     func validate() throws {
-        guard weights != nil || randomWeights != nil else { throw ValidationError("give --weights W.safetensors") }
+        guard OnnxImportDriver.isRunFolder(graph) || weights != nil || randomWeights != nil else { throw ValidationError("give --weights W.safetensors (or a run folder)") }
         _ = try parsedBindings()
     }
 

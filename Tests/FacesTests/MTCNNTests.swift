@@ -51,6 +51,22 @@ final class BoxTests: XCTestCase {
         XCTAssertEqual(grown.data, [0, 1, 3, 4])
     }
 
+    /// Crops go through a few fixed batch sizes: a full batch of the largest size that fits, or the
+    /// next size up padded by at most half of what is left; below the smallest size, that size.
+    func testBatchSplit() {
+        let sizes = [1, 4, 16, 64, 256]
+        func batches(_ n: Int) -> [Int] { Batches.split(n, sizes: sizes).map(\.batch) }
+        XCTAssertEqual(batches(0), [])
+        XCTAssertEqual(batches(3), [4])
+        XCTAssertEqual(batches(9), [4, 4, 1])
+        XCTAssertEqual(batches(13), [16])
+        XCTAssertEqual(batches(6), [4, 1, 1])
+        XCTAssertEqual(batches(300), [256, 64])
+        XCTAssertEqual(batches(600), [256, 256, 64, 16, 4, 4])
+        XCTAssertEqual(Batches.split(300, sizes: sizes).map(\.range), [0..<256, 256..<300])
+        XCTAssertEqual(Batches.split(5, sizes: [8, 32]).map(\.batch), [8])
+    }
+
     /// The nets see the image transposed and mapped to about -1...1.
     func testNetInputIsTransposed() {
         let img = Tensor(shape: [3, 1, 2], data: [0, 255, 127.5, 127.5, 255, 0])

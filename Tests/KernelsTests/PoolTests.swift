@@ -15,6 +15,7 @@ final class PoolTests: XCTestCase {
         Case(n: 1, c: 1, h: 8, w: 8, k: (3, 3), s: (3, 3), p: (2, 2), ceil: true, label: "big pad ceil"),
         Case(n: 2, c: 3, h: 6, w: 8, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 windows tile the plane"),
         Case(n: 2, c: 2, h: 7, w: 5, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 disjoint, last row and column left out"),
+        Case(n: 2, c: 2, h: 6, w: 23, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 rows of 11 windows: vectors and a tail"),
     ]
 
     func geometry(_ t: Case) -> PoolGeometry {

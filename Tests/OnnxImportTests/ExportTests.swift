@@ -6,6 +6,7 @@ import Foundation
 import IR
 import OnnxImport
 import Tensors
+import Training
 import XCTest
 
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -100,6 +101,56 @@ final class ExportTests: XCTestCase {
         XCTAssertThrowsError(try IRToOnnx.export(program.graph()!, weights: [:], file: "loss.fn2e")) { e in
             XCTAssertTrue("\(e)".contains("node '%l' (euclidean_loss): fn2e's euclidean_loss has no ONNX equivalent"), "\(e)")
         }
+    }
+
+    /// A trained run's folder (settings.txt and model.safetensors, the files `fn2e-run train` writes)
+    /// exported: the graph cut to the run's class scores, without the label input and the loss, with
+    /// the trained weights bitwise; fn2e's import of the file computes the run's scores.
+    func testRunFolderExport() throws {
+        let dir = NSTemporaryDirectory() + "onnx-run-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+        fn2e 1
+        graph @toy(%data: f32[N,1,8,8], %label: i32[N]) {
+          param %conv.weight: f32[4,1,3,3] = msra
+          param %conv.bias: f32[4] = zeros
+          param %fc.weight: f32[K,64] = xavier
+          param %fc.bias: f32[K] = zeros
+          %conv = f32[N,4,8,8] conv2d(%data, %conv.weight, %conv.bias) {pad=1}
+          %relu = f32[N,4,8,8] relu(%conv)
+          %pool = f32[N,4,4,4] max_pool(%relu) {kernel=2, stride=2}
+          %flat = f32[N,64] flatten(%pool)
+          %fc = f32[N,K] linear(%flat, %fc.weight, %fc.bias)
+          %loss = f32[] softmax_cross_entropy(%fc, %label)
+          return %loss
+        }
+
+        """.write(toFile: dir + "/toy.fn2e", atomically: true, encoding: .utf8)
+        try "graph = toy.fn2e\nchannels = 1\n".write(toFile: dir + "/settings.txt", atomically: true, encoding: .utf8)
+        let trained = [("conv.weight", [4, 1, 3, 3]), ("conv.bias", [4]), ("fc.weight", [3, 64]), ("fc.bias", [3])].enumerated()
+            .map { k, p in (p.0, Tensor(shape: p.1, seed: 40 + UInt64(k), std: 0.3)) }
+        try SafeTensors.write(trained, metadata: ["classes": "a,b,c", "logits": "fc"], to: dir + "/model.safetensors")
+
+        let file = dir + "/toy.onnx"
+        let result = OnnxImportDriver.export(graphPath: dir, weights: nil, output: file)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let back = try OnnxToIR.importFile(path: file, name: "toy")
+        XCTAssertEqual(back.graph.inputs.map(\.type.description), ["f32[N,1,8,8]"])
+        XCTAssertEqual(back.graph.outputs, ["fc"])
+        XCTAssertEqual(back.weights.map(\.0), trained.map(\.0))
+        for ((name, got), (_, want)) in zip(back.weights, trained) {
+            XCTAssertEqual(got.data.map(\.bitPattern), want.data.map(\.bitPattern), "\(name): weights differ")
+        }
+        let x = Tensor(shape: [2, 1, 8, 8], seed: 9)
+        let scores = try Predictor(runDirectory: dir).run(x, outputs: ["fc"])
+        let got = try Importing.executor(back.graph, weights: back.weights, batch: 2, keepAll: false).run(inputs: ["data": x])
+        assertClose(got["fc"], try XCTUnwrap(scores["fc"]), tolerance: 1e-6, "the exported run against its Predictor")
+
+        let refused = OnnxImportDriver.export(graphPath: dir, weights: dir + "/model.safetensors", output: dir + "/again.onnx")
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("is a run folder"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/again.onnx"))
     }
 
     func testExportWritesNothingOnError() throws {

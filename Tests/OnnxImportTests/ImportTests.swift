@@ -56,7 +56,7 @@ final class ImportTests: XCTestCase {
         let x = try XCTUnwrap(inputs["x"])
         let ex = try Importing.executor(imported.graph, weights: imported.weights, batch: x.shape[0], keepAll: false)
         let outputs = try ex.run(inputs: [try XCTUnwrap(imported.names["x"]): x])
-        XCTAssertEqual(expected.count, 3)
+        XCTAssertEqual(expected.count, 5)
         for (name, want) in expected {
             assertClose(outputs[try XCTUnwrap(imported.names[name])], want, "ops.onnx output \(name) against ONNX Runtime")
         }
@@ -86,12 +86,37 @@ final class ImportTests: XCTestCase {
             (model(OnnxNode(name: "s", opType: "Softmax", inputs: ["a"], outputs: ["y"]), inputs: [("a", [2, 3])], opset: 9),
              "the model uses opset 9; fn2e reads opset 11 and later"),
         ]
+        assertRefused(cases)
+    }
+
+    /// Each model's import fails with an error of m.onnx that contains the expected text.
+    func assertRefused(_ cases: [(OnnxModel, String)], file: StaticString = #filePath, line: UInt = #line) {
         for (m, expected) in cases {
-            XCTAssertThrowsError(try OnnxToIR.convert(m, name: "m", file: "m.onnx")) { e in
-                XCTAssertTrue("\(e)".hasPrefix("m.onnx: error: "), "\(e)")
-                XCTAssertTrue("\(e)".contains(expected), "\(e)\nexpected: \(expected)")
+            XCTAssertThrowsError(try OnnxToIR.convert(m, name: "m", file: "m.onnx"), file: file, line: line) { e in
+                XCTAssertTrue("\(e)".hasPrefix("m.onnx: error: "), "\(e)", file: file, line: line)
+                XCTAssertTrue("\(e)".contains(expected), "\(e)\nexpected: \(expected)", file: file, line: line)
             }
         }
+    }
+
+    /// Shape of a symbolic size gives a value that only Reshape's shape takes, and only in place.
+    func testShapeOfSymbolicSizesFeedsOnlyReshape() {
+        func graph(_ nodes: [OnnxNode]) -> OnnxModel {
+            var g = OnnxGraph(name: "m")
+            g.inputs = [OnnxValueInfo(name: "x", dims: [.param("N"), .value(2), .value(3)])]
+            g.initializers = [OnnxTensor(name: "perm", dims: [3], ints: [1, 0, 2])]
+            g.nodes = [OnnxNode(name: "s", opType: "Shape", inputs: ["x"], outputs: ["shape"])] + nodes
+            g.outputs = [OnnxValueInfo(name: "y", dims: nil)]
+            return OnnxModel(irVersion: 7, opsets: ["": 13], graph: g)
+        }
+        let cases: [(OnnxModel, String)] = [
+            (graph([OnnxNode(name: "g", opType: "Gather", inputs: ["shape", "perm"], outputs: ["swapped"]),
+                    OnnxNode(name: "r", opType: "Reshape", inputs: ["x", "swapped"], outputs: ["y"])]),
+             "node 2 'r' (Reshape, opset 13): shape [2, N, 3] puts the symbolic size N of f32[N,2,3] on axis 1"),
+            (graph([OnnxNode(name: "c", opType: "Cast", inputs: ["shape"], outputs: ["y"], attributes: [.int("to", 1)])]),
+             "node 1 'c' (Cast, opset 13): 'shape' holds the symbolic size N (from a Shape)"),
+        ]
+        assertRefused(cases)
     }
 
     func testFailedImportWritesNothing() throws {

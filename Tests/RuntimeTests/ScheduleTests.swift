@@ -75,6 +75,53 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(s.kernels.filter { $0.node.op == .conv2dBackwardData }.count, 4)
     }
 
+    /// At 48x48 the im2col convolution before a pool runs with it image by image (its GEMMs are per
+    /// image anyway): ExpNet48's conv1 output is never whole; its Winograd conv2-conv4 (24x24 and
+    /// smaller) keep their batch-wide tiles and pools of their own.
+    func testSmallImageIm2colConvolutionRunsWithItsPool() throws {
+        let s = try makeSchedule(Repo.graphs + "/expnet48_stage2.fn2e", batch: 2, training: true)
+        let fused = s.kernels.filter { if case .conv2dMaxPool = $0.call { return true } else { return false } }
+        XCTAssertEqual(fused.map(\.label), ["conv2d+bias+relu+max_pool"])
+        XCTAssertEqual(fused.first?.node.origins.first, "expnet.conv1")
+        XCTAssertNotNil(fused.first?.call.winners, "the pool records its winners for the backward")
+        XCTAssertEqual(s.kernels.filter { $0.label == "max_pool" }.count, 3)
+        XCTAssertFalse(s.buffers.values.contains { $0.type.shape == [2, 16, 48, 48] && $0.name.hasPrefix("expnet.") })
+    }
+
+    /// The 6x6 last stages of the 48x48 nets run Winograd (36 multiplies per 4x4 tile against 9 per
+    /// output pixel: 144 against 324 per 6x6 image), forward and both gradients.
+    func testSixBySixConvolutionsRunWinograd() throws {
+        for (file, layers) in [("expnet48_stage2.fn2e", ["expnet.conv4"]), ("vgg48_stage2.fn2e", ["vgg48.conv4_1", "vgg48.conv4_2"])] {
+            let s = try makeSchedule(Repo.graphs + "/" + file, batch: 2, training: true)
+            let six = s.kernels.filter { k in
+                guard k.node.op == .conv2d || k.node.op == .conv2dBackwardData || k.node.op == .conv2dBackwardFilter else { return false }
+                // The layer's weight is an operand (forward, backward data) or the value (weight gradient).
+                return ([k.node.name] + k.node.operands).contains { v in layers.contains { v == $0 + ".weight" || v == "grad." + $0 + ".weight" } }
+            }
+            XCTAssertEqual(six.count, 3 * layers.count, "\(file): \(six.map(\.node.name))")
+            XCTAssertTrue(six.allSatisfy { $0.call.algorithm == .winograd }, "\(file): \(six.map(\.label))")
+        }
+    }
+
+    /// A training step of VGG48 computes each layer's batch statistics once: every batch_norm_train
+    /// and its gradient read the layer's batch_moments value (the gradients' numbers are checked
+    /// against the reference in FastPathGradientTests, "conv bn block large").
+    func testBatchStatisticsAreComputedOncePerLayer() throws {
+        let s = try makeSchedule(Repo.graphs + "/vgg48_stage2.fn2e", batch: 2, training: true)
+        let moments = s.kernels.filter { $0.node.op == .batchMoments }
+        XCTAssertEqual(moments.count, 8)
+        for op in [Op.batchNormTrain, .batchNormTrainBackward] {
+            let ks = s.kernels.filter { $0.node.op == op }
+            XCTAssertEqual(ks.count, 8, op.rawValue)
+            for k in ks {
+                let m = moments.first { $0.node.operands[0] == k.node.operands[0] }
+                XCTAssertEqual(k.node.operands.last, m?.node.name, "\(k.node.name) does not read its layer's moments")
+            }
+        }
+        XCTAssertEqual(try makeSchedule(Repo.graphs + "/vgg48_stage2.fn2e", batch: 2, training: true, fuse: false)
+            .kernels.filter { $0.node.op == .batchNormTrain }.map(\.node.operands.count), Array(repeating: 1, count: 8))
+    }
+
     /// One FLOP count: a kernel's FLOPs are twice the summary's multiply-adds of its node, backward
     /// convolutions included (the summary counted them as zero until 2026-12-06; the Scheduler's
     /// count, the same work as the forward convolution, was the right one).

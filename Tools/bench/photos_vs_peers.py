@@ -13,7 +13,8 @@ and compiling the nets, the first photo) can be told from its rate on the rest. 
 photos/s over the whole process (start to exit, decoding included), photos/s on photos 2..N (the
 peers time each photo in-process; fn2e: (N - 1) / (folder run - one-photo run)), the fixed cost,
 faces found, how many of the faces the composer pasted were found (a box whose centre lies in a
-pasted face's box; faces.csv), other boxes, and peak RSS. Medians over the rounds.
+pasted face's box; faces.csv), other boxes, and peak RSS. Medians over the rounds. Last, one more
+fn2e run with FN2E_PROFILE=1 says where its time went, stage by stage.
 """
 import argparse
 import csv
@@ -175,6 +176,13 @@ def measure(work):
                   f"{rate[mine][1] / rate[theirs][1]:.2f}x on photos 2..N")
     print("Whole process: start to exit (loading, the first photo and decoding included), median over the rounds.")
     print("Photos 2..N: the peers time each photo in-process; fn2e's is (N - 1) / (folder run - one-photo run).")
+    # Where fn2e's time goes: one more run with FN2E_PROFILE=1 (stage seconds summed over its workers).
+    mine = next((t for t in ("fn2e-predict", "fn2e-detect") if t in tools), None)
+    if mine:
+        p = subprocess.run(pin + fn2e[mine](folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           env=dict(env, FN2E_PROFILE="1"))
+        stages = p.stderr[p.stderr.find("photo pipeline"):] if "photo pipeline" in p.stderr else "(no stage profile printed)\n"
+        print(f"\n{names[mine]}, FN2E_PROFILE=1, one more run:\n```\n{stages.rstrip()}\n```")
 
 
 if __name__ == "__main__":

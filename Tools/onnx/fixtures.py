@@ -10,9 +10,7 @@ independent reference:
 Usage: PY=$(bash Tools/onnx/venv.sh)/bin/python; $PY Tools/onnx/fixtures.py [ops|export]...
 Needs .build/release/fn2e-compile for `export`. Tensors are named input:NAME / output:NAME.
 """
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -21,22 +19,11 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+import exported
+import safetensors_io
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "Onnx")
-COMPILE = os.path.join(ROOT, ".build", "release", "fn2e-compile")
-
-
-def write_safetensors(path, tensors, metadata):
-    header, offset, blobs = {"__metadata__": metadata}, 0, []
-    for name, a in tensors:
-        b = np.ascontiguousarray(a, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
 
 
 def run_ort(model_path, feeds):
@@ -94,8 +81,22 @@ def ops_model():
         n("Squeeze", ["gapt", "axes12"], ["sq"]),
     ]
     inits.append(numpy_helper.from_array(np.array([1, 2], np.int64), "axes12"))
+    # PyTorch's x.view(x.size(0), -1) with a dynamic batch: Shape, Gather, Unsqueeze, Concat, Reshape.
+    nodes += [
+        n("Shape", ["c2"], ["shp"]),
+        n("Gather", ["shp", "i0"], ["n0"], axis=0),
+        n("Unsqueeze", ["n0", "axes0"], ["n0u"]),
+        n("Concat", ["n0u", "minus1"], ["flatshape"], axis=0),
+        n("Reshape", ["c2", "flatshape"], ["flat2"]),                                      # [N,288]
+        n("Slice", ["flat2", "starts", "ends", "axes1"], ["sl"]),                          # [N,40]
+        n("AveragePool", ["clip"], ["apx"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),  # count_include_pad=0
+    ]
+    inits += [numpy_helper.from_array(np.array(0, np.int64), "i0"), numpy_helper.from_array(np.array([0], np.int64), "axes0"),
+              numpy_helper.from_array(np.array([-1], np.int64), "minus1"), numpy_helper.from_array(np.array([10], np.int64), "starts"),
+              numpy_helper.from_array(np.array([50], np.int64), "ends"), numpy_helper.from_array(np.array([1], np.int64), "axes1")]
     graph = helper.make_graph(nodes, "ops", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 12, 12])],
-                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 10]), helper.make_tensor_value_info("logp", TensorProto.FLOAT, ["N", 5, 2]), helper.make_tensor_value_info("sq", TensorProto.FLOAT, ["N", 8])], inits)
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 10]), helper.make_tensor_value_info("logp", TensorProto.FLOAT, ["N", 5, 2]), helper.make_tensor_value_info("sq", TensorProto.FLOAT, ["N", 8]),
+                               helper.make_tensor_value_info("sl", TensorProto.FLOAT, ["N", 40]), helper.make_tensor_value_info("apx", TensorProto.FLOAT, ["N", 8, 3, 3])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fn2e-fixtures")
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
@@ -103,7 +104,7 @@ def ops_model():
     onnx.save(model, path)
     x = np.random.default_rng(1).standard_normal((2, 3, 12, 12)).astype(np.float32)
     outs = run_ort(path, {"x": x})
-    write_safetensors(os.path.join(OUT, "ops.io.safetensors"), [("input:x", x)] + [("output:" + k, v) for k, v in outs],
+    safetensors_io.write(os.path.join(OUT, "ops.io.safetensors"), [("input:x", x)] + [("output:" + k, v) for k, v in outs],
                       {"made_by": "Tools/onnx/fixtures.py ops", "onnxruntime": ort.__version__})
     print("wrote", path, [(k, v.shape) for k, v in outs])
 
@@ -111,17 +112,7 @@ def ops_model():
 def export_fixtures():
     tensors = []
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [("expnet48", ["Graphs/expnet48.fn2e", "--random-weights", "1", "--bind", "K=7"], (3, 1, 48, 48))]
-        data = os.environ.get("FN2E_DATA")
-        if data:
-            det3 = os.path.join(data, "caffe", "mtcnn", "det3")
-            subprocess.run([COMPILE, "import", "caffe", det3 + ".prototxt", det3 + ".caffemodel", "-o", tmp, "--name", "onet"], check=True, cwd=ROOT)
-            cases.append(("onet", [os.path.join(tmp, "onet.fn2e"), "--weights", os.path.join(tmp, "onet.safetensors")], (3, 3, 48, 48)))
-        else:
-            print("FN2E_DATA is unset: the O-Net case is left out", file=sys.stderr)
-        for name, args, shape in cases:
-            model = os.path.join(tmp, name + ".onnx")
-            subprocess.run([COMPILE, "export", "onnx"] + args + ["-o", model], check=True, cwd=ROOT)
+        for name, model, shape in exported.export(tmp):
             onnx.checker.check_model(onnx.load(model), full_check=True)
             session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
             x = np.random.default_rng(len(name)).uniform(-1, 1, shape).astype(np.float32)
@@ -130,8 +121,8 @@ def export_fixtures():
             for k, v in run_ort(model, {feed: x}):
                 tensors.append((f"{name}/output:{k}", v))
                 print(name, k, v.shape)
-    write_safetensors(os.path.join(OUT, "export.io.safetensors"), tensors,
-                      {"made_by": "Tools/onnx/fixtures.py export", "onnxruntime": ort.__version__})
+    safetensors_io.write(os.path.join(OUT, "export.io.safetensors"), tensors,
+                         {"made_by": "Tools/onnx/fixtures.py export", "onnxruntime": ort.__version__})
 
 
 if __name__ == "__main__":
