@@ -25,7 +25,7 @@ def main(out, doc, command=""):
              % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
              "training rows: nested stratified subsets of Training (`--train-subset`, `split_seed = 1`), validation rows",
              "(10% of each class) held out first. Settings: `Graphs/fer2013.recipe` (learning rates and epochs chosen on the",
-             "validation rows, see docs/RESULTS.md).", "",
+             "validation rows, see docs/RESULTS.md). A run reused from an earlier invocation counts 0 s of training time.", "",
              "Command: `%s`" % command if command else "", "",
              "| training images | method | runs | accuracy % (mean ± std over seeds) | mean per-class % | training time (s, all runs) |",
              "|---|---|---|---|---|---|"]
@@ -35,13 +35,16 @@ def main(out, doc, command=""):
             m = r.get(method)
             if not m:
                 continue
-            lines.append("| %s | %s | %d | %.2f ± %.2f | %.2f ± %.2f | %.0f |" % (
-                size, method, len(m["accuracy_by_seed"]), m["accuracy_mean"], m["accuracy_std"],
-                m["mean_class_accuracy_mean"], m["mean_class_accuracy_std"], m["train_seconds"]))
+            runs = len(m["accuracy_by_seed"])
+            spread = lambda mean, std: "%.2f ± %.2f" % (mean, std) if runs > 1 else "%.2f (one seed: no spread)" % mean
+            lines.append("| %s | %s | %d | %s | %s | %.0f |" % (
+                size, method, runs, spread(m["accuracy_mean"], m["accuracy_std"]),
+                spread(m["mean_class_accuracy_mean"], m["mean_class_accuracy_std"]), m["train_seconds"]))
         for p in r.get("paired", []):
             if p["first"] == "facenet2expnet" and p["second"] in ("scratch", "finetune"):
-                pairs.append("| %s | %s − %s | %d | %+.2f | [%+.2f, %+.2f] | %d/%d/%d |" % (
-                    size, p["first"], p["second"], p["n"], p["mean"], p["ci95"][0], p["ci95"][1], p["wins"], p["ties"], p["losses"]))
+                interval = "[%+.2f, %+.2f]" % tuple(p["ci95"]) if p["n"] > 1 else "none (one seed)"
+                pairs.append("| %s | %s − %s | %d | %+.2f | %s | %d/%d/%d |" % (
+                    size, p["first"], p["second"], p["n"], p["mean"], interval, p["wins"], p["ties"], p["losses"]))
     if pairs:
         lines += ["", "Paired differences over the same seeds (percentage points):", "",
                   "| training images | pair | n | mean | 95% interval | wins/ties/losses |", "|---|---|---|---|---|---|"] + pairs
