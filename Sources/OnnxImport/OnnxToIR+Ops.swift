@@ -109,9 +109,11 @@ extension OnnxConverter {
         }
     }
 
-    func pair(_ name: String, _ d: Int) throws(OnnxError) -> [Int] {
+    /// A 2-D attribute (`d` twice when absent) whose values are at least `least` (strides, dilations: 1).
+    func pair(_ name: String, _ d: Int, least: Int = 1) throws(OnnxError) -> [Int] {
         let v = ints(name) ?? [d, d]
         guard v.count == 2 else { throw fail("\(name) \(v) must have 2 values: fn2e's convolutions and pools are 2-D") }
+        guard v.allSatisfy({ $0 >= least }) else { throw fail("\(name) \(v) must be at least \(least)") }
         return v
     }
 
@@ -137,7 +139,7 @@ extension OnnxConverter {
         guard wt.rank == 4, let kh = wt.dims[2].value, let kw = wt.dims[3].value else { throw fail("weight \(wt) must be [C, O/group, KH, KW]") }
         guard string("auto_pad", "NOTSET") == "NOTSET" else { throw fail("auto_pad \(string("auto_pad", "")) is not supported for ConvTranspose; give pads") }
         let strides = try pair("strides", 1), dilations = try pair("dilations", 1)
-        let extra = try pair("output_padding", 0)
+        let extra = try pair("output_padding", 0, least: 0)
         let kernel = [kh, kw], input = [h, wd]
         var pads = try spatialPads(xt, kernel: kernel, strides: strides, dilations: dilations)
         // The size before padding: stride (in - 1) + output_padding + the dilated kernel.
@@ -166,7 +168,9 @@ extension OnnxConverter {
     mutating func pool(max: Bool) throws(OnnxError) {
         let (x, xt) = try operand(0)
         guard xt.rank == 4 else { throw fail("only 2-D pooling (a rank-4 NCHW input) is supported, found \(xt)") }
-        guard let kernel = ints("kernel_shape"), kernel.count == 2 else { throw fail("kernel_shape must have 2 values") }
+        guard let kernel = ints("kernel_shape"), kernel.count == 2, kernel.allSatisfy({ $0 >= 1 }) else {
+            throw fail("kernel_shape \(ints("kernel_shape") ?? []) must have 2 values of at least 1")
+        }
         let strides = try pair("strides", 1)
         guard try pair("dilations", 1) == [1, 1] else { throw fail("dilations \(ints("dilations")!) are not supported: fn2e's pools are dense") }
         let pads = try spatialPads(xt, kernel: kernel, strides: strides, dilations: [1, 1])
