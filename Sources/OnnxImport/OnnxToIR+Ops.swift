@@ -704,7 +704,10 @@ extension OnnxConverter {
                     dims = x.dims.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
                 } else {
                     let rank = x.dims.count + (axes?.count ?? 0)
-                    for a in (axes ?? []).map({ $0 < 0 ? $0 + rank : $0 }).sorted() where a <= dims.count { dims.insert(1, at: a) }
+                    for a in (axes ?? []).map({ $0 < 0 ? $0 + rank : $0 }).sorted() {
+                        guard a >= 0, a <= dims.count else { throw fail("axes \(axes ?? []) are out of range for rank \(rank)") }
+                        dims.insert(1, at: a)
+                    }
                 }
             }
             guard dims.reduce(1, *) == x.count else { throw fail("shape \(dims) does not fit the \(x.count) values of a constant") }
