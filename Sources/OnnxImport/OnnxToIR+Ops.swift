@@ -562,6 +562,7 @@ extension OnnxConverter {
         var axes = Array(0..<xt.rank)
         if has(3) { axes = try constantInts(3, "axes").map { (a) throws(OnnxError) in try axis(a, rank: xt.rank, "axes") } }
         guard pads.count == 2 * axes.count else { throw fail("pads \(pads) must have 2 values per axis of \(axes)") }
+        guard pads.allSatisfy({ $0.magnitude < 1 << 24 }) else { throw fail("pads \(pads) are beyond 2^24 elements") }
         var value: Float = 0
         if has(2) {
             guard let c = constant(2), c.count == 1 else { throw fail("constant_value must be a scalar constant") }
