@@ -59,19 +59,30 @@ enum Resample {
         let (outH, outW) = (y.start.count - 1, x.start.count - 1)
         let (wh, ww) = (window.height, window.width)
         var rows = [Float](repeating: 0, count: c * wh * outW)  // columns first
-        var pixel = [Float](repeating: 0, count: ww)
-        for ch in 0..<c {
-            for r in 0..<wh {
-                let iy = window.top + r
-                for k in 0..<ww {
-                    let ix = window.left + k
-                    pixel[k] = iy >= 0 && iy < h && ix >= 0 && ix < w ? src[(ch * h + iy) * w + ix] : 0
-                }
-                let d = (ch * wh + r) * outW
-                for k in 0..<outW {
-                    var v: Float = 0
-                    for t in x.start[k]..<x.start[k + 1] { v += x.weight[t] * pixel[x.index[t]] }
-                    rows[d + k] = v
+        var pixel = [Float](repeating: 0, count: max(ww, 1))
+        // A window row inside the image is read where it lies; one that crosses its border is copied
+        // with zeros outside first.
+        let columnsInside = window.left >= 0 && window.left + ww <= w
+        pixel.withUnsafeMutableBufferPointer { pixel in
+            for ch in 0..<c {
+                for r in 0..<wh {
+                    let iy = window.top + r
+                    let row: UnsafePointer<Float>
+                    if columnsInside && iy >= 0 && iy < h {
+                        row = src + (ch * h + iy) * w + window.left
+                    } else {
+                        for k in 0..<ww {
+                            let ix = window.left + k
+                            pixel[k] = iy >= 0 && iy < h && ix >= 0 && ix < w ? src[(ch * h + iy) * w + ix] : 0
+                        }
+                        row = UnsafePointer(pixel.baseAddress!)
+                    }
+                    let d = (ch * wh + r) * outW
+                    for k in 0..<outW {
+                        var v: Float = 0
+                        for t in x.start[k]..<x.start[k + 1] { v += x.weight[t] * row[x.index[t]] }
+                        rows[d + k] = v
+                    }
                 }
             }
         }
