@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 // Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks").
 //
@@ -20,10 +21,16 @@ import CBLAS
 // its O and C swapped, padding 2 − pad. The weight gradient is dU_ξ [O x C] = Σ_t M'_ξ[o, t] V_ξ[c, t]
 // with M' = A dY Aᵀ the transformed 4x4 dy tile, followed by dw = Gᵀ dU_ξ G.
 //
-// Workspace (floats), with T the chunk size chosen by `Winograd.chunk`:
-//   forward:        36·O·C (U) + 36·C·T (V) + 36·O·T (M)
-//   backward data:  36·C·O (U) + 36·O·T (V of dy) + 36·C·T (M)
-//   weight grad:    36·O·C (dU) + 36·C·T (V of x) + 36·O·T (M' of dy)
+// Small layers (the 48x48 nets' 16-128 channels) run several chunks at once, one per worker, each
+// small enough that its V and M stay in the core's L2 cache between the transforms and the GEMMs
+// (which then run on one OpenBLAS thread each); large layers run one big chunk at a time, the
+// transforms split over the workers and the 36 GEMMs spread over them, each on one OpenBLAS thread
+// (`Winograd.chunking`, `Winograd.gemms`).
+//
+// Workspace (floats), with T the chunk size and W the chunks in flight chosen by `Winograd.chunking`:
+//   forward:        36·O·C (U) + W·36·(C + O)·T (V and M)
+//   backward data:  36·C·O (U) + W·36·(O + C)·T (V of dy and M)
+//   weight grad:    W·36·O·C (dU) + W·36·(C + O)·T (V of x and M' of dy)
 
 extension ConvGeometry {
     /// 3x3 kernel, stride 1, dilation 1, groups 1, pad 0...2 on each axis.
@@ -32,24 +39,17 @@ extension ConvGeometry {
             && groups == 1 && (0...2).contains(padH) && (0...2).contains(padW)
     }
 
-    /// Floats of workspace `FastOps.conv2dWinograd` needs: transformed weights plus one chunk of V and M.
+    /// Floats of workspace `FastOps.conv2dWinograd` needs: transformed weights plus V and M of the chunks in flight.
     public var winogradForwardWorkspace: Int {
-        let p = Winograd.Plan(forward: self)
-        return 36 * outChannels * inChannels + 36 * (p.cin + p.cout) * p.chunk
+        Winograd.Plan(forward: self).workspace(dU: false)
     }
 
     /// Floats of workspace `FastOps.conv2dBackwardDataWinograd` needs.
-    public var winogradBackwardDataWorkspace: Int {
-        let p = Winograd.Plan(backwardData: self)
-        return 36 * outChannels * inChannels + 36 * (p.cin + p.cout) * p.chunk
-    }
+    public var winogradBackwardDataWorkspace: Int { Winograd.Plan(backwardData: self).workspace(dU: false) }
 
-    /// Floats of workspace `FastOps.conv2dBackwardFilterWinograd` needs: the dU accumulator plus one
-    /// chunk of V (of x) and M' (of dy).
-    public var winogradBackwardFilterWorkspace: Int {
-        let p = Winograd.Plan(forward: self)
-        return 36 * outChannels * inChannels + 36 * (p.cin + p.cout) * p.chunk
-    }
+    /// Floats of workspace `FastOps.conv2dBackwardFilterWinograd` needs: a dU accumulator, V (of x) and
+    /// M' (of dy) for each chunk in flight.
+    public var winogradBackwardFilterWorkspace: Int { Winograd.Plan(forward: self).workspace(dU: true) }
 }
 
 /// The pieces of the Winograd F(4x4, 3x3) kernels.
@@ -62,7 +62,7 @@ enum Winograd {
     /// 3x3 kernel, stride 1, `padH`/`padW`, and the tiling of the output.
     struct Plan {
         var batch, cin, h, w, cout, outH, outW, padH, padW: Int
-        var tilesH, tilesW, tiles, chunk: Int
+        var tilesH, tilesW, tiles, chunk, workers: Int
 
         init(batch: Int, cin: Int, h: Int, w: Int, cout: Int, outH: Int, outW: Int, padH: Int, padW: Int) {
             (self.batch, self.cin, self.h, self.w, self.cout) = (batch, cin, h, w, cout)
@@ -70,8 +70,12 @@ enum Winograd {
             tilesH = (outH + 3) / 4
             tilesW = (outW + 3) / 4
             tiles = batch * tilesH * tilesW
-            chunk = Winograd.chunk(cin: cin, cout: cout, tiles: tiles)
+            (chunk, workers) = Winograd.chunking(cin: cin, cout: cout, tiles: tiles)
         }
+
+        /// Floats of workspace: U (or, with `dU`, one weight-gradient accumulator per chunk in flight),
+        /// then V and M of each chunk in flight.
+        func workspace(dU: Bool) -> Int { 36 * cin * cout * (dU ? workers : 1) + 36 * (cin + cout) * chunk * workers }
 
         /// The forward convolution of `g` (also the tiling of the weight gradient).
         init(forward g: ConvGeometry) {
@@ -89,14 +93,52 @@ enum Winograd {
         var tilesPerImage: Int { tilesH * tilesW }
     }
 
-    /// Tiles per chunk: V and M of one chunk take about 16 MiB, but at least 128 tiles (GEMMs with
-    /// fewer columns run well below peak), never more than the batch has (rounded up to 8), and
-    /// always a multiple of 8.
-    static func chunk(cin: Int, cout: Int, tiles: Int) -> Int {
+    /// Tiles per chunk and chunks in flight. One chunk per worker where a chunk of at least 32 tiles
+    /// keeps its V and M within 512 KiB (in L2 from transform to GEMM to transform) and the batch has
+    /// two such chunks per worker. Else one chunk at a time: V and M take about 16 MiB, but at least
+    /// 128 tiles (GEMMs with fewer columns run well below peak). Never more tiles than the batch has
+    /// (rounded up to 8), always a multiple of 8.
+    static func chunking(cin: Int, cout: Int, tiles: Int) -> (chunk: Int, workers: Int) {
+        let small = (128 << 10) / (36 * (cin + cout)) / lanes * lanes
+        if Parallel.workers > 1, small >= 32, tiles >= 2 * Parallel.workers * small { return (small, Parallel.workers) }
         let budget = 4 << 20  // floats
         var t = max(128, budget / (36 * (cin + cout)))
         t = min(t, (tiles + lanes - 1) / lanes * lanes)
-        return max(lanes, t / lanes * lanes)
+        return (max(lanes, t / lanes * lanes), 1)
+    }
+
+    /// Runs `body(first, count, worker)` on each chunk of tiles: one after another, or, with several
+    /// workers, each worker its own chunks in turn (and its own slice of the workspace), OpenBLAS on
+    /// one thread meanwhile.
+    static func eachChunk(_ p: Plan, _ body: (_ first: Int, _ count: Int, _ worker: Int) -> Void) {
+        let chunks = (p.tiles + p.chunk - 1) / p.chunk
+        func run(_ k: Int, _ w: Int) { body(k * p.chunk, min(p.chunk, p.tiles - k * p.chunk), w) }
+        guard p.workers > 1 else { return (0..<chunks).forEach { run($0, 0) } }
+        oneBLASThread {
+            DispatchQueue.concurrentPerform(iterations: p.workers) { w in
+                for k in stride(from: w, to: chunks, by: p.workers) { run(k, w) }
+            }
+        }
+    }
+
+    /// Runs `gemm(ξ)` for the 36 positions of a chunk: in turn in a worker's chunk, else spread over
+    /// the workers as they come free, each GEMM on one OpenBLAS thread (GEMMs split over OpenBLAS'
+    /// threads wait for each other at every call, and a core taken by another process stalls both).
+    static func gemms(_ p: Plan, _ gemm: (Int) -> Void) {
+        if p.workers > 1 || Parallel.workers == 1 { return (0..<36).forEach(gemm) }
+        oneBLASThread { DispatchQueue.concurrentPerform(iterations: 36, execute: gemm) }
+    }
+
+    static func oneBLASThread(_ body: () -> Void) {
+        let threads = BLAS.threads
+        BLAS.threads = 1
+        body()
+        BLAS.threads = threads
+    }
+
+    /// A transform's loop over `n` items: split over the workers only when chunks are not already.
+    static func items(_ n: Int, cost: Int, _ p: Plan, _ body: (Range<Int>) -> Void) {
+        if p.workers > 1 { body(0..<n) } else { Parallel.forChunks(n, costPerItem: cost, body) }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vec {
@@ -177,7 +219,7 @@ enum Winograd {
         let blocks = (count + lanes - 1) / lanes
         let (h, w, cin) = (p.h, p.w, p.cin)
         let planeStride = cin * ldv
-        Parallel.forChunks(cin * blocks, costPerItem: 36 * lanes * 8) { items in
+        items(cin * blocks, cost: 36 * lanes * 8, p) { items in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 36 * lanes) { tmp in
                 let buf = tmp.baseAddress!  // [6, 6, lanes]: the 8 patches, then their row transforms
                 for item in items {
@@ -235,7 +277,7 @@ enum Winograd {
         let (oh, ow, cout) = (p.outH, p.outW, p.cout)
         let planeStride = cout * ldm
         let slope: Float? = { if case let .relu(s) = activation { return s } else { return nil } }()
-        Parallel.forChunks(cout * blocks, costPerItem: 36 * lanes * 6) { items in
+        items(cout * blocks, cost: 36 * lanes * 6, p) { items in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * lanes) { tmp in
                 let rows = tmp.baseAddress!           // [6, 4, lanes]: Aᵀ applied along each row of M
                 let tile = rows + 24 * lanes          // [4, 4, lanes]: the output tiles
@@ -288,7 +330,7 @@ enum Winograd {
         let blocks = (count + lanes - 1) / lanes
         let (oh, ow, cout) = (p.outH, p.outW, p.cout)
         let planeStride = cout * ldm
-        Parallel.forChunks(cout * blocks, costPerItem: 36 * lanes * 6) { items in
+        items(cout * blocks, cost: 36 * lanes * 6, p) { items in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * lanes) { tmp in
                 let tile = tmp.baseAddress!           // [4, 4, lanes]: the dy tiles
                 let rows = tile + 16 * lanes          // [4, 6, lanes]: A applied along each tile row
@@ -389,12 +431,11 @@ enum Winograd {
                         y: UnsafeMutablePointer<Float>, plan p: Plan, activation: Activation,
                         scratch: UnsafeMutablePointer<Float>) {
         let ld = p.chunk
-        let v = scratch, m = scratch + 36 * p.cin * ld
-        for first in stride(from: 0, to: p.tiles, by: ld) {
-            let count = min(ld, p.tiles - first)
+        eachChunk(p) { first, count, worker in
+            let v = scratch + worker * 36 * (p.cin + p.cout) * ld, m = v + 36 * p.cin * ld
             let n8 = (count + lanes - 1) / lanes * lanes
             transformInput(x, v, p, first: first, count: count, ldv: ld)
-            for xi in 0..<36 {
+            gemms(p) { xi in
                 cblas_sgemm(CblasRowMajor,               // all matrices row-major
                             CblasNoTrans,                // A = U_ξ [cout, cin]
                             CblasNoTrans,                // B = V_ξ [cin, tiles]
@@ -466,14 +507,14 @@ extension FastOps {
         precondition(g.winogradEligible, "conv2dBackwardFilterWinograd: geometry not eligible: \(g)")
         let p = Winograd.Plan(forward: g)
         let (o, c, ld) = (g.outChannels, g.inChannels, p.chunk)
-        let du = workspace, v = workspace + 36 * o * c, m = v + 36 * c * ld
-        du.update(repeating: 0, count: 36 * o * c)
-        for first in stride(from: 0, to: p.tiles, by: ld) {
-            let count = min(ld, p.tiles - first)
+        let plane = o * c, du = workspace
+        du.update(repeating: 0, count: 36 * plane * p.workers)
+        Winograd.eachChunk(p) { first, count, worker in
+            let v = workspace + 36 * plane * p.workers + worker * 36 * (c + o) * ld, m = v + 36 * c * ld
             let n8 = (count + Winograd.lanes - 1) / Winograd.lanes * Winograd.lanes
             Winograd.transformInput(x, v, p, first: first, count: count, ldv: ld)
             Winograd.transformGradient(dy, m, p, first: first, count: count, ldm: ld)
-            for xi in 0..<36 {
+            Winograd.gemms(p) { xi in
                 cblas_sgemm(CblasRowMajor,               // all matrices row-major
                             CblasNoTrans,                // A = M'_ξ [O, tiles]
                             CblasTrans,                  // B = V_ξ stored [C, tiles], used as [tiles, C]
@@ -486,12 +527,12 @@ extension FastOps {
                             v + xi * c * ld,             // B
                             Int32(ld),                   // ldb
                             1,                           // beta: accumulate over chunks
-                            du + xi * o * c,             // C = dU_ξ [O, C]
+                            du + (worker * 36 + xi) * plane,  // C = dU_ξ [O, C] of this worker
                             Int32(c))                    // ldc
             }
         }
+        for w in 1..<p.workers { for i in 0..<36 * plane { du[i] += du[w * 36 * plane + i] } }
         // dw[o, c] = Gᵀ dU[·, o, c] G (6x6 → 3x3), eight (o, c) at a time (contiguous in dU).
-        let plane = o * c
         typealias Vec = Winograd.Vec
         let (sixth, twelfth, twentyfourth): (Float, Float, Float) = (1 / 6, 1 / 12, 1 / 24)
         @inline(__always) func gt1D(_ u0: Vec, _ u1: Vec, _ u2: Vec, _ u3: Vec, _ u4: Vec, _ u5: Vec) -> (Vec, Vec, Vec) {

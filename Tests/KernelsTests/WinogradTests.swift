@@ -26,6 +26,8 @@ final class WinogradTests: XCTestCase {
         Case(n: 1, c: 8, h: 8, w: 8, o: 8, p: (1, 1)),
         Case(n: 2, c: 32, h: 14, w: 14, o: 16, p: (1, 1)),
         Case(n: 1, c: 16, h: 23, w: 17, o: 24, p: (1, 2)),
+        // Chunks in flight, one per worker (two workers): 324 tiles in chunks of 72, the last of 36.
+        Case(n: 9, c: 16, h: 24, w: 24, o: 32, p: (1, 1)),
     ]
 
     func geometry(_ t: Case) -> ConvGeometry {
