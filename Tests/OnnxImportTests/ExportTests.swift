@@ -65,6 +65,28 @@ final class ExportTests: XCTestCase {
         try roundTrip(graph, weights)
     }
 
+    /// Broadcasting arithmetic of computed values (div among them) and by a frozen constant: Add, Sub,
+    /// Mul, Div, Max and back to the same graph.
+    func testArithmeticRoundTrip() throws {
+        let text = """
+        fn2e 1
+        graph @arith(%x: f32[N,3,4]) {
+          param %c: f32[4] = zeros {trainable=false}
+          %s = f32[N,3,4] sigmoid(%x)
+          %t = f32[N,3,4] tanh(%x)
+          %q = f32[N,3,4] div(%t, %s)
+          %m = f32[N,3,4] mul(%q, %s)
+          %d = f32[N,3,4] sub(%m, %t)
+          %e = f32[N,3,4] add(%d, %q)
+          %y = f32[N,3,4] maximum(%e, %s)
+          %z = f32[N,3,4] div(%y, %c)
+          return %z
+        }
+        """
+        let graph = try XCTUnwrap(try Loader.load(text: text, file: "arith.fn2e").graph())
+        try roundTrip(graph, ["c": Tensor(shape: [4], data: [0.5, 2, -3, 7])])
+    }
+
     /// fn2e's own outputs of the exported graph against ONNX Runtime's outputs of the exported model.
     func parity(_ case_: String, _ graph: Graph, _ weights: [String: Tensor]) throws {
         let inputs = try fixtureTensors("export.io.safetensors", "\(case_)/input:")
