@@ -197,9 +197,7 @@ struct Exporter {
             let scales = constant("\(y).scales", floats: [1, 1, Float(size[0]) / Float(h), Float(size[1]) / Float(w)], dims: [4])
             add("Resize", [x, "", scales], [.string("mode", "nearest"), .string("coordinate_transformation_mode", "asymmetric"),
                                              .string("nearest_mode", "floor")], output: y)
-        case .add: add("Add", node.operands, output: y)
-        case .sub: add("Sub", node.operands, output: y)
-        case .mul: add("Mul", node.operands, output: y)
+        case .add, .sub, .mul, .div: add(node.op.rawValue.capitalized, node.operands, output: y)
         case .maximum: add("Max", node.operands, output: y)
         case .affine:
             let scale = Float(a.float("scale")), shift = Float(a.float("shift"))

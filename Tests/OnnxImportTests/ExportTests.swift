@@ -65,6 +65,28 @@ final class ExportTests: XCTestCase {
         try roundTrip(graph, weights)
     }
 
+    /// Broadcasting arithmetic of computed values (div among them) and by a frozen constant: Add, Sub,
+    /// Mul, Div, Max and back to the same graph.
+    func testArithmeticRoundTrip() throws {
+        let text = """
+        fn2e 1
+        graph @arith(%x: f32[N,3,4]) {
+          param %c: f32[4] = zeros {trainable=false}
+          %s = f32[N,3,4] sigmoid(%x)
+          %t = f32[N,3,4] tanh(%x)
+          %q = f32[N,3,4] div(%t, %s)
+          %m = f32[N,3,4] mul(%q, %s)
+          %d = f32[N,3,4] sub(%m, %t)
+          %e = f32[N,3,4] add(%d, %q)
+          %y = f32[N,3,4] maximum(%e, %s)
+          %z = f32[N,3,4] div(%y, %c)
+          return %z
+        }
+        """
+        let graph = try XCTUnwrap(try Loader.load(text: text, file: "arith.fn2e").graph())
+        try roundTrip(graph, ["c": Tensor(shape: [4], data: [0.5, 2, -3, 7])])
+    }
+
     /// fn2e's own outputs of the exported graph against ONNX Runtime's outputs of the exported model.
     func parity(_ case_: String, _ graph: Graph, _ weights: [String: Tensor]) throws {
         let inputs = try fixtureTensors("export.io.safetensors", "\(case_)/input:")
@@ -87,6 +109,36 @@ final class ExportTests: XCTestCase {
     func testONetMatchesOnnxRuntime() throws {
         let (graph, weights) = try onet()
         try parity("onet", graph, weights)
+    }
+
+    /// A real training (`Tests/Fixtures/Onnx/trained.train`: ExpNet48, 4 steps on CK+48, what
+    /// `fn2e-run train` runs) exported from its run folder: ONNX Runtime's outputs of the file that
+    /// Tools/onnx/fixtures.py exported from the same training, against fn2e's import of this export
+    /// and the run's own Predictor.
+    func testTrainedRunMatchesOnnxRuntime() throws {
+        let found = SharedData.find("ckplus48/index.csv")
+        guard found.path != nil else { throw XCTSkip(found.reason) }
+        let inputs = try fixtureTensors("export.io.safetensors", "trained/input:")
+        let expected = try fixtureTensors("export.io.safetensors", "trained/output:")
+        let x = try XCTUnwrap(inputs["data"], "export.io.safetensors has no trained case: run Tools/onnx/fixtures.py export with FN2E_DATA")
+        let dir = NSTemporaryDirectory() + "onnx-trained-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var settings = try Settings(file: fixtures + "/trained.train")
+        try settings.override(["output=" + dir])
+        let evals = try Trainer(settings: settings, log: { _ in }).train()
+        XCTAssertFalse(evals.isEmpty)
+        let file = dir + "/expnet48.onnx"
+        let result = OnnxImportDriver.export(graphPath: dir, weights: nil, output: file)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let back = try OnnxToIR.importFile(path: file, name: "trained")
+        XCTAssertEqual(back.graph.outputs, ["fc6"])
+        let got = try Importing.executor(back.graph, weights: back.weights, batch: x.shape[0], keepAll: false).run(inputs: ["data": x])
+        let own = try Predictor(runDirectory: dir).run(x, outputs: ["fc6"])
+        XCTAssertEqual(Set(expected.keys), ["fc6"])
+        for (o, want) in expected {
+            assertClose(got[o], want, "trained ExpNet48 \(o): fn2e's import of the export against ONNX Runtime")
+            assertClose(own[o], want, "trained ExpNet48 \(o): the run's Predictor against ONNX Runtime")
+        }
     }
 
     func testOpsWithoutOnnxEquivalentAreRefused() throws {
