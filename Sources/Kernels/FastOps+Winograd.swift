@@ -95,12 +95,12 @@ enum Winograd {
 
     /// Tiles per chunk and chunks in flight. One chunk per worker where a chunk of at least 32 tiles
     /// keeps its V and M within 512 KiB (in L2 from transform to GEMM to transform) and the batch has
-    /// two such chunks per worker. Else one chunk at a time: V and M take about 16 MiB, but at least
+    /// two such chunks per worker (with one worker, `FN2E_THREADS=1`, such chunks one after another). Else one chunk at a time: V and M take about 16 MiB, but at least
     /// 128 tiles (GEMMs with fewer columns run well below peak). Never more tiles than the batch has
     /// (rounded up to 8), always a multiple of 8.
     static func chunking(cin: Int, cout: Int, tiles: Int) -> (chunk: Int, workers: Int) {
         let small = (128 << 10) / (36 * (cin + cout)) / lanes * lanes
-        if Parallel.workers > 1, small >= 32, tiles >= 2 * Parallel.workers * small { return (small, Parallel.workers) }
+        if small >= 32, tiles >= 2 * Parallel.workers * small { return (small, Parallel.workers) }
         let budget = 4 << 20  // floats
         var t = max(128, budget / (36 * (cin + cout)))
         t = min(t, (tiles + lanes - 1) / lanes * lanes)
