@@ -648,8 +648,32 @@ extension OnnxConverter {
     // MARK: Constants
 
     /// Constant, and ops whose inputs are all constants among Identity, Cast, Reshape, Squeeze,
-    /// Unsqueeze, Concat, Gather and Shape of a fixed shape: computed at import time.
+    /// Unsqueeze, Concat, Gather, Shape of a fixed shape, and Add, Sub, Mul, Div, Max, Min of two
+    /// integer constants (a model's size arithmetic): computed at import time.
     mutating func foldConstant(_ n: OnnxNode) throws(OnnxError) -> Bool {
+        // (Not a graph output, which must be computed: integer operands of that are refused or computed in float32.)
+        if ["Add", "Sub", "Mul", "Div", "Max", "Min"].contains(n.opType), n.inputs.count == 2, !returned.contains(n.outputs[0]),
+           let a = constants[n.inputs[0]], let b = constants[n.inputs[1]],
+           let type = a.type, type.isInteger, a.dataType == b.dataType, a.dims == b.dims || a.count == 1 || b.count == 1,
+           !(a.ints + b.ints).contains(where: { symbolicSize($0) != nil }) {
+            // Elementwise with one operand possibly a single value; Div truncates, as ONNX's integer Div.
+            let dims = a.count == b.count ? (a.dims.count >= b.dims.count ? a.dims : b.dims) : (a.count > b.count ? a.dims : b.dims)
+            let out = try (0..<Swift.max(a.count, b.count)).map { (i) throws(OnnxError) -> Int64 in
+                let (p, q) = (a.ints[a.count == 1 ? 0 : i], b.ints[b.count == 1 ? 0 : i])
+                switch n.opType {
+                case "Add": return p &+ q
+                case "Sub": return p &- q
+                case "Mul": return p &* q
+                case "Max": return Swift.max(p, q)
+                case "Min": return Swift.min(p, q)
+                default:
+                    guard q != 0, !(p == .min && q == -1) else { throw fail("integer division \(p) / \(q)") }
+                    return p / q
+                }
+            }
+            outputConstant(OnnxTensor(name: "", dims: dims, ints: out, type: type))
+            return true
+        }
         if n.opType == "Constant" {
             guard let a = n.attributes.first else { throw fail("has no value attribute") }
             switch a.name {
