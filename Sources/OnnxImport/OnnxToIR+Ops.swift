@@ -655,6 +655,7 @@ extension OnnxConverter {
         if ["Add", "Sub", "Mul", "Div", "Max", "Min"].contains(n.opType), n.inputs.count == 2, !returned.contains(n.outputs[0]),
            let a = constants[n.inputs[0]], let b = constants[n.inputs[1]],
            let type = a.type, type.isInteger, a.dataType == b.dataType, a.dims == b.dims || a.count == 1 || b.count == 1,
+           a.count > 0, b.count > 0, a.ints.count == a.count, b.ints.count == b.count,
            !(a.ints + b.ints).contains(where: { symbolicSize($0) != nil }) {
             // Elementwise with one operand possibly a single value; Div truncates, as ONNX's integer Div.
             let dims = a.count == b.count ? (a.dims.count >= b.dims.count ? a.dims : b.dims) : (a.count > b.count ? a.dims : b.dims)
