@@ -6,7 +6,8 @@ import Shapes
 extension OnnxToIR {
     /// The ONNX op types (default domain) the importer converts.
     public static let supportedOps = [
-        "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "ConvTranspose",
+        "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
+        "ConvTranspose",
         "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Identity", "LeakyRelu",
         "LogSoftmax", "LRN", "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg", "Pad", "PRelu", "ReduceMean", "ReduceSum",
         "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
@@ -30,6 +31,17 @@ extension OnnxConverter {
         case "Gemm": try gemm()
         case "MatMul": try matmul()
         case "Add", "Sub", "Mul", "Div": try arithmetic(n.opType)
+        case "ConstantOfShape":
+            // fill, N (from a Shape) on axis 0 only, where fn2e's fill writes it as 0.
+            let dims = try constantDims(0, "the shape")
+            let shape = try dims.enumerated().map { (k, d) throws(OnnxError) -> Int in
+                if k == 0 && d == .batch { return 0 }
+                guard let v = d.value, v > 0 else { throw fail("shape \(dims): fn2e fills a shape of positive sizes, N only on axis 0") }
+                return v
+            }
+            let value = n.attributes.first { $0.name == "value" }?.t
+            guard value.map({ $0.isFloat && $0.count == 1 }) ?? true else { throw fail("a value other than one float32 is not supported") }
+            output(try emit(.fill, [], ["shape": .ints(shape), "value": .float(decimal(value?.asFloats.first ?? 0))]))
         case "Max", "Min": try extremum(max: n.opType == "Max")
         case "Relu": output(try emit(.relu, [try operand(0).0]))
         case "LeakyRelu": output(try emit(.relu, [try operand(0).0], ["negative_slope": .float(decimal(float("alpha", 0.01)))]))
