@@ -36,9 +36,10 @@ extension OnnxConverter {
             let dims = try constantDims(0, "the shape")
             let shape = try dims.enumerated().map { (k, d) throws(OnnxError) -> Int in
                 if k == 0 && d == .batch { return 0 }
-                guard let v = d.value, v > 0 else { throw fail("shape \(dims): fn2e fills a shape of positive sizes, N only on axis 0") }
+                guard let v = d.value, v > 0, v < 1 << 24 else { throw fail("shape \(dims): fn2e fills a shape of positive sizes below 2^24, N only on axis 0") }
                 return v
             }
+            guard shape.reduce(1, { Swift.min($0 * Swift.max($1, 1), 1 << 31) }) < 1 << 31 else { throw fail("shape \(dims) has 2^31 elements or more") }
             let value = n.attributes.first { $0.name == "value" }?.t
             guard value.map({ $0.isFloat && $0.count == 1 }) ?? true else { throw fail("a value other than one float32 is not supported") }
             output(try emit(.fill, [], ["shape": .ints(shape), "value": .float(decimal(value?.asFloats.first ?? 0))]))
