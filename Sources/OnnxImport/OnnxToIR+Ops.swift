@@ -6,7 +6,8 @@ import Shapes
 extension OnnxToIR {
     /// The ONNX op types (default domain) the importer converts.
     public static let supportedOps = [
-        "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "Conv", "ConvTranspose",
+        "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
+        "ConvTranspose",
         "Div", "Dropout", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Identity", "LeakyRelu",
         "LogSoftmax", "LRN", "MatMul", "Max", "MaxPool", "Min", "Mul", "Neg", "Pad", "PRelu", "ReduceMean", "ReduceSum",
         "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze",
@@ -30,6 +31,18 @@ extension OnnxConverter {
         case "Gemm": try gemm()
         case "MatMul": try matmul()
         case "Add", "Sub", "Mul", "Div": try arithmetic(n.opType)
+        case "ConstantOfShape":
+            // fill, N (from a Shape) on axis 0 only, where fn2e's fill writes it as 0.
+            let dims = try constantDims(0, "the shape")
+            let shape = try dims.enumerated().map { (k, d) throws(OnnxError) -> Int in
+                if k == 0 && d == .batch { return 0 }
+                guard let v = d.value, v > 0, v < 1 << 24 else { throw fail("shape \(dims): fn2e fills a shape of positive sizes below 2^24, N only on axis 0") }
+                return v
+            }
+            guard shape.reduce(1, { Swift.min($0 * Swift.max($1, 1), 1 << 31) }) < 1 << 31 else { throw fail("shape \(dims) has 2^31 elements or more") }
+            let value = n.attributes.first { $0.name == "value" }?.t
+            guard value.map({ $0.isFloat && $0.count == 1 }) ?? true else { throw fail("a value other than one float32 is not supported") }
+            output(try emit(.fill, [], ["shape": .ints(shape), "value": .float(decimal(value?.asFloats.first ?? 0))]))
         case "Max", "Min": try extremum(max: n.opType == "Max")
         case "Relu": output(try emit(.relu, [try operand(0).0]))
         case "LeakyRelu": output(try emit(.relu, [try operand(0).0], ["negative_slope": .float(decimal(float("alpha", 0.01)))]))
@@ -648,8 +661,33 @@ extension OnnxConverter {
     // MARK: Constants
 
     /// Constant, and ops whose inputs are all constants among Identity, Cast, Reshape, Squeeze,
-    /// Unsqueeze, Concat, Gather and Shape of a fixed shape: computed at import time.
+    /// Unsqueeze, Concat, Gather, Shape of a fixed shape, and Add, Sub, Mul, Div, Max, Min of two
+    /// integer constants (a model's size arithmetic): computed at import time.
     mutating func foldConstant(_ n: OnnxNode) throws(OnnxError) -> Bool {
+        // (Not a graph output, which must be computed: integer operands of that are refused or computed in float32.)
+        if ["Add", "Sub", "Mul", "Div", "Max", "Min"].contains(n.opType), n.inputs.count == 2, !returned.contains(n.outputs[0]),
+           let a = constants[n.inputs[0]], let b = constants[n.inputs[1]],
+           let type = a.type, type.isInteger, a.dataType == b.dataType, a.dims == b.dims || a.count == 1 || b.count == 1,
+           a.count > 0, b.count > 0, a.ints.count == a.count, b.ints.count == b.count,
+           !(a.ints + b.ints).contains(where: { symbolicSize($0) != nil }) {
+            // Elementwise with one operand possibly a single value; Div truncates, as ONNX's integer Div.
+            let dims = a.count == b.count ? (a.dims.count >= b.dims.count ? a.dims : b.dims) : (a.count > b.count ? a.dims : b.dims)
+            let out = try (0..<Swift.max(a.count, b.count)).map { (i) throws(OnnxError) -> Int64 in
+                let (p, q) = (a.ints[a.count == 1 ? 0 : i], b.ints[b.count == 1 ? 0 : i])
+                switch n.opType {
+                case "Add": return p &+ q
+                case "Sub": return p &- q
+                case "Mul": return p &* q
+                case "Max": return Swift.max(p, q)
+                case "Min": return Swift.min(p, q)
+                default:
+                    guard q != 0, !(p == .min && q == -1) else { throw fail("integer division \(p) / \(q)") }
+                    return p / q
+                }
+            }
+            outputConstant(OnnxTensor(name: "", dims: dims, ints: out, type: type))
+            return true
+        }
         if n.opType == "Constant" {
             guard let a = n.attributes.first else { throw fail("has no value attribute") }
             switch a.name {

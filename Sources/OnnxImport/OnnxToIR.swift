@@ -64,6 +64,8 @@ struct OnnxConverter {
     var current: (index: Int, node: OnnxNode)?
     /// ONNX values some node reads or the graph returns.
     var consumed: Set<String> = []
+    /// ONNX values the graph returns.
+    var returned: Set<String> = []
     /// Symbolic sizes (N, named sizes) that Shape put into an integer constant, each stored there as
     /// the sentinel `symbolBase - k` (exact as a Double); only Reshape's shape may hold them.
     var symbols: [Dim] = []
@@ -91,6 +93,7 @@ struct OnnxConverter {
         }
         let outputNames = try wanted.map { (w) throws(OnnxError) in try cutOutputs(g, w) } ?? g.outputs.map(\.name)
         consumed = Set(g.nodes.flatMap(\.inputs) + outputNames)
+        returned = Set(outputNames)
         let needed = neededNodes(g, outputNames)
         if needed.count < g.nodes.count { log.append("importing \(needed.count) of \(g.nodes.count) nodes: those needed for \(outputNames.joined(separator: ", "))") }
         for (index, node) in g.nodes.enumerated() where needed.contains(index) {

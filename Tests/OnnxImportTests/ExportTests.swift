@@ -105,11 +105,12 @@ final class ExportTests: XCTestCase {
         let graph = try XCTUnwrap(try Loader.load(text: text, file: "extend.fn2e").graph())
         let model = try IRToOnnx.export(graph, weights: [:])
         XCTAssertEqual(model.graph.nodes.map(\.opType), ["Pad", "Pad", "Shape", "Slice", "Concat", "ConstantOfShape", "Add", "Add"])
-        let back = try OnnxToIR.convert(try OnnxModel(bytes: model.serialized(), file: "extend.onnx"), name: "extend", file: "extend.onnx", outputs: ["p"])
+        let back = try OnnxToIR.convert(try OnnxModel(bytes: model.serialized(), file: "extend.onnx"), name: "extend", file: "extend.onnx")
         let x = Tensor(shape: [2, 2, 3, 3], seed: 3)
         let want = try Importing.executor(graph, weights: [], batch: 2, keepAll: false).run(inputs: ["x": x])
         let got = try Importing.executor(back.graph, weights: back.weights, batch: 2, keepAll: false).run(inputs: ["x": x])
         assertClose(got[try XCTUnwrap(back.names["p"])], try XCTUnwrap(want["p"]), tolerance: 1e-6, "concat with fill exported as Pad and read back")
+        assertClose(got[try XCTUnwrap(back.names["s"])], try XCTUnwrap(want["s"]), tolerance: 1e-6, "fill exported as ConstantOfShape and read back")
     }
 
     /// dlib's face-recognition ResNet and VGG-Face (generated weights) as Tools/onnx/big_models.py

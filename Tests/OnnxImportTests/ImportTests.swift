@@ -120,6 +120,29 @@ final class ImportTests: XCTestCase {
         assertRefused(cases)
     }
 
+    /// Integer arithmetic on constants (a model's size computations) is done at import time, with
+    /// ONNX's truncating division; a division by zero is a located error.
+    func testIntegerSizeArithmeticFolds() throws {
+        func graph(divisor: [Int64]) -> OnnxModel {
+            var g = OnnxGraph(name: "m")
+            g.inputs = [OnnxValueInfo(name: "x", dims: [.value(3), .value(8)])]
+            g.initializers = [OnnxTensor(name: "d", dims: [2], ints: divisor), OnnxTensor(name: "m", dims: [2], ints: [1, 3])]
+            g.nodes = [OnnxNode(name: "s", opType: "Shape", inputs: ["x"], outputs: ["shape"]),
+                       OnnxNode(name: "q", opType: "Div", inputs: ["shape", "d"], outputs: ["half"]),
+                       OnnxNode(name: "p", opType: "Mul", inputs: ["half", "m"], outputs: ["spec"]),
+                       OnnxNode(name: "a", opType: "Sub", inputs: ["spec", "m"], outputs: ["spec1"]),
+                       OnnxNode(name: "b", opType: "Add", inputs: ["spec1", "m"], outputs: ["spec2"]),
+                       OnnxNode(name: "r", opType: "Reshape", inputs: ["x", "spec2"], outputs: ["y"])]
+            g.outputs = [OnnxValueInfo(name: "y", dims: nil)]
+            return OnnxModel(irVersion: 7, opsets: ["": 13], graph: g)
+        }
+        // [3, 8] / [2, 1] = [1, 8] (3 / 2 truncated), times [1, 3]: [1, 24]; minus and plus [1, 3].
+        let imported = try OnnxToIR.convert(graph(divisor: [2, 1]), name: "m", file: "m.onnx")
+        XCTAssertEqual(imported.graph.nodes.map(\.op), [.reshape])
+        XCTAssertEqual(imported.graph.nodes.last?.type?.description, "f32[1,24]")
+        assertRefused([(graph(divisor: [2, 0]), "node 1 'q' (Div, opset 13): integer division 8 / 0")])
+    }
+
     func testFailedImportWritesNothing() throws {
         let dir = NSTemporaryDirectory() + "onnx-refused-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
