@@ -60,21 +60,18 @@ CLONES void fn2e_conv_direct(const float *x, const float *w, const float *bias, 
     }
 }
 
-// part[(o·taps + t)·L + v]: 16 partial sums per weight, added into dw at the end.
+// part[(o·taps + t)·L + v]: 16 partial sums per weight, summed into dw at the end.
 CLONES void fn2e_conv_direct_filter(const float *dy, const float *x, float *dw, fn2e_conv g, float *xp, long r0, long r1) {
     int taps = g.c * g.kh * g.kw, wp = padded_width(g);
-    float *part = xp + g.c * g.kh * wp;
-    memset(part, 0, sizeof(float) * (fn2e_conv_direct_scratch(g, 1) - g.c * g.kh * wp));
+    float *part = memset(xp + g.c * g.kh * wp, 0, sizeof(float) * (fn2e_conv_direct_scratch(g, 1) - g.c * g.kh * wp));
     for (long r = r0; r < r1; r++) {
         long n = pad_rows(x, g, r, xp), oy = r % g.oh;
         for (int o = 0; o < g.o; o += OB)
             for (int t = 0; t < taps; t++) {
                 const float *s = xp + t / g.kw * wp + t % g.kw, *d[OB];
                 float acc[OB][L];
-                for (int k = 0; k < OB; k++) {
-                    d[k] = dy + ((n * g.o + MIN(o + k, g.o - 1)) * g.oh + oy) * g.ow;
-                    memcpy(acc[k], part + ((o + k) * taps + t) * L, sizeof acc[k]);
-                }
+                for (int k = 0; k < OB; k++) d[k] = dy + ((n * g.o + MIN(o + k, g.o - 1)) * g.oh + oy) * g.ow;
+                for (int k = 0; k < OB; k++) memcpy(acc[k], part + ((o + k) * taps + t) * L, sizeof acc[k]);
                 int ox = 0;
                 for (; ox + L <= g.ow; ox += L)
                     for (int k = 0; k < OB; k++) for (int v = 0; v < L; v++) acc[k][v] += d[k][ox + v] * s[ox + v];
@@ -82,5 +79,5 @@ CLONES void fn2e_conv_direct_filter(const float *dy, const float *x, float *dw, 
                 for (int k = 0; k < OB; k++) memcpy(part + ((o + k) * taps + t) * L, acc[k], sizeof acc[k]);
             }
     }
-    for (long i = 0; i < (long)g.o * taps; i++) for (int v = 0; v < L; v++) dw[i] += part[i * L + v];
+    for (long i = 0; i < (long)g.o * taps; i++) { dw[i] = 0; for (int v = 0; v < L; v++) dw[i] += part[i * L + v]; }
 }

@@ -78,10 +78,8 @@ extension FastOps {
                 let v = y + p * spatial
                 let b = bias?[p % channels] ?? 0
                 switch activation {
-                case .none:
-                    for i in 0..<spatial { v[i] += b }
-                case let .relu(slope):
-                    for i in 0..<spatial { let t = v[i] + b; v[i] = t > 0 ? t : t * slope }
+                case .none: for i in 0..<spatial { v[i] += b }
+                case let .relu(slope): for i in 0..<spatial { let t = v[i] + b; v[i] = t > 0 ? t : t * slope }
                 }
             }
         }

@@ -10,18 +10,16 @@ extension ConvGeometry {
         return fn2e_conv(c: v[0], h: v[1], w: v[2], o: v[3], kh: v[4], kw: v[5], sh: v[6], sw: v[7], ph: v[8], pw: v[9], oh: v[10], ow: v[11])
     }
 
-    /// Floats of workspace per worker of the direct forward (`filter` false) or weight-gradient kernel:
-    /// its padded input rows, and for the gradient its partial sums and its own copy of dw.
-    func directScratch(filter: Bool) -> Int { Int(fn2e_conv_direct_scratch(direct, filter ? 1 : 0)) + (filter ? weightCount : 0) }
-    /// Floats of workspace the direct kernels need (every worker's scratch).
-    public func directWorkspace(filter: Bool) -> Int { Parallel.workers * directScratch(filter: filter) }
+    /// Floats of workspace the direct forward (`filter` false) or weight-gradient kernel needs: every
+    /// worker's padded input rows, and for the gradient its partial sums and its own copy of dw.
+    public func directWorkspace(filter: Bool) -> Int { Parallel.workers * (Int(fn2e_conv_direct_scratch(direct, filter ? 1 : 0)) + (filter ? weightCount : 0)) }
 }
 
 extension FastOps {
     /// Calls `body(scratch, r0, r1)` once per worker with its scratch and its share of the batch's output rows.
     static func directRows(_ g: ConvGeometry, filter: Bool, _ ws: UnsafeMutablePointer<Float>,
                            _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
-        let (rows, n, scratch) = (g.batch * g.outH, Parallel.workers, g.directScratch(filter: filter))
+        let (rows, n, scratch) = (g.batch * g.outH, Parallel.workers, g.directWorkspace(filter: filter) / Parallel.workers)
         Parallel.forChunks(n, costPerItem: max(1, rows / n) * g.outW * g.weightCount) { ts in
             for t in ts { body(ws + t * scratch, rows * t / n, rows * (t + 1) / n) }
         }
@@ -39,11 +37,8 @@ extension FastOps {
     /// `g.directWorkspace(filter: true)`): each worker sums its rows into its own dw, then they are added.
     public static func conv2dBackwardFilterDirect(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                                                   geometry g: ConvGeometry, workspace: UnsafeMutablePointer<Float>) {
-        let (d, count, scratch) = (g.direct, g.weightCount, g.directScratch(filter: true))
-        directRows(g, filter: true, workspace) { ws, r0, r1 in
-            ws.update(repeating: 0, count: count)
-            fn2e_conv_direct_filter(dy, x, ws, d, ws + count, r0, r1)
-        }
+        let (d, count, scratch) = (g.direct, g.weightCount, g.directWorkspace(filter: true) / Parallel.workers)
+        directRows(g, filter: true, workspace) { fn2e_conv_direct_filter(dy, x, $0, d, $0 + count, $1, $2) }
         for i in 0..<count { dw[i] = (0..<Parallel.workers).reduce(0) { $0 + workspace[$1 * scratch + i] } }
     }
 }

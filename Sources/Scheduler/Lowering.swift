@@ -97,9 +97,8 @@ public enum KernelCall {
         case .conv2dBackwardData(let g, let alg), .conv2dBackwardFilter(let g, let alg):
             let data = if case .conv2dBackwardData = self { true } else { false }
             switch alg {
-            case .im2col: return .one("col", floats: g.workspaceCount)
+            case .im2col, .direct: return .one("col", floats: alg == .direct && !data ? g.directWorkspace(filter: true) : g.workspaceCount)
             case .pointwise: return WorkspaceBooking()
-            case .direct: return .one("col", floats: data ? g.workspaceCount : g.directWorkspace(filter: true))
             case .batched: return .one("col", floats: g.batchedWorkspaceCount)
             case .winograd: return .one("winograd", floats: data ? g.winogradBackwardDataWorkspace : g.winogradBackwardFilterWorkspace)
             }

@@ -12,8 +12,8 @@ typedef struct { int c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow; } fn2e_conv;
 void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *y, fn2e_conv g,
                       int relu, float slope, float *xp, long r0, long r1);
 
-/// Weight gradient of `fn2e_conv_direct` over the output rows r0..<r1 of the batch: adds
-/// dy * x summed over those rows into dw [o, c, kh, kw]; `xp` holds `fn2e_conv_direct_scratch(g, 1)` floats.
+/// Weight gradient of `fn2e_conv_direct` over the output rows r0..<r1 of the batch: dw [o, c, kh, kw]
+/// (overwritten) = dy * x summed over those rows; `xp` holds `fn2e_conv_direct_scratch(g, 1)` floats.
 void fn2e_conv_direct_filter(const float *dy, const float *x, float *dw, fn2e_conv g, float *xp, long r0, long r1);
 
 /// Floats of scratch one call of the forward (`filter` 0) or weight-gradient kernel needs.
