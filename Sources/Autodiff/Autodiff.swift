@@ -279,6 +279,14 @@ struct Backward {
             if wants(1) { try contribute(1, .affine, [dy], ["scale": .float(-1)], broadcast: true) }
         case .mul:
             for k in 0..<2 where wants(k) { try contribute(k, .mul, [dy, x[1 - k]], [:], broadcast: true) }
+        case .div:
+            // d/da = dy / b; d/db = -dy · a / b² = -(dy · y) / b.
+            if wants(0) { try contribute(0, .div, [dy, x[1]], [:], broadcast: true) }
+            if wants(1) {
+                let dyy = try emit(slot(x[1]) + ".dyy", .mul, [dy, n.name], [:], at: loc)
+                let q = try emit(slot(x[1]) + ".q", .div, [dyy, x[1]], [:], at: loc)
+                try contribute(1, .affine, [q], ["scale": .float(-1)], broadcast: true)
+            }
         case .maximum:
             for k in 0..<2 where wants(k) { try contribute(k, .maximumBackward, [x[0], x[1], dy], ["operand": .int(k)], broadcast: true) }
         case .affine:

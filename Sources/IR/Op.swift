@@ -14,7 +14,7 @@ public enum Op: String, CaseIterable, Sendable {
     /// `x[N,C,H,W] {size=[OH,OW]}` -> [N,C,OH,OW], nearest neighbour: y[i][j] = x[i*H/OH][j*W/OW] (integer division).
     case resize
     // Elementwise arithmetic with NumPy broadcasting, and scalar affine y = x*scale + shift.
-    case add, sub, mul, maximum
+    case add, sub, mul, div, maximum
     case affine
     // Per-channel (axis 1) operations.
     case scale, bias
@@ -167,7 +167,7 @@ extension Op {
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("count", .int, .int(3))])
         case .resize, .resizeBackward:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [AttrSpec("size", .ints(count: 2))])
-        case .add, .sub, .mul, .maximum:
+        case .add, .sub, .mul, .div, .maximum:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: [])
         case .affine:
             return OpSignature(minOperands: 1, maxOperands: 1, attrs: [
@@ -305,7 +305,7 @@ extension Op {
     /// Ops that apply one function to each element of one input.
     public static let elementwiseUnary: Set<Op> = [.relu, .sigmoid, .tanh, .affine, .dropout]
     /// Binary elementwise ops with NumPy broadcasting.
-    public static let broadcasting: Set<Op> = [.add, .sub, .mul, .maximum]
+    public static let broadcasting: Set<Op> = [.add, .sub, .mul, .div, .maximum]
     /// Ops whose output is a scalar loss.
     public static let losses: Set<Op> = [.softmaxCrossEntropy, .euclideanLoss]
     /// Ops that only move or view data.

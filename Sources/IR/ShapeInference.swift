@@ -124,7 +124,7 @@ extension Op {
         case .resize:
             return try resized(xs[0], a)
 
-        case .add, .sub, .mul, .maximum:
+        case .add, .sub, .mul, .div, .maximum:
             return try broadcast(xs[0], xs[1], rawValue)
 
         case .scale, .bias, .batchNorm:
@@ -359,7 +359,7 @@ extension Op {
         case .fill:
             return TensorType(.f32, dimsFromShapeAttr(a.ints("shape")))
         case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
-             .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm, .lrn,
+             .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .div, .maximum, .affine, .scale, .bias, .batchNorm, .lrn,
              .batchNormTrain, .batchMoments, .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call, .l2Normalize,
              .priorBox, .detectionOutput:
             preconditionFailure("\(rawValue) is typed by inferType")

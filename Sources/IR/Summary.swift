@@ -64,7 +64,7 @@ public struct Summary {
             guard let a = shape(0) else { return 0 }
             return out.count(batch: batch) * (node.fullAttrs.bool("transpose_a") ? a[0] : a[1])
         case .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat,
-             .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm,
+             .slice, .channelReplicate, .resize, .add, .sub, .mul, .div, .maximum, .affine, .scale, .bias, .batchNorm,
              .batchNormTrain, .batchMoments, .batchNormTrainBackward, .lrn, .l2Normalize, .softmax, .logSoftmax,
              .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
              .priorBox, .detectionOutput, .maxPoolBackward,

@@ -138,7 +138,7 @@ extension FastOps {
 
     // MARK: - Broadcasting binary ops
 
-    public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, maximum }
+    public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, div, maximum }
 
     /// Strides of `shape` read as the (right-aligned) broadcast `outShape`: 0 along broadcast dims.
     static func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {
@@ -155,23 +155,18 @@ extension FastOps {
     @inline(__always)
     static func apply(_ op: BinaryOp, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
                       _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        // Separate loops per op and stride pattern so each one vectorises.
+        // One loop per op and stride pattern (f inlined into each), so each one vectorises.
+        @inline(__always) func loop(_ f: (Float, Float) -> Float) {
+            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = f(a[i], b[i]) } }
+            else if sa == 1 && sb == 0 { let v = b[0]; for i in 0..<n { y[i] = f(a[i], v) } }
+            else { for i in 0..<n { y[i] = f(a[i * sa], b[i * sb]) } }
+        }
         switch op {
-        case .add:
-            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = a[i] + b[i] } }
-            else if sa == 1 && sb == 0 { let v = b[0]; for i in 0..<n { y[i] = a[i] + v } }
-            else { for i in 0..<n { y[i] = a[i * sa] + b[i * sb] } }
-        case .sub:
-            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = a[i] - b[i] } }
-            else if sa == 1 && sb == 0 { let v = b[0]; for i in 0..<n { y[i] = a[i] - v } }
-            else { for i in 0..<n { y[i] = a[i * sa] - b[i * sb] } }
-        case .mul:
-            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = a[i] * b[i] } }
-            else if sa == 1 && sb == 0 { let v = b[0]; for i in 0..<n { y[i] = a[i] * v } }
-            else { for i in 0..<n { y[i] = a[i * sa] * b[i * sb] } }
-        case .maximum:
-            if sa == 1 && sb == 1 { for i in 0..<n { y[i] = Swift.max(a[i], b[i]) } }
-            else { for i in 0..<n { y[i] = Swift.max(a[i * sa], b[i * sb]) } }
+        case .add: loop(+)
+        case .sub: loop(-)
+        case .mul: loop(*)
+        case .div: loop(/)
+        case .maximum: loop(Swift.max)
         }
     }
 

@@ -13,7 +13,7 @@ public enum IRToOnnx {
     public static let exportedOps: [Op] = [
         .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat,
         .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias, .batchNorm, .lrn, .linear,
-        .softmax, .logSoftmax, .mean, .sum, .matmul,
+        .softmax, .logSoftmax, .mean, .sum, .matmul, .fill,
     ]
 
     /// `graph` must be typed (verified), without calls, every size but N bound; `weights` holds a
@@ -185,7 +185,34 @@ struct Exporter {
         case .transpose:
             add("Transpose", [x], [.ints("perm", a.ints("perm"))], output: y)
         case .concat:
-            add("Concat", node.operands, [.int("axis", a.int("axis"))], output: y)
+            if let (value, fill, first, axis, extent) = padding(node) {
+                // A value and a constant block: the value padded with the constant (no batch-sized constant for OpenCV to size).
+                let rank = types[value]!.rank
+                var pads = [Int](repeating: 0, count: 2 * rank)
+                pads[axis + (first ? 0 : rank)] = extent
+                add("Pad", [value, constant("\(y).pads", ints: pads), constant("\(y).value", floats: [Float(fill.fullAttrs.float("value"))], dims: [])],
+                    [.string("mode", "constant")], output: y)
+            } else {
+                add("Concat", node.operands, [.int("axis", a.int("axis"))], output: y)
+            }
+        case .fill:
+            // Not written when every use is a concat written as Pad.
+            if !source.outputs.contains(y), source.nodes.allSatisfy({ !$0.operands.contains(y) || padding($0) != nil }) { return }
+            // ConstantOfShape; a leading N (0 in the shape) is read from an input that has it.
+            let shape = a.ints("shape"), value = Float(a.float("value"))
+            var dims = ""
+            if !shape.contains(0) {
+                dims = constant("\(y).shape", ints: shape)
+            } else {
+                guard shape.lastIndex(of: 0) == 0, let n = source.inputs.first(where: { $0.type.dims.first == .batch }) else {
+                    throw fail(node, "a shape with N other than on axis 0, or no input with N to read it from")
+                }
+                let s = add("Shape", [n.name], output: fresh("\(y).input_shape"))
+                let b = add("Slice", [s, constant("\(y).zero", ints: [0]), constant("\(y).one", ints: [1])], output: fresh("\(y).n"))
+                dims = add("Concat", [b, constant("\(y).rest", ints: Array(shape.dropFirst()))], [.int("axis", 0)], output: fresh("\(y).shape"))
+            }
+            let zeros = add("ConstantOfShape", [dims], output: value == 0 ? y : fresh("\(y).zeros"))
+            if value != 0 { add("Add", [zeros, constant("\(y).value", floats: [value], dims: [])], output: y) }
         case .slice:
             add("Slice", [x, constant("\(y).starts", ints: [a.int("start")]), constant("\(y).ends", ints: [a.int("end")]),
                           constant("\(y).axes", ints: [a.int("axis")])], output: y)
@@ -197,9 +224,7 @@ struct Exporter {
             let scales = constant("\(y).scales", floats: [1, 1, Float(size[0]) / Float(h), Float(size[1]) / Float(w)], dims: [4])
             add("Resize", [x, "", scales], [.string("mode", "nearest"), .string("coordinate_transformation_mode", "asymmetric"),
                                              .string("nearest_mode", "floor")], output: y)
-        case .add: add("Add", node.operands, output: y)
-        case .sub: add("Sub", node.operands, output: y)
-        case .mul: add("Mul", node.operands, output: y)
+        case .add, .sub, .mul, .div: add(node.op.rawValue.capitalized, node.operands, output: y)
         case .maximum: add("Max", node.operands, output: y)
         case .affine:
             let scale = Float(a.float("scale")), shift = Float(a.float("shift"))
@@ -241,7 +266,7 @@ struct Exporter {
             if a.bool("transpose_a") { l = add("Transpose", [l], [.ints("perm", [1, 0])], output: fresh("\(y).a")) }
             if a.bool("transpose_b") { r = add("Transpose", [r], [.ints("perm", [1, 0])], output: fresh("\(y).b")) }
             add("MatMul", [l, r], output: y)
-        case .l2Normalize, .call, .priorBox, .detectionOutput, .softmaxCrossEntropy, .euclideanLoss, .fill, .dropoutMask,
+        case .l2Normalize, .call, .priorBox, .detectionOutput, .softmaxCrossEntropy, .euclideanLoss, .dropoutMask,
              .batchNormTrain, .batchMoments, .batchNormTrainBackward,
              .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward, .reluBackward, .preluBackwardInput,
              .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .softmaxBackward, .logSoftmaxBackward, .softmaxCrossEntropyBackward,
@@ -254,6 +279,17 @@ struct Exporter {
             let slope = a.float("negative_slope")
             if slope == 0 { add("Relu", [raw], output: y) } else { add("LeakyRelu", [raw], [.float("alpha", Float(slope))], output: y) }
         }
+    }
+
+    /// A concat of two operands of which exactly one is a `fill` of a fixed size along the axis: the
+    /// other operand, the fill, whether the fill comes first, the axis and the fill's size along it.
+    func padding(_ n: Node) -> (String, Node, Bool, Int, Int)? {
+        guard n.op == .concat, n.operands.count == 2, let rank = types[n.name]?.rank else { return nil }
+        let fills = n.operands.map { o in source.node(o).flatMap { $0.op == .fill ? $0 : nil } }
+        guard (fills[0] == nil) != (fills[1] == nil) else { return nil }
+        let k = fills[0] != nil ? 0 : 1, axis = (n.fullAttrs.int("axis") + rank) % rank
+        guard let extent = types[n.operands[k]]?.dims[axis].value else { return nil }
+        return (n.operands[1 - k], fills[k]!, k == 0, axis, extent)
     }
 
     /// A Reshape to `type`: fixed sizes as they are, N copied (0) from the same axis.

@@ -285,16 +285,19 @@ extension OnnxConverter {
 
     // MARK: Elementwise
 
-    /// Add, Sub, Mul, Div with NumPy broadcasting. A scalar constant becomes `affine`; a constant of
-    /// shape [C, 1, ...] against axis 1 becomes `scale` (Mul) or `bias` (Add); Div by a constant
-    /// multiplies by its reciprocal; Div of two computed values is refused.
+    /// Add, Sub, Mul, Div with NumPy broadcasting. A scalar constant becomes `affine` (a divisor: times
+    /// its reciprocal); a constant of shape [C, 1, ...] against axis 1 becomes `scale` (Mul) or `bias`
+    /// (Add); any other operands, constants as frozen parameters, `add`, `sub`, `mul` or `div`.
     mutating func arithmetic(_ op: String) throws(OnnxError) {
         let c0 = constant(0), c1 = constant(1)
+        if op == "Div", let c = [c0, c1].compactMap({ $0 }).first(where: { $0.type?.isInteger ?? false }) {
+            throw fail("Div of integers (constant '\(c.name)' is \(c.type!)) truncates; fn2e divides in float32")
+        }
         if c0 == nil || c1 == nil, let c = c1 ?? c0 {
             let k = c1 != nil ? 1 : 0
             let (x, xt) = try operand(1 - k)
             let values = c.asFloats
-            if c.count == 1 && c.dims.count <= xt.rank {
+            if c.count == 1 && c.dims.count <= xt.rank && (op != "Div" || k == 1) {
                 let v = decimal(values[0])
                 let attrs: [String: AttrValue]
                 switch (op, k) {
@@ -302,8 +305,7 @@ extension OnnxConverter {
                 case ("Mul", _): attrs = ["scale": .float(v)]
                 case ("Sub", 1): attrs = ["shift": .float(-v)]
                 case ("Sub", _): attrs = ["scale": .float(-1), "shift": .float(v)]
-                case ("Div", 1): attrs = ["scale": .float(decimal(1 / values[0]))]
-                default: throw fail("Div of a constant by a computed value: fn2e has no reciprocal")
+                default: attrs = ["scale": .float(decimal(1 / values[0]))]
                 }
                 return output(try emit(.affine, [x], attrs))
             }
@@ -311,17 +313,9 @@ extension OnnxConverter {
                 let p = try operand(k, trainable: true, shape: [ch], purpose: "c")
                 return output(try emit(op == "Mul" ? .scale : .bias, [x, p.0]))
             }
-            if op == "Div" {
-                guard k == 1 else { throw fail("Div of a constant by a computed value: fn2e has no reciprocal") }
-                let p = try operand(1, transform: { t in t.asFloats.map { 1 / $0 } }, purpose: "reciprocal")
-                return output(try emit(.mul, [x, p.0]))
-            }
-        }
-        guard op != "Div" else {
-            throw fail("Div of two computed values: fn2e has no elementwise division (a constant divisor is imported as a product)")
         }
         let a = try operand(0).0, b = try operand(1).0
-        output(try emit(op == "Add" ? .add : op == "Sub" ? .sub : .mul, [a, b]))
+        output(try emit(Op(rawValue: op.lowercased())!, [a, b]))
     }
 
     /// Whether a constant of shape `dims` broadcast against rank `rank` varies only along axis 1 with `channels` values.

@@ -62,7 +62,7 @@ public enum Interpreter {
             return RefOps.slice(x: xs[0], shape: ss[0], axis: axis("axis", out.count), start: a.int("start"), end: a.int("end")).out
         case .channelReplicate: return RefOps.channelReplicate(x: xs[0], shape: ss[0], k: a.int("count")).out
         case .resize: return RefOps.resize(x: xs[0], shape: ss[0], oh: out[2], ow: out[3])
-        case .add, .sub, .mul, .maximum:
+        case .add, .sub, .mul, .div, .maximum:
             return RefOps.binary(RefOps.BinaryOp(rawValue: n.op.rawValue)!, a: xs[0], aShape: ss[0], b: xs[1], bShape: ss[1]).out
         case .scale: return RefOps.channelScale(x: xs[0], shape: ss[0], scale: xs[1], bias: xs.count > 2 ? xs[2] : nil)
         case .bias: return RefOps.channelBias(x: xs[0], shape: ss[0], bias: xs[1])
@@ -198,7 +198,7 @@ public enum Interpreter {
         case .fill:
             return [Double](repeating: a.float("value"), count: count)
         case .conv2d, .maxPool, .avgPool, .relu, .prelu, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose,
-             .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .maximum, .affine, .scale, .bias,
+             .concat, .slice, .channelReplicate, .resize, .add, .sub, .mul, .div, .maximum, .affine, .scale, .bias,
              .batchNorm, .batchNormTrain, .batchMoments, .lrn, .l2Normalize, .linear, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss,
              .mean, .sum, .call, .priorBox, .detectionOutput:
             throw InterpreterError("'%\(n.name)': \(n.op.rawValue) is not a backward op")

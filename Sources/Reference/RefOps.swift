@@ -280,7 +280,7 @@ public enum RefOps {
 
     // MARK: - Broadcasting elementwise
 
-    public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, maximum }
+    public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, div, maximum }
 
     /// Flat index into `shape` for an index of the (larger) broadcast `outShape`.
     static func broadcastIndex(_ outIdx: [Int], _ shape: [Int]) -> Int {
@@ -302,6 +302,7 @@ public enum RefOps {
             case .add: out[i] = u + v
             case .sub: out[i] = u - v
             case .mul: out[i] = u * v
+            case .div: out[i] = u / v
             case .maximum: out[i] = max(u, v)
             }
         }

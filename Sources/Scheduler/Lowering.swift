@@ -304,7 +304,7 @@ enum Lowering {
             return .resize(planes: ins[0][0] * ins[0][1], h: ins[0][2], w: ins[0][3], oh: out[2], ow: out[3])
         case .resizeBackward:
             return .resizeBackward(planes: out[0] * out[1], h: out[2], w: out[3], oh: ins[0][2], ow: ins[0][3])
-        case .add, .sub, .mul, .maximum:
+        case .add, .sub, .mul, .div, .maximum:
             return .binary(FastOps.BinaryOp(rawValue: n.op.rawValue)!, aShape: ins[0], bShape: ins[1])
         case .maximumBackward:
             return .maximumBackward(aShape: ins[0], bShape: ins[1], shape: out, operand: a.int("operand"))

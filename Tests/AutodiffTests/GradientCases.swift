@@ -208,12 +208,15 @@ enum GradCases {
             GradCase(name: "matmul ta tb", params: ["%a: f32[3,2]", "%b: f32[4,3]"], body: ["%y = matmul(%a, %b) {transpose_a=true, transpose_b=true}"]),
         ]
         // Broadcasting binary ops, each operand broadcast somewhere.
-        for op in ["add", "sub", "mul", "maximum"] {
-            cases.append(GradCase(name: "\(op) broadcast", params: ["%a: f32[2,3,4]", "%b: f32[3,1]"], body: ["%y = \(op)(%a, %b)"]))
-            cases.append(GradCase(name: "\(op) broadcast both", params: ["%a: f32[2,1,4]", "%b: f32[3,1]"], body: ["%y = \(op)(%b, %a)"]))
-            cases.append(GradCase(name: "\(op) same", params: ["%a: f32[2,3]", "%b: f32[2,3]"], body: ["%y = \(op)(%a, %b)"]))
+        for op in ["add", "sub", "mul", "div", "maximum"] {
+            // div's divisors are drawn from [0.5, 1.5], away from its pole.
+            let positive: Set<String> = op == "div" ? ["a", "b"] : []
+            cases.append(GradCase(name: "\(op) broadcast", params: ["%a: f32[2,3,4]", "%b: f32[3,1]"], body: ["%y = \(op)(%a, %b)"], positive: positive))
+            cases.append(GradCase(name: "\(op) broadcast both", params: ["%a: f32[2,1,4]", "%b: f32[3,1]"], body: ["%y = \(op)(%b, %a)"], positive: positive))
+            cases.append(GradCase(name: "\(op) same", params: ["%a: f32[2,3]", "%b: f32[2,3]"], body: ["%y = \(op)(%a, %b)"], positive: positive))
         }
         cases.append(GradCase(name: "mul self", params: ["%a: f32[2,3]"], body: ["%y = mul(%a, %a)"]))
+        cases.append(GradCase(name: "div self", params: ["%a: f32[2,3]"], body: ["%y = div(%a, %a)"], positive: ["a"]))
         // ExpNet-like chains: fan-out, fused activations, dropout (masks preset), frozen branches.
         cases.append(GradCase(
             name: "stage2 small",

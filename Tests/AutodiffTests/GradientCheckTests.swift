@@ -96,7 +96,7 @@ final class GradientCheckTests: XCTestCase {
         case .relu, .prelu, .maxPool, .maximum: return true
         case .conv2d, .linear: return n.fullAttrs.string("activation") == "relu"
         case .avgPool, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat, .slice,
-             .channelReplicate, .resize, .add, .sub, .mul, .affine, .scale, .bias, .batchNorm, .lrn, .l2Normalize,
+             .channelReplicate, .resize, .add, .sub, .mul, .div, .affine, .scale, .bias, .batchNorm, .lrn, .l2Normalize,
              .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call, .priorBox,
              .detectionOutput, .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward, .avgPoolBackward,
              .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward,
@@ -128,7 +128,7 @@ final class GradientCheckTests: XCTestCase {
                                       stride: global ? (1, 1) : a.pair("stride"), pad: global ? (0, 0) : a.pair("pad"),
                                       ceil: !global && a.string("round") == "ceil").argmax.map(Double.init)
             case .avgPool, .sigmoid, .tanh, .dropout, .flatten, .reshape, .transpose, .concat, .slice,
-                 .channelReplicate, .resize, .add, .sub, .mul, .affine, .scale, .bias, .batchNorm, .lrn,
+                 .channelReplicate, .resize, .add, .sub, .mul, .div, .affine, .scale, .bias, .batchNorm, .lrn,
                  .l2Normalize, .softmax, .logSoftmax, .softmaxCrossEntropy, .euclideanLoss, .mean, .sum, .call,
                  .priorBox, .detectionOutput, .conv2dBackwardData, .conv2dBackwardFilter, .maxPoolBackward,
                  .avgPoolBackward, .reluBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward,

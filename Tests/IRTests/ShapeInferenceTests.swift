@@ -63,6 +63,8 @@ final class ShapeInferenceTests: XCTestCase {
         XCTAssertEqual(type("%a: f32[N,1], %b: f32[1,6]", "%y = mul(%a, %b)"), "f32[N,6]")
         XCTAssertEqual(type("%a: f32[2,3], %b: f32[]", "%y = sub(%a, %b)"), "f32[2,3]")
         XCTAssertEqual(type("%a: f32[N,3], %b: f32[N,3]", "%y = maximum(%a, %b)"), "f32[N,3]")
+        XCTAssertEqual(type("%a: f32[N,4,1], %b: f32[4,5]", "%y = div(%a, %b)"), "f32[N,4,5]")
+        XCTAssert(type("%a: f32[N,3], %b: f32[2]", "%y = div(%a, %b)").contains("do not broadcast"))
         XCTAssert(type("%a: f32[N,3], %b: f32[4]", "%y = add(%a, %b)").contains("do not broadcast"))
         XCTAssert(type("%a: f32[N,3], %b: f32[2,3]", "%y = add(%a, %b)").contains("do not broadcast"))
     }

@@ -65,6 +65,73 @@ final class ExportTests: XCTestCase {
         try roundTrip(graph, weights)
     }
 
+    /// Broadcasting arithmetic of computed values (div among them) and by a frozen constant: Add, Sub,
+    /// Mul, Div, Max and back to the same graph.
+    func testArithmeticRoundTrip() throws {
+        let text = """
+        fn2e 1
+        graph @arith(%x: f32[N,3,4]) {
+          param %c: f32[4] = zeros {trainable=false}
+          %s = f32[N,3,4] sigmoid(%x)
+          %t = f32[N,3,4] tanh(%x)
+          %q = f32[N,3,4] div(%t, %s)
+          %m = f32[N,3,4] mul(%q, %s)
+          %d = f32[N,3,4] sub(%m, %t)
+          %e = f32[N,3,4] add(%d, %q)
+          %y = f32[N,3,4] maximum(%e, %s)
+          %z = f32[N,3,4] div(%y, %c)
+          return %z
+        }
+        """
+        let graph = try XCTUnwrap(try Loader.load(text: text, file: "arith.fn2e").graph())
+        try roundTrip(graph, ["c": Tensor(shape: [4], data: [0.5, 2, -3, 7])])
+    }
+
+    /// `fill`: concatenated to one value (dlib's zero-extended shortcuts) it is that value padded
+    /// (Pad, read back as the same values); otherwise ConstantOfShape with N read from the input.
+    func testFillExportsAsPadOrConstantOfShape() throws {
+        let text = """
+        fn2e 1
+        graph @extend(%x: f32[N,2,3,3]) {
+          %z = f32[N,1,3,3] fill() {shape=[0,1,3,3], value=0.5}
+          %c = f32[N,3,3,3] concat(%x, %z)
+          %w = f32[N,3,2,3] fill() {shape=[0,3,2,3]}
+          %p = f32[N,3,5,3] concat(%w, %c) {axis=2}
+          %f = f32[N,3,5,3] fill() {shape=[0,3,5,3], value=2.0}
+          %s = f32[N,3,5,3] add(%p, %f)
+          return %p, %s
+        }
+        """
+        let graph = try XCTUnwrap(try Loader.load(text: text, file: "extend.fn2e").graph())
+        let model = try IRToOnnx.export(graph, weights: [:])
+        XCTAssertEqual(model.graph.nodes.map(\.opType), ["Pad", "Pad", "Shape", "Slice", "Concat", "ConstantOfShape", "Add", "Add"])
+        let back = try OnnxToIR.convert(try OnnxModel(bytes: model.serialized(), file: "extend.onnx"), name: "extend", file: "extend.onnx", outputs: ["p"])
+        let x = Tensor(shape: [2, 2, 3, 3], seed: 3)
+        let want = try Importing.executor(graph, weights: [], batch: 2, keepAll: false).run(inputs: ["x": x])
+        let got = try Importing.executor(back.graph, weights: back.weights, batch: 2, keepAll: false).run(inputs: ["x": x])
+        assertClose(got[try XCTUnwrap(back.names["p"])], try XCTUnwrap(want["p"]), tolerance: 1e-6, "concat with fill exported as Pad and read back")
+    }
+
+    /// dlib's face-recognition ResNet and VGG-Face (generated weights) as Tools/onnx/big_models.py
+    /// imports and exports them into $FN2E_ONNX_BIG: fn2e's import of each against ONNX Runtime's
+    /// outputs of the export.
+    func testBigModelsMatchOnnxRuntime() throws {
+        guard let dir = ProcessInfo.processInfo.environment["FN2E_ONNX_BIG"] else {
+            throw XCTSkip("set FN2E_ONNX_BIG to the folder Tools/onnx/big_models.py writes")
+        }
+        for name in ["dlib_face", "vgg_face"] {
+            let io = try SafeTensors.read(path: "\(dir)/\(name).io.safetensors").tensors
+            let (graph, weights) = try OnnxImportDriver.exportable(graphPath: "\(dir)/\(name).fn2e", weights: "\(dir)/\(name).safetensors")
+            let input = graph.inputs[0].name
+            let x = try XCTUnwrap(io["input:" + input])
+            let ex = try Importing.executor(graph, weights: graph.params.map { ($0.name, weights[$0.name]!) }, batch: x.shape[0], keepAll: false)
+            let got = try ex.run(inputs: [input: x])
+            for o in graph.outputs {
+                assertClose(got[o], try XCTUnwrap(io["output:" + o]), "\(name) \(o): fn2e against ONNX Runtime on the exported model")
+            }
+        }
+    }
+
     /// fn2e's own outputs of the exported graph against ONNX Runtime's outputs of the exported model.
     func parity(_ case_: String, _ graph: Graph, _ weights: [String: Tensor]) throws {
         let inputs = try fixtureTensors("export.io.safetensors", "\(case_)/input:")
@@ -87,6 +154,36 @@ final class ExportTests: XCTestCase {
     func testONetMatchesOnnxRuntime() throws {
         let (graph, weights) = try onet()
         try parity("onet", graph, weights)
+    }
+
+    /// A real training (`Tests/Fixtures/Onnx/trained.train`: ExpNet48, 4 steps on CK+48, what
+    /// `fn2e-run train` runs) exported from its run folder: ONNX Runtime's outputs of the file that
+    /// Tools/onnx/fixtures.py exported from the same training, against fn2e's import of this export
+    /// and the run's own Predictor.
+    func testTrainedRunMatchesOnnxRuntime() throws {
+        let found = SharedData.find("ckplus48/index.csv")
+        guard found.path != nil else { throw XCTSkip(found.reason) }
+        let inputs = try fixtureTensors("export.io.safetensors", "trained/input:")
+        let expected = try fixtureTensors("export.io.safetensors", "trained/output:")
+        let x = try XCTUnwrap(inputs["data"], "export.io.safetensors has no trained case: run Tools/onnx/fixtures.py export with FN2E_DATA")
+        let dir = NSTemporaryDirectory() + "onnx-trained-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var settings = try Settings(file: fixtures + "/trained.train")
+        try settings.override(["output=" + dir])
+        let evals = try Trainer(settings: settings, log: { _ in }).train()
+        XCTAssertFalse(evals.isEmpty)
+        let file = dir + "/expnet48.onnx"
+        let result = OnnxImportDriver.export(graphPath: dir, weights: nil, output: file)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let back = try OnnxToIR.importFile(path: file, name: "trained")
+        XCTAssertEqual(back.graph.outputs, ["fc6"])
+        let got = try Importing.executor(back.graph, weights: back.weights, batch: x.shape[0], keepAll: false).run(inputs: ["data": x])
+        let own = try Predictor(runDirectory: dir).run(x, outputs: ["fc6"])
+        XCTAssertEqual(Set(expected.keys), ["fc6"])
+        for (o, want) in expected {
+            assertClose(got[o], want, "trained ExpNet48 \(o): fn2e's import of the export against ONNX Runtime")
+            assertClose(own[o], want, "trained ExpNet48 \(o): the run's Predictor against ONNX Runtime")
+        }
     }
 
     func testOpsWithoutOnnxEquivalentAreRefused() throws {

@@ -19,12 +19,12 @@ final class PyTorchModelTests: XCTestCase {
         return dir
     }
 
-    /// The model `name` imported and run on PyTorch's input: fn2e's outputs, by ONNX name, each
-    /// checked against PyTorch's.
+    /// The model `name` (`name.dynamo.onnx` with `dynamo`: torch.onnx's default exporter) imported
+    /// and run on PyTorch's input: fn2e's outputs, by ONNX name, each checked against PyTorch's.
     @discardableResult
-    func check(_ name: String) throws -> (OnnxImported, [String: Tensor]) {
+    func check(_ name: String, dynamo: Bool = false) throws -> (OnnxImported, [String: Tensor]) {
         let dir = try folder()
-        let imported = try OnnxToIR.importFile(path: "\(dir)/\(name).onnx", name: name)
+        let imported = try OnnxToIR.importFile(path: "\(dir)/\(name)\(dynamo ? ".dynamo" : "").onnx", name: name)
         let io = "\(dir)/\(name).io.safetensors"
         let tensors = try SafeTensors.read(path: io).tensors
         let x = try XCTUnwrap(tensors["input:input"], "\(io) has no input:input")
@@ -35,7 +35,7 @@ final class PyTorchModelTests: XCTestCase {
         for (key, want) in tensors where key.hasPrefix("output:") {
             let o = String(key.dropFirst("output:".count))
             let y = got[try XCTUnwrap(imported.names[o], "no output \(o)")]
-            report(y, want, "\(name) \(o): fn2e's ONNX import against PyTorch")
+            report(y, want, "\(name)\(dynamo ? " (dynamo)" : "") \(o): fn2e's ONNX import against PyTorch")
             out[o] = y
         }
         XCTAssertFalse(out.isEmpty, "\(io) has no outputs")
@@ -72,6 +72,13 @@ final class PyTorchModelTests: XCTestCase {
 
     func testMTCNNRNet() throws { try check("rnet") }
     func testMTCNNONet() throws { try check("onet") }
+
+    /// The same models written by torch.onnx's default exporter (dynamo=True, opset 18).
+    func testDynamoExports() throws {
+        for name in ["resnet18", "mobilenet_v2", "rnet", "onet"] { try check(name, dynamo: true) }
+        let (pnet, _) = try check("pnet", dynamo: true)
+        XCTAssertEqual(pnet.graph.inputs[0].type.description, "f32[N,3,H,W]")
+    }
 
     /// [N, C, H, W] -> [N, C, W, H].
     func transposed(_ t: Tensor) -> Tensor {

@@ -90,13 +90,19 @@ def ops_model():
         n("Reshape", ["c2", "flatshape"], ["flat2"]),                                      # [N,288]
         n("Slice", ["flat2", "starts", "ends", "axes1"], ["sl"]),                          # [N,40]
         n("AveragePool", ["clip"], ["apx"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),  # count_include_pad=0
+        # Div of two computed values, and of a constant by a computed value (divisors in [1.5, 2.5]).
+        n("Add", ["sig", "k"], ["sigk"]),
+        n("Div", ["mp2", "sigk"], ["dv"]),
+        n("Div", ["k", "sigk"], ["rdv"]),
+        n("Add", ["dv", "rdv"], ["dvs"]),                                                  # [N,8,4,4]
     ]
     inits += [numpy_helper.from_array(np.array(0, np.int64), "i0"), numpy_helper.from_array(np.array([0], np.int64), "axes0"),
               numpy_helper.from_array(np.array([-1], np.int64), "minus1"), numpy_helper.from_array(np.array([10], np.int64), "starts"),
               numpy_helper.from_array(np.array([50], np.int64), "ends"), numpy_helper.from_array(np.array([1], np.int64), "axes1")]
     graph = helper.make_graph(nodes, "ops", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 12, 12])],
                               [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 10]), helper.make_tensor_value_info("logp", TensorProto.FLOAT, ["N", 5, 2]), helper.make_tensor_value_info("sq", TensorProto.FLOAT, ["N", 8]),
-                               helper.make_tensor_value_info("sl", TensorProto.FLOAT, ["N", 40]), helper.make_tensor_value_info("apx", TensorProto.FLOAT, ["N", 8, 3, 3])], inits)
+                               helper.make_tensor_value_info("sl", TensorProto.FLOAT, ["N", 40]), helper.make_tensor_value_info("apx", TensorProto.FLOAT, ["N", 8, 3, 3]),
+                               helper.make_tensor_value_info("dvs", TensorProto.FLOAT, ["N", 8, 4, 4])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fn2e-fixtures")
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)

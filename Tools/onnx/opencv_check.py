@@ -5,7 +5,10 @@ exported file imported back (`fn2e-compile import onnx`) and run (`fn2e-run infe
 largest absolute and relative differences; exits 1 when one is above 1e-5 relative
 (|a - b| / max(1, |b|), as the Swift tests measure).
 
-Usage: PY=$(bash Tools/onnx/torch_venv.sh)/bin/python; FN2E_DATA=... $PY Tools/onnx/opencv_check.py
+With `--big DIR` it checks instead the dlib ResNet and VGG-Face that Tools/onnx/big_models.py
+wrote into DIR, against ONNX Runtime's and fn2e's outputs stored in DIR/NAME.io.safetensors.
+
+Usage: PY=$(bash Tools/onnx/torch_venv.sh)/bin/python; FN2E_DATA=... $PY Tools/onnx/opencv_check.py [--big DIR]
 Needs .build/release/fn2e-compile and fn2e-run.
 """
 import os
@@ -43,18 +46,37 @@ def compare(what, got, want):
     return rel <= 1e-5
 
 
+def opencv_outputs(model, feed, x, names):
+    net = cv2.dnn.readNetFromONNX(model)
+    net.setInput(x, feed)
+    return dict(zip(names, net.forward(names)))
+
+
+def big(directory):
+    ok = True
+    for name in ["dlib_face", "vgg_face"]:
+        io = safetensors_io.read(os.path.join(directory, name + ".io.safetensors"))
+        (feed, x), = [(k.split(":", 1)[1], v) for k, v in io.items() if k.startswith("input:")]
+        ort = {k.split(":", 1)[1]: v for k, v in io.items() if k.startswith("output:")}
+        outs = opencv_outputs(os.path.join(directory, name + ".onnx"), feed, x, sorted(ort))
+        for o in sorted(ort):
+            ok &= compare(f"{name} {o}: OpenCV against ONNX Runtime", outs[o], ort[o])
+            ok &= compare(f"{name} {o}: OpenCV against fn2e", outs[o], io["fn2e:" + o])
+    return ok
+
+
 def main():
+    print(f"OpenCV {cv2.__version__}")
+    if sys.argv[1:2] == ["--big"]:
+        sys.exit(0 if big(sys.argv[2]) else 1)
     fixture = safetensors_io.read(FIXTURE)
     ok = True
-    print(f"OpenCV {cv2.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         for name, model, _ in exported.export(tmp):
             (feed, x), = [(k.split(":", 1)[1], v) for k, v in fixture.items() if k.startswith(name + "/input:")]
             ort = {k.split(":", 1)[1]: v for k, v in fixture.items() if k.startswith(name + "/output:")}
-            net = cv2.dnn.readNetFromONNX(model)
-            net.setInput(x, feed)
             names = sorted(ort)
-            outs = dict(zip(names, net.forward(names)))
+            outs = opencv_outputs(model, feed, x, names)
             ours = fn2e_outputs(model, name, x, tmp)
             for o in names:
                 ok &= compare(f"{name} {o}: OpenCV against ONNX Runtime", outs[o], ort[o])

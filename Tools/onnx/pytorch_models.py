@@ -1,15 +1,16 @@
 """Exports models made with PyTorch as ONNX with torch.onnx and writes PyTorch's own outputs beside
 them, for `PyTorchModelTests` (fn2e's import of each model against PyTorch, within 1e-5):
 
-  DIR/<name>.onnx             opset 17, the batch dynamic ("N"; the P-Net's H and W too)
+  DIR/<name>.onnx             torch.onnx's TorchScript exporter (dynamo=False), opset 17, the batch
+                              dynamic ("N"; the P-Net's H and W too)
+  DIR/<name>.dynamo.onnx      torch.onnx's default exporter (dynamo=True, through onnxscript), opset
+                              18, the same dynamic dimensions
   DIR/<name>.io.safetensors   input:<input name> and output:<output name> (PyTorch's outputs)
 
 Models: torchvision's ResNet-18 and MobileNetV2 with random weights (torch.manual_seed(0); batch
 norm statistics made non-trivial so that the folding the exporter does is tested), and
-facenet-pytorch's MTCNN P-Net, R-Net and O-Net with the weights its wheel ships. The exporter is
-torch.onnx's TorchScript one (dynamo=False): the default dynamo exporter needs onnxscript, which
-the environment does not have. Inputs are seeded: uniform in [-1, 1], the MTCNN nets' input
-range ((pixel - 127.5) / 128).
+facenet-pytorch's MTCNN P-Net, R-Net and O-Net with the weights its wheel ships. Inputs are seeded:
+uniform in [-1, 1], the MTCNN nets' input range ((pixel - 127.5) / 128).
 
 Usage: PY=$(bash Tools/onnx/torch_venv.sh)/bin/python; $PY Tools/onnx/pytorch_models.py DIR
 Then:  FN2E_ONNX_PYTORCH=DIR swift test -c release --filter PyTorchModelTests
@@ -59,6 +60,9 @@ def main(out):
         axes = {"input": {0: "N", **spatial}, **{o: {0: "N"} for o in outputs}}
         torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
                           output_names=outputs, dynamic_axes=axes)
+        dims = {0: torch.export.Dim("N")} | {k: torch.export.Dim(v) for k, v in spatial.items()}
+        torch.onnx.export(model, (x,), os.path.join(out, name + ".dynamo.onnx"), dynamo=True, opset_version=18,
+                          input_names=["input"], output_names=outputs, dynamic_shapes=({**dims},), external_data=False, verbose=False)
         with torch.no_grad():
             ys = model(x)
         ys = ys if isinstance(ys, tuple) else (ys,)
