@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "Detection"),
         .target(name: "IR", dependencies: ["Shapes", "Detection"]),
         .target(name: "Tensors", dependencies: ["CStb"]),
-        .target(name: "Kernels", dependencies: ["CBLAS", "Shapes"]),
+        // Direct convolutions for 1-3 input channels, one clone per x86 instruction set (Sources/CKernels).
+        .target(name: "CKernels"),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels", "Shapes"]),
         .target(name: "Reference", dependencies: ["IR", "Shapes", "Detection"]),
         .target(name: "Autodiff", dependencies: ["IR"]),
         // The Scheduler lowers to Kernels' calls and sizes their workspaces; it runs none of them.

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 budget=6000
-core=(IR Shapes Autodiff Scheduler Runtime Kernels)
+core=(IR Shapes Autodiff Scheduler Runtime Kernels CKernels)
 
 count() {  # code lines of the Swift and C files under a folder
     find "$1" -type f \( -name '*.swift' -o -name '*.c' -o -name '*.h' \) ! -name '*.pb-c.*' -print0 |

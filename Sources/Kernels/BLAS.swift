@@ -72,15 +72,7 @@ public enum BLAS {
         }
         let a = (0..<(m * k)).map { _ in next() }, b = (0..<(k * n)).map { _ in next() }
         var c = [Float](repeating: 0, count: m * n)
-        cblas_sgemm(CblasRowMajor,   // all matrices row-major
-                    CblasNoTrans,    // A [m, k] as stored
-                    CblasNoTrans,    // B [k, n] as stored
-                    Int32(m), Int32(n), Int32(k),  // M, N, K
-                    1,               // alpha
-                    a, Int32(k),     // A, lda
-                    b, Int32(n),     // B, ldb
-                    0,               // beta: overwrite C
-                    &c, Int32(n))    // C [m, n], ldc
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
         var worst = 0.0
         for i in 0..<m { for j in 0..<n {
             var ref = 0.0, mag = 0.0
@@ -107,15 +99,7 @@ public enum BLAS {
         let start = Date()
         repeat {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            cblas_sgemm(CblasRowMajor,   // all matrices row-major
-                        CblasNoTrans,    // A [n, n]
-                        CblasNoTrans,    // B [n, n]
-                        Int32(n), Int32(n), Int32(n),  // M, N, K
-                        1,               // alpha
-                        a, Int32(n),     // A, lda
-                        b, Int32(n),     // B, ldb
-                        0,               // beta
-                        &c, Int32(n))    // C, ldc
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             best = max(best, 2 * Double(n) * Double(n) * Double(n) / max(dt, 1e-9) / 1e9)
         } while Date().timeIntervalSince(start) < seconds

@@ -78,10 +78,8 @@ extension FastOps {
                 let v = y + p * spatial
                 let b = bias?[p % channels] ?? 0
                 switch activation {
-                case .none:
-                    for i in 0..<spatial { v[i] += b }
-                case let .relu(slope):
-                    for i in 0..<spatial { let t = v[i] + b; v[i] = t > 0 ? t : t * slope }
+                case .none: for i in 0..<spatial { v[i] += b }
+                case let .relu(slope): for i in 0..<spatial { let t = v[i] + b; v[i] = t > 0 ? t : t * slope }
                 }
             }
         }
@@ -101,20 +99,11 @@ extension FastOps {
                 let xg = x + (n * g.inChannels + grp * cg) * hw
                 let b: UnsafePointer<Float>
                 if g.isPointwise { b = xg } else { im2col(xg, col, g); b = UnsafePointer(col) }
-                cblas_sgemm(CblasRowMajor,             // all matrices row-major
-                            CblasNoTrans,              // A = this group's weights as [og, k]
-                            CblasNoTrans,              // B = im2col matrix (or x itself) as [k, OH·OW]
-                            Int32(og),                 // M: output channels in the group
-                            Int32(ohw),                // N: output pixels
-                            Int32(k),                  // K: C/groups · KH · KW
-                            1,                         // alpha
-                            w + grp * og * k,          // A: w[grp·og ..< (grp+1)·og]
-                            Int32(k),                  // lda: row length of A
-                            b,                         // B
-                            Int32(ohw),                // ldb: row length of B
-                            0,                         // beta: overwrite y
-                            y + (n * g.outChannels + grp * og) * ohw,  // C: y[n, grp·og ..]
-                            Int32(ohw))                // ldc: row length of C
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                            Int32(og), Int32(ohw), Int32(k),  // M = group's output channels, N = OH·OW, K = C/groups·KH·KW
+                            1, w + grp * og * k, Int32(k),     // A: the group's weights [og, k]
+                            b, Int32(ohw),                     // B: im2col (or x itself) [k, OH·OW]
+                            0, y + (n * g.outChannels + grp * og) * ohw, Int32(ohw))  // C: y[n, grp·og ..], overwritten
             }
             biasActivationEpilogue(y + n * g.outChannels * ohw, bias: bias, activation: activation,
                                    planes: g.outChannels, channels: g.outChannels, spatial: ohw)
@@ -132,20 +121,11 @@ extension FastOps {
             for grp in 0..<g.groups {
                 let dxg = dx + (n * g.inChannels + grp * cg) * hw
                 let c = g.isPointwise ? dxg : col
-                cblas_sgemm(CblasRowMajor,             // all matrices row-major
-                            CblasTrans,                // A = group weights stored [og, k], used as wᵀ [k, og]
-                            CblasNoTrans,              // B = dy of the group as [og, OH·OW]
-                            Int32(k),                  // M: rows of dcol (C/groups · KH · KW)
-                            Int32(ohw),                // N: output pixels
-                            Int32(og),                 // K: output channels in the group
-                            1,                         // alpha
-                            w + grp * og * k,          // A
-                            Int32(k),                  // lda: row length of the stored [og, k] weights
-                            dy + (n * g.outChannels + grp * og) * ohw,  // B
-                            Int32(ohw),                // ldb
-                            0,                         // beta: overwrite dcol (or dx on the 1x1 path)
-                            c,                         // C: dcol [k, OH·OW]
-                            Int32(ohw))                // ldc
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                            Int32(k), Int32(ohw), Int32(og),   // M = C/groups·KH·KW, N = OH·OW, K = group's output channels
+                            1, w + grp * og * k, Int32(k),     // A: the group's weights stored [og, k], used transposed
+                            dy + (n * g.outChannels + grp * og) * ohw, Int32(ohw),  // B: the group's dy [og, OH·OW]
+                            0, c, Int32(ohw))                  // C: dcol [k, OH·OW] (dx itself on the 1x1 path)
                 if !g.isPointwise { col2im(col, dxg, g) }
             }
         }
@@ -165,20 +145,11 @@ extension FastOps {
                 let xg = x + (n * g.inChannels + grp * cg) * hw
                 let b: UnsafePointer<Float>
                 if g.isPointwise { b = xg } else { im2col(xg, col, g); b = UnsafePointer(col) }
-                cblas_sgemm(CblasRowMajor,             // all matrices row-major
-                            CblasNoTrans,              // A = dy of the group as [og, OH·OW]
-                            CblasTrans,                // B = im2col stored [k, OH·OW], used as [OH·OW, k]
-                            Int32(og),                 // M: output channels in the group
-                            Int32(k),                  // N: C/groups · KH · KW
-                            Int32(ohw),                // K: output pixels (summed over)
-                            1,                         // alpha
-                            dy + (n * g.outChannels + grp * og) * ohw,  // A
-                            Int32(ohw),                // lda
-                            b,                         // B
-                            Int32(ohw),                // ldb: row length of the stored [k, OH·OW] matrix
-                            1,                         // beta: accumulate over images
-                            dw + grp * og * k,         // C: this group's rows of dw
-                            Int32(k))                  // ldc
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                            Int32(og), Int32(k), Int32(ohw),   // M = group's output channels, N = C/groups·KH·KW, K = OH·OW
+                            1, dy + (n * g.outChannels + grp * og) * ohw, Int32(ohw),  // A: the group's dy [og, OH·OW]
+                            b, Int32(ohw),                     // B: im2col stored [k, OH·OW], used transposed
+                            1, dw + grp * og * k, Int32(k))    // C: the group's rows of dw, accumulated over images
             }
         }
     }

@@ -8,6 +8,8 @@ public enum ConvAlgorithm: String, CaseIterable, Sendable {
     case batched
     /// Winograd F(4x4,3x3) over tiles of the whole batch (3x3, stride 1, no dilation or groups).
     case winograd
+    /// Register-tiled direct loops for 1-3 input channels (`ConvGeometry.directEligible`).
+    case direct
 }
 
 extension ConvGeometry {
@@ -19,6 +21,7 @@ extension ConvGeometry {
         switch algorithm {
         case .im2col: return workspaceCount
         case .pointwise: return 0
+        case .direct: return directWorkspace(filter: false)
         case .batched: return batchedWorkspaceCount
         case .winograd: return winogradForwardWorkspace
         }
@@ -52,6 +55,7 @@ extension FastOps {
         case .im2col, .pointwise: conv2d(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
         case .batched: conv2dBatched(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
         case .winograd: conv2dWinograd(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
+        case .direct: conv2dDirect(x: x, w: w, bias: bias, y: y, geometry: g, activation: activation, workspace: workspace)
         }
     }
 

@@ -4,17 +4,8 @@ extension FastOps {
     /// Caffe InnerProduct: y `[N, M]` = x `[N, K]` · wᵀ (w `[M, K]`) + bias `[M]`, then `activation`.
     public static func linear(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               y: UnsafeMutablePointer<Float>, n: Int, k: Int, m: Int, activation: Activation = .none) {
-        cblas_sgemm(CblasRowMajor,   // all matrices row-major
-                    CblasNoTrans,    // A = x [N, K]
-                    CblasTrans,      // B = w stored [M, K], used as wᵀ [K, M]
-                    Int32(n),        // M (BLAS): rows of y
-                    Int32(m),        // N (BLAS): columns of y
-                    Int32(k),        // K: input features
-                    1,               // alpha
-                    x, Int32(k),     // A, lda
-                    w, Int32(k),     // B, ldb: row length of the stored [M, K] weights
-                    0,               // beta: overwrite y
-                    y, Int32(m))     // C, ldc
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,  // y = x [N, K] · wᵀ (w stored [M, K])
+                    Int32(n), Int32(m), Int32(k), 1, x, Int32(k), w, Int32(k), 0, y, Int32(m))
         if bias == nil && activation == .none { return }
         for i in 0..<n {
             let row = y + i * m

@@ -190,7 +190,7 @@ public final class Executor {
             return { FastOps.conv2dMaxPool(xs, y: y, convs: convs, pool: p, winners: record, reluMask: mask, workspace: grant) }
         case let .conv2dBackwardData(g, alg):
             switch alg {
-            case .im2col, .pointwise: return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
+            case .im2col, .pointwise, .direct: return { FastOps.conv2dBackwardData(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
             case .batched: return { FastOps.conv2dBackwardDataBatched(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
             case .winograd: return { FastOps.conv2dBackwardDataWinograd(dy: xs[0], w: xs[1], dx: y, geometry: g, workspace: ws) }
             }
@@ -199,6 +199,7 @@ public final class Executor {
             case .im2col, .pointwise: return { FastOps.conv2dBackwardFilter(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
             case .batched: return { FastOps.conv2dBackwardFilterBatched(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
             case .winograd: return { FastOps.conv2dBackwardFilterWinograd(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
+            case .direct: return { FastOps.conv2dBackwardFilterDirect(dy: xs[1], x: xs[0], dw: y, geometry: g, workspace: ws) }
             }
         case let .linear(rows, inputs, outputs, act):
             return { FastOps.linear(x: xs[0], w: xs[1], bias: optional(2), y: y, n: rows, k: inputs, m: outputs, activation: act) }

@@ -94,19 +94,13 @@ public enum KernelCall {
         switch self {
         case .conv2d(let g, _, let alg): return .one("conv", floats: g.forwardWorkspace(alg))
         case .conv2dMaxPool(let convs, _, _): return FastOps.conv2dMaxPoolBooking(convs)
-        case .conv2dBackwardData(let g, let alg):
+        case .conv2dBackwardData(let g, let alg), .conv2dBackwardFilter(let g, let alg):
+            let data = if case .conv2dBackwardData = self { true } else { false }
             switch alg {
-            case .im2col: return .one("col", floats: g.workspaceCount)
+            case .im2col, .direct: return .one("col", floats: alg == .direct && !data ? g.directWorkspace(filter: true) : g.workspaceCount)
             case .pointwise: return WorkspaceBooking()
             case .batched: return .one("col", floats: g.batchedWorkspaceCount)
-            case .winograd: return .one("winograd", floats: g.winogradBackwardDataWorkspace)
-            }
-        case .conv2dBackwardFilter(let g, let alg):
-            switch alg {
-            case .im2col: return .one("col", floats: g.workspaceCount)
-            case .pointwise: return WorkspaceBooking()
-            case .batched: return .one("col", floats: g.batchedWorkspaceCount)
-            case .winograd: return .one("winograd", floats: g.winogradBackwardFilterWorkspace)
+            case .winograd: return .one("winograd", floats: data ? g.winogradBackwardDataWorkspace : g.winogradBackwardFilterWorkspace)
             }
         case .softmaxCrossEntropy(let b, let c): return .one("probs", floats: b * c)
         case .softmaxCrossEntropyBackward(let b, let c):

@@ -153,7 +153,7 @@ public enum Scheduler {
         var out: [Kernel] = []
         // From the last kernel back, so a chain grows one convolution at a time in front of its pool.
         for k in kernels.reversed() {
-            guard case let .conv2d(g, act, alg) = k.call, alg == .im2col || alg == .pointwise || g.outH * g.outW >= 2500, uses[k.node.name] == 1,
+            guard case let .conv2d(g, act, alg) = k.call, [.im2col, .pointwise, .direct].contains(alg) || g.outH * g.outW >= 2500, uses[k.node.name] == 1,
                   !outputs.contains(k.node.name), var next = out.last, next.node.operands.first == k.node.name else {
                 out.append(k)
                 continue
@@ -206,6 +206,7 @@ public enum Scheduler {
     ///   about 2x fewer operations in practice on VGG/ExpNet layers (4x fewer multiplies at large
     ///   sizes, minus the transforms); below 16 channels the transforms dominate (a 1-channel first
     ///   layer runs 2-4x slower than im2col);
+    /// - the direct kernel for 1-3 input channels at stride 1 (first layers: im2col's K would be 9-27);
     /// - one GEMM for the batch where an image's output is small (under 256 pixels, so a GEMM per
     ///   image would be thin) and the batch's im2col matrix fits in 64 MiB;
     /// - pointwise for 1x1 stride-1 unpadded kernels;
@@ -215,6 +216,7 @@ public enum Scheduler {
            2 * 36 * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) <= 9 * g.outH * g.outW {
             return .winograd
         }
+        if allowed.contains(.direct), g.directEligible { return .direct }
         if allowed.contains(.batched), g.groups == 1, g.batch > 1, g.outH * g.outW < 256, g.batchedWorkspaceCount * 4 <= 64 << 20 {
             return .batched
         }

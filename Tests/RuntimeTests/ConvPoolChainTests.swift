@@ -10,7 +10,7 @@ import XCTest
 /// image's offsets are exercised), forward and training step.
 final class ConvPoolChainTests: XCTestCase {
     /// 52x52 outputs (2,704 pixels: large enough to run per image); a 3-channel first layer
-    /// (im2col), two 16-channel layers (Winograd), the last without bias; an overlapping, padded pool.
+    /// (direct), two 16-channel layers (Winograd), the last without bias; an overlapping, padded pool.
     static let text = """
         fn2e 1
         graph @chain(%x: f32[N,3,52,52], %target: f32[N,16,26,26]) {
@@ -55,7 +55,7 @@ final class ConvPoolChainTests: XCTestCase {
         guard case let .conv2dMaxPool(convs, _, winners)? = s.kernels.first?.call else {
             return XCTFail("not one fused kernel: \(s.kernels.map(\.label))")
         }
-        XCTAssertEqual(convs.map(\.algorithm), [.im2col, .winograd, .winograd])
+        XCTAssertEqual(convs.map(\.algorithm), [.direct, .winograd, .winograd])
         XCTAssertEqual(convs.map(\.bias), [2, 4, nil])
         XCTAssertNil(winners, "nothing reads winners in a forward graph")
         XCTAssertEqual(s.kernels[0].label, "3xconv2d+bias+relu+max_pool/winograd")

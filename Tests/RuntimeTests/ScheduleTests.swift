@@ -44,7 +44,7 @@ final class ScheduleTests: XCTestCase {
             let pooled = s.kernels[recorder].node.origins.dropLast().last ?? s.kernels[recorder].node.operands[0]
             XCTAssertFalse(s.kernels[(recorder + 1)...].contains { $0.node.operands.contains(pooled) }, pooled)
         }
-        XCTAssertEqual(s.kernels.filter { $0.label.hasSuffix("+max_pool/winograd") || $0.label == "conv2d+bias+relu+max_pool" }.count, 3,
+        XCTAssertEqual(s.kernels.filter { $0.label.hasSuffix("+max_pool/winograd") || $0.label == "conv2d+bias+relu+max_pool/direct" }.count, 3,
                        "conv1-conv3 (224 to 56 pixels wide) run with their pools")
         XCTAssertEqual(s.kernels.filter { $0.node.op == .reluBackward }.count, 1, "only fc6's ReLU keeps its own backward")
         let unfused = try makeSchedule(Repo.graphs + "/expnet_stage2.fn2e", batch: 2, training: true, fuse: false)
@@ -75,17 +75,31 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(s.kernels.filter { $0.node.op == .conv2dBackwardData }.count, 4)
     }
 
-    /// At 48x48 the im2col convolution before a pool runs with it image by image (its GEMMs are per
-    /// image anyway): ExpNet48's conv1 output is never whole; its Winograd conv2-conv4 (24x24 and
-    /// smaller) keep their batch-wide tiles and pools of their own.
+    /// At 48x48 the direct convolution before a pool runs with it image by image: ExpNet48's conv1
+    /// output is never whole; its Winograd conv2-conv4 (24x24 and smaller) keep their batch-wide
+    /// tiles and pools of their own.
     func testSmallImageIm2colConvolutionRunsWithItsPool() throws {
         let s = try makeSchedule(Repo.graphs + "/expnet48_stage2.fn2e", batch: 2, training: true)
         let fused = s.kernels.filter { if case .conv2dMaxPool = $0.call { return true } else { return false } }
-        XCTAssertEqual(fused.map(\.label), ["conv2d+bias+relu+max_pool"])
+        XCTAssertEqual(fused.map(\.label), ["conv2d+bias+relu+max_pool/direct"])
         XCTAssertEqual(fused.first?.node.origins.first, "expnet.conv1")
         XCTAssertNotNil(fused.first?.call.winners, "the pool records its winners for the backward")
         XCTAssertEqual(s.kernels.filter { $0.label == "max_pool" }.count, 3)
         XCTAssertFalse(s.buffers.values.contains { $0.type.shape == [2, 16, 48, 48] && $0.name.hasPrefix("expnet.") })
+    }
+
+    /// The first layers (1 or 3 input channels) run the direct kernel, forward with their pool and
+    /// weight gradient, at 224x224 and 48x48; no data gradient is computed for them.
+    func testFirstLayersRunTheDirectKernel() throws {
+        let pooled = ["conv2d+bias+relu+max_pool/direct", "conv2d_backward_filter/direct"]
+        for (file, layer, labels) in [("expnet_stage2.fn2e", "expnet.conv1", pooled), ("expnet48_stage2.fn2e", "expnet.conv1", pooled),
+                                      ("vgg48_stage2.fn2e", "vgg48.conv1_1", ["conv2d/direct", "conv2d_backward_filter/direct"])] {
+            let s = try makeSchedule(Repo.graphs + "/" + file, batch: 2, training: true)
+            let direct = s.kernels.filter { $0.call.algorithm == .direct }
+            XCTAssertEqual(direct.map(\.label), labels, file)
+            XCTAssertEqual(direct.map { $0.node.operands.contains(layer + ".weight") || $0.node.name == "grad." + layer + ".weight" }, [true, true], file)
+            XCTAssertFalse(s.kernels.contains { $0.node.op == .conv2dBackwardData && $0.node.operands.contains(layer + ".weight") }, file)
+        }
     }
 
     /// The 6x6 last stages of the 48x48 nets run Winograd (36 multiplies per 4x4 tile against 9 per

@@ -1,0 +1,22 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+/// Sizes of a convolution with groups 1, no dilation and stride 1 across (sw = 1): x [N, c, h, w],
+/// w [o, c, kh, kw], y [N, o, oh, ow] (as Kernels' ConvGeometry).
+typedef struct { int c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow; } fn2e_conv;
+
+/// Direct convolution of the output rows r0..<r1 of the batch (row r is row r % oh of image
+/// r / oh): y = act(w * x + bias), act the identity or, with `relu`, x > 0 ? x : slope * x; `bias`
+/// may be NULL. For few input channels, where im2col's GEMM would have a tiny K.
+/// `xp` holds `fn2e_conv_direct_scratch(g, 0)` floats.
+void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *y, fn2e_conv g,
+                      int relu, float slope, float *xp, long r0, long r1);
+
+/// Weight gradient of `fn2e_conv_direct` over the output rows r0..<r1 of the batch: dw [o, c, kh, kw]
+/// (overwritten) = dy * x summed over those rows; `xp` holds `fn2e_conv_direct_scratch(g, 1)` floats.
+void fn2e_conv_direct_filter(const float *dy, const float *x, float *dw, fn2e_conv g, float *xp, long r0, long r1);
+
+/// Floats of scratch one call of the forward (`filter` 0) or weight-gradient kernel needs.
+long fn2e_conv_direct_scratch(fn2e_conv g, int filter);
+
+#endif

@@ -1,0 +1,44 @@
+import CKernels
+
+extension ConvGeometry {
+    /// Convolutions with 1-3 input channels and stride 1 (first layers): a direct kernel beats
+    /// im2col, whose GEMM has K = C·KH·KW of 9-27 and is bound by memory.
+    public var directEligible: Bool { groups == 1 && inChannels <= 3 && strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1 }
+
+    var direct: fn2e_conv {
+        let v = [inChannels, height, width, outChannels, kernelH, kernelW, strideH, strideW, padH, padW, outH, outW].map(Int32.init)
+        return fn2e_conv(c: v[0], h: v[1], w: v[2], o: v[3], kh: v[4], kw: v[5], sh: v[6], sw: v[7], ph: v[8], pw: v[9], oh: v[10], ow: v[11])
+    }
+
+    /// Floats of workspace the direct forward (`filter` false) or weight-gradient kernel needs: every
+    /// worker's padded input rows, and for the gradient its partial sums and its own copy of dw.
+    public func directWorkspace(filter: Bool) -> Int { Parallel.workers * (Int(fn2e_conv_direct_scratch(direct, filter ? 1 : 0)) + (filter ? weightCount : 0)) }
+}
+
+extension FastOps {
+    /// Calls `body(scratch, r0, r1)` once per worker with its scratch and its share of the batch's output rows.
+    static func directRows(_ g: ConvGeometry, filter: Bool, _ ws: UnsafeMutablePointer<Float>,
+                           _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
+        let (rows, n, scratch) = (g.batch * g.outH, Parallel.workers, g.directWorkspace(filter: filter) / Parallel.workers)
+        Parallel.forChunks(n, costPerItem: max(1, rows / n) * g.outW * g.weightCount) { ts in
+            for t in ts { body(ws + t * scratch, rows * t / n, rows * (t + 1) / n) }
+        }
+    }
+
+    /// Same contract as `conv2d` for groups 1, no dilation, stride 1 across, by the direct kernel of
+    /// Sources/CKernels; `workspace` holds `g.directWorkspace(filter: false)` floats.
+    public static func conv2dDirect(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                                    geometry g: ConvGeometry, activation: Activation, workspace: UnsafeMutablePointer<Float>) {
+        let (d, slope): (fn2e_conv, Float?) = (g.direct, { if case let .relu(s) = activation { s } else { nil } }())
+        directRows(g, filter: false, workspace) { fn2e_conv_direct(x, w, bias, y, d, slope == nil ? 0 : 1, slope ?? 0, $0, $1, $2) }
+    }
+
+    /// Same contract as `conv2dBackwardFilter` without accumulation, as `conv2dDirect` (`workspace`:
+    /// `g.directWorkspace(filter: true)`): each worker sums its rows into its own dw, then they are added.
+    public static func conv2dBackwardFilterDirect(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                                                  geometry g: ConvGeometry, workspace: UnsafeMutablePointer<Float>) {
+        let (d, count, scratch) = (g.direct, g.weightCount, g.directWorkspace(filter: true) / Parallel.workers)
+        directRows(g, filter: true, workspace) { fn2e_conv_direct_filter(dy, x, $0, d, $0 + count, $1, $2) }
+        for i in 0..<count { dw[i] = (0..<Parallel.workers).reduce(0) { $0 + workspace[$1 * scratch + i] } }
+    }
+}
