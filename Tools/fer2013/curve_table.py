@@ -3,14 +3,20 @@
 
 Reads OUT/nSIZE/7classes/results.json (written by `fn2e-run facenet2expnet`, one per training-set
 size) and writes DOC: per size and method, test accuracy and mean per-class accuracy on PublicTest
-(mean ± std over seeds), the training time, and the paired differences FaceNet2ExpNet − scratch
-and FaceNet2ExpNet − finetune with their 95% intervals. Also writes OUT/curve.csv (series,x,y,low,high:
+(mean ± std over seeds), the training time, and the paired differences FaceNet2ExpNet − scratch,
+FaceNet2ExpNet − finetune and those of the raw-teacher ablation with their 95% intervals. Also writes OUT/curve.csv (series,x,y,low,high:
 per method, log10 of the training-set size, the mean accuracy over seeds and its least and greatest
 seed) for `fn2e-run plot --lines`. Standard library only.
 
 Usage: python3 Tools/fer2013/curve_table.py OUT DOC [COMMAND]
 """
 import glob, json, math, os, re, sys, time
+
+
+# The pairs the table shows: the method against each baseline, and the raw-teacher ablation (the face
+# net as imported for a teacher instead of the fine-tuned one) against the method and against scratch.
+SHOWN_PAIRS = {("facenet2expnet", "scratch"), ("facenet2expnet", "finetune"),
+               ("facenet2expnet", "facenet2expnet-raw"), ("facenet2expnet-raw", "scratch")}
 
 
 def main(out, doc, command=""):
@@ -41,7 +47,7 @@ def main(out, doc, command=""):
                 size, method, runs, spread(m["accuracy_mean"], m["accuracy_std"]),
                 spread(m["mean_class_accuracy_mean"], m["mean_class_accuracy_std"]), m["train_seconds"]))
         for p in r.get("paired", []):
-            if p["first"] == "facenet2expnet" and p["second"] in ("scratch", "finetune"):
+            if (p["first"], p["second"]) in SHOWN_PAIRS:
                 interval = "[%+.2f, %+.2f]" % tuple(p["ci95"]) if p["n"] > 1 else "none (one seed)"
                 pairs.append("| %s | %s − %s | %d | %+.2f | %s | %d/%d/%d |" % (
                     size, p["first"], p["second"], p["n"], p["mean"], interval, p["wins"], p["ties"], p["losses"]))
