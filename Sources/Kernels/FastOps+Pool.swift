@@ -121,20 +121,21 @@ extension FastOps {
     }
 
     /// Gradient of `maxPool` from the saved `argmax`: dx `[N, C, H, W]` (overwritten) gets each dy at
-    /// its winner. Where 2x2 windows tile the plane in rows of a multiple of 4 windows (ExpNet's
-    /// 112-28 wide pools), each window writes its four cells in one pass, four windows at a time as
-    /// vectors (each row's eight cells: even and odd columns interleaved).
+    /// its winner. Where 2x2 windows tile the plane, each window writes its four cells in one pass,
+    /// four windows at a time as vectors (each row's eight cells: even and odd columns interleaved),
+    /// the row's last windows one by one.
     public static func maxPoolBackward(dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, dx: UnsafeMutablePointer<Float>,
                                        geometry g: PoolGeometry) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
         let (hw, ohw) = (h * w, oh * ow)
-        if g.isDisjoint2x2 && 2 * oh == h && 2 * ow == w && ow % 4 == 0 {
+        if g.isDisjoint2x2 && 2 * oh == h && 2 * ow == w {
             Parallel.forChunks(g.planes, costPerItem: hw) { planes in
                 for p in planes {
                     for oy in 0..<oh {
                         let d0 = dx + p * hw + 2 * oy * w, d1 = d0 + w, o = (p * oh + oy) * ow
                         let i0 = Int32(2 * oy * w)
-                        for ox in stride(from: 0, to: ow, by: 4) {
+                        let vectors = ow / 4 * 4
+                        for ox in stride(from: 0, to: vectors, by: 4) {
                             let k = UnsafeRawPointer(argmax + o + ox).loadUnaligned(as: SIMD4<Int32>.self) &- (i0 + Int32(2 * ox)) &- SIMD4(0, 2, 4, 6)
                             let v = UnsafeRawPointer(dy + o + ox).loadUnaligned(as: SIMD4<Float>.self)
                             func cells(_ at: Int32) -> SIMD8<Float> {  // a row's cells: dy where the winner is, else 0
@@ -143,6 +144,11 @@ extension FastOps {
                             }
                             UnsafeMutableRawPointer(d0 + 2 * ox).storeBytes(of: cells(0), as: SIMD8<Float>.self)
                             UnsafeMutableRawPointer(d1 + 2 * ox).storeBytes(of: cells(Int32(w)), as: SIMD8<Float>.self)
+                        }
+                        for ox in vectors..<ow {
+                            let k = argmax[o + ox] - i0 - Int32(2 * ox), v = dy[o + ox]
+                            (d0[2 * ox], d0[2 * ox + 1]) = (k == 0 ? v : 0, k == 1 ? v : 0)
+                            (d1[2 * ox], d1[2 * ox + 1]) = (k == Int32(w) ? v : 0, k == Int32(w) + 1 ? v : 0)
                         }
                     }
                 }

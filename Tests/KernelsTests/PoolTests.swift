@@ -16,7 +16,7 @@ final class PoolTests: XCTestCase {
         Case(n: 2, c: 3, h: 6, w: 8, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 windows tile the plane"),
         Case(n: 2, c: 2, h: 7, w: 5, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 disjoint, last row and column left out"),
         Case(n: 2, c: 2, h: 6, w: 23, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 rows of 11 windows: vectors and a tail"),
-        Case(n: 2, c: 3, h: 4, w: 22, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 tiling rows of 11 windows (no vectors)"),
+        Case(n: 2, c: 3, h: 4, w: 22, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 tiling rows of 11 windows: vectors and a tail"),
         Case(n: 2, c: 3, h: 6, w: 24, k: (2, 2), s: (2, 2), p: (0, 0), ceil: false, label: "2x2 tiling rows of 12 windows (vectors)"),
     ]
 
