@@ -28,8 +28,26 @@ static long pad_rows(const float *x, fn2e_conv g, long r, float *xp) {
     return n;
 }
 
+// The weight gradient's 16 partial sums per weight, and the rows of dy it builds from a max pool's winners.
+static long partial_sums(fn2e_conv g) { return (long)(g.o + OB - 1) / OB * OB * g.c * g.kh * g.kw * L; }
+
 long fn2e_conv_direct_scratch(fn2e_conv g, int filter) {
-    return (long)g.c * g.kh * padded_width(g) + (filter ? (long)(g.o + OB - 1) / OB * OB * g.c * g.kh * g.kw * L : 0);
+    return (long)g.c * g.kh * padded_width(g) + (filter ? partial_sums(g) + (long)g.o * g.ow : 0);
+}
+
+// Row oy of image n of every channel of dy = max_pool_backward(winners, dp) into d[o·ow + ox]:
+// each pooled value whose window holds row oy adds to its winner when the winner is in that row.
+static void unpool_row(const float *dp, const int *win, fn2e_pool p, fn2e_conv g, long n, long oy, float *d) {
+    long lo = oy + p.ph - p.kh + 1 <= 0 ? 0 : (oy + p.ph - p.kh + p.sh) / p.sh, hi = MIN((oy + p.ph) / p.sh, p.oh - 1);
+    memset(d, 0, sizeof(float) * g.o * g.ow);
+    for (long c = 0; c < g.o; c++)
+        for (long py = lo; py <= hi; py++) {
+            long at = ((n * g.o + c) * p.oh + py) * p.ow;
+            for (int px = 0; px < p.ow; px++) {
+                unsigned long u = (unsigned long)(win[at + px] - oy * g.ow);
+                if (u < (unsigned long)g.ow) d[c * g.ow + u] += dp[at + px];
+            }
+        }
 }
 
 CLONES void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *y, fn2e_conv g,
@@ -61,16 +79,19 @@ CLONES void fn2e_conv_direct(const float *x, const float *w, const float *bias, 
 }
 
 // part[(o·taps + t)·L + v]: 16 partial sums per weight, summed into dw at the end.
-CLONES void fn2e_conv_direct_filter(const float *dy, const float *x, float *dw, fn2e_conv g, float *xp, long r0, long r1) {
+CLONES void fn2e_conv_direct_filter(const float *dy, const int *win, fn2e_pool p, const float *x, float *dw, fn2e_conv g,
+                                    float *xp, long r0, long r1) {
     int taps = g.c * g.kh * g.kw, wp = padded_width(g);
-    float *part = memset(xp + g.c * g.kh * wp, 0, sizeof(float) * (fn2e_conv_direct_scratch(g, 1) - g.c * g.kh * wp));
+    float *part = memset(xp + g.c * g.kh * wp, 0, sizeof(float) * partial_sums(g)), *rows = part + partial_sums(g);
     for (long r = r0; r < r1; r++) {
         long n = pad_rows(x, g, r, xp), oy = r % g.oh;
+        if (win) unpool_row(dy, win, p, g, n, oy, rows);
         for (int o = 0; o < g.o; o += OB)
             for (int t = 0; t < taps; t++) {
                 const float *s = xp + t / g.kw * wp + t % g.kw, *d[OB];
                 float acc[OB][L];
-                for (int k = 0; k < OB; k++) d[k] = dy + ((n * g.o + MIN(o + k, g.o - 1)) * g.oh + oy) * g.ow;
+                for (int k = 0; k < OB; k++)
+                    d[k] = win ? rows + MIN(o + k, g.o - 1) * g.ow : dy + ((n * g.o + MIN(o + k, g.o - 1)) * g.oh + oy) * g.ow;
                 for (int k = 0; k < OB; k++) memcpy(acc[k], part + ((o + k) * taps + t) * L, sizeof acc[k]);
                 int ox = 0;
                 for (; ox + L <= g.ow; ox += L)
@@ -80,4 +101,16 @@ CLONES void fn2e_conv_direct_filter(const float *dy, const float *x, float *dw, 
             }
     }
     for (long i = 0; i < (long)g.o * taps; i++) { dw[i] = 0; for (int v = 0; v < L; v++) dw[i] += part[i * L + v]; }
+}
+
+void fn2e_pool_grad_channel_sum(const float *dp, const int *win, float *db, long batch, int channels, long plane, int c0, int c1) {
+    for (int c = c0; c < c1; c++) {
+        float sum = 0;
+        for (long n = 0; n < batch; n++) {
+            const float *d = dp + (n * channels + c) * plane;
+            const int *w = win + (n * channels + c) * plane;
+            for (long i = 0; i < plane; i++) sum += w[i] >= 0 ? d[i] : 0;
+        }
+        db[c] = sum;
+    }
 }

@@ -15,6 +15,13 @@ extension ConvGeometry {
     public func directWorkspace(filter: Bool) -> Int { Parallel.workers * (Int(fn2e_conv_direct_scratch(direct, filter ? 1 : 0)) + (filter ? weightCount : 0)) }
 }
 
+extension PoolGeometry {
+    var direct: fn2e_pool {
+        let v = [kernelH, kernelW, strideH, strideW, padH, padW, outH, outW].map(Int32.init)
+        return fn2e_pool(kh: v[0], kw: v[1], sh: v[2], sw: v[3], ph: v[4], pw: v[5], oh: v[6], ow: v[7])
+    }
+}
+
 extension FastOps {
     /// Calls `body(scratch, r0, r1)` once per worker with its scratch and its share of the batch's output rows.
     static func directRows(_ g: ConvGeometry, filter: Bool, _ ws: UnsafeMutablePointer<Float>,
@@ -35,10 +42,22 @@ extension FastOps {
 
     /// Same contract as `conv2dBackwardFilter` without accumulation, as `conv2dDirect` (`workspace`:
     /// `g.directWorkspace(filter: true)`): each worker sums its rows into its own dw, then they are added.
+    /// With `winners` (recorded by `maxPool` with geometry `pool` over the convolution's output), dy is
+    /// the pool's output gradient and the convolution's, `maxPoolBackward(dy:argmax:)`, is built row by row.
     public static func conv2dBackwardFilterDirect(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                                                  geometry g: ConvGeometry, workspace: UnsafeMutablePointer<Float>) {
+                                                  geometry g: ConvGeometry, workspace: UnsafeMutablePointer<Float>,
+                                                  winners: UnsafePointer<Int32>? = nil, pool: PoolGeometry? = nil) {
         let (d, count, scratch) = (g.direct, g.weightCount, g.directWorkspace(filter: true) / Parallel.workers)
-        directRows(g, filter: true, workspace) { fn2e_conv_direct_filter(dy, x, $0, d, $0 + count, $1, $2) }
+        let p = pool?.direct ?? fn2e_pool()
+        directRows(g, filter: true, workspace) { fn2e_conv_direct_filter(dy, winners, p, x, $0, d, $0 + count, $1, $2) }
         for i in 0..<count { dw[i] = (0..<Parallel.workers).reduce(0) { $0 + workspace[$1 * scratch + i] } }
+    }
+
+    /// The bias gradient of a convolution whose output a max pool (geometry `p`) read and recorded
+    /// `winners` of: db[c] sums `maxPoolBackward(dy:argmax:)` over all but channels without building it.
+    public static func maxPoolBackwardChannelSum(dy: UnsafePointer<Float>, winners: UnsafePointer<Int32>, db: UnsafeMutablePointer<Float>, pool p: PoolGeometry) {
+        Parallel.forChunks(p.channels, costPerItem: p.batch * p.outH * p.outW) { cs in
+            fn2e_pool_grad_channel_sum(dy, winners, db, p.batch, Int32(p.channels), p.outH * p.outW, Int32(cs.lowerBound), Int32(cs.upperBound))
+        }
     }
 }

@@ -212,6 +212,9 @@ public final class Executor {
         case let .maxPoolBackward(g, mask):
             return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g, reluMask: mask) }
         case let .maxPoolBackwardFromWinners(g, _): return { FastOps.maxPoolBackward(dy: xs[1], argmax: int32s(xs[0]), dx: y, geometry: g) }
+        case let .maxPoolBackwardInto(p, g?):
+            return { FastOps.conv2dBackwardFilterDirect(dy: xs[2], x: xs[0], dw: y, geometry: g, workspace: ws, winners: int32s(xs[1]), pool: p) }
+        case let .maxPoolBackwardInto(p, nil): return { FastOps.maxPoolBackwardChannelSum(dy: xs[1], winners: int32s(xs[0]), db: y, pool: p) }
         case let .avgPoolBackward(g): return { FastOps.avgPoolBackward(dy: xs[0], dx: y, geometry: g) }
         case let .relu(count, slope): return { FastOps.relu(x: xs[0], y: y, count: count, negativeSlope: slope) }
         case let .reluBackward(count, slope):

@@ -36,6 +36,9 @@ public enum KernelCall {
     case maxPoolBackward(PoolGeometry, reluMask: Bool)
     /// `(winners, dy)`: each dy to the winner its max pool recorded.
     case maxPoolBackwardFromWinners(PoolGeometry, reluMask: Bool)
+    /// `(x, winners, dy)`: the direct weight gradient (`filter`) of the convolution the pool read, or
+    /// `(winners, dy)`: its bias gradient (nil), from `maxPoolBackwardFromWinners` never built whole.
+    case maxPoolBackwardInto(PoolGeometry, filter: ConvGeometry?)
     case avgPoolBackward(PoolGeometry)
     case relu(count: Int, negativeSlope: Float)
     case reluBackward(count: Int, negativeSlope: Float)
@@ -103,6 +106,7 @@ public enum KernelCall {
             case .batched: return .one("col", floats: g.batchedWorkspaceCount)
             case .winograd: return .one("winograd", floats: data ? g.winogradBackwardDataWorkspace : g.winogradBackwardFilterWorkspace)
             }
+        case .maxPoolBackwardInto(_, let g): return g.map { .one("col", floats: $0.directWorkspace(filter: true)) } ?? WorkspaceBooking()
         case .softmaxCrossEntropy(let b, let c): return .one("probs", floats: b * c)
         case .softmaxCrossEntropyBackward(let b, let c):
             var booking = WorkspaceBooking.one("probs", floats: b * c)
@@ -143,7 +147,7 @@ public enum KernelCall {
         case .maxPoolBackward(let g, let reluMask):
             return reluMask && g.isDisjoint2x2 && 2 * g.outH == g.height && 2 * g.outW == g.width
         case .conv2d, .conv2dMaxPool, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .avgPool,
-             .maxPoolBackwardFromWinners, .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
+             .maxPoolBackwardFromWinners, .maxPoolBackwardInto, .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
              .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .batchNormTrainBackward,
              .batchMoments, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
              .softmaxBackward, .softmaxCrossEntropy, .softmaxCrossEntropyBackward, .euclideanLoss, .euclideanLossBackward,
@@ -171,6 +175,7 @@ public enum KernelCall {
         case .avgPool: label = "avg_pool"
         case .maxPoolBackward(_, let mask): label = "max_pool_backward" + (mask ? "+relu_backward" : "")
         case .maxPoolBackwardFromWinners(_, let mask): label = "max_pool_backward" + (mask ? "+relu_backward" : "")
+        case .maxPoolBackwardInto(_, let g): (label, algorithm) = ("max_pool_backward+" + (g == nil ? "sum" : "conv2d_backward_filter"), g.map { _ in .direct })
         case .avgPoolBackward: label = "avg_pool_backward"
         case .relu: label = "relu"
         case .reluBackward: label = "relu_backward"

@@ -41,6 +41,7 @@ public enum Scheduler {
         if options.fuse {
             kernels = recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys))
             kernels = fuseConvPool(kernels, outputs: Set(g.outputs))
+            kernels = fusePoolBackwardIntoFilter(kernels, outputs: Set(g.outputs))
             kernels = foldScaleIntoBatchNormBackward(shareBatchMoments(kernels), outputs: Set(g.outputs))
         }
 
@@ -182,6 +183,30 @@ public enum Scheduler {
             out[out.count - 1] = next
         }
         return out.reversed()
+    }
+
+    /// A max-pool gradient from recorded winners that only direct weight gradients and per-channel
+    /// sums (bias gradients) read is computed inside them, row by row: the convolution's output
+    /// gradient never exists whole (ExpNet's first, 411 MB at batch 32, was the stage-1 step's largest value).
+    static func fusePoolBackwardIntoFilter(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
+        var ks = kernels, dropped = Set<Int>()
+        for (j, k) in kernels.enumerated() {
+            guard case let .maxPoolBackwardFromWinners(p, _) = k.call, !outputs.contains(k.node.name) else { continue }
+            let readers = ks.indices.filter { ks[$0].node.operands.contains(k.node.name) }
+            var calls: [Int: KernelCall] = [:]
+            for i in readers {
+                if case let .conv2dBackwardFilter(g, .direct) = ks[i].call, ks[i].node.operands.firstIndex(of: k.node.name) == 1 { calls[i] = .maxPoolBackwardInto(p, filter: g) }
+                if case .reduce(let shape, [0, 2, 3], false) = ks[i].call, shape.count == 4 { calls[i] = .maxPoolBackwardInto(p, filter: nil) }
+            }
+            guard !readers.isEmpty, calls.count == readers.count else { continue }
+            for (i, call) in calls {
+                ks[i].node.operands = ks[i].node.operands.dropLast() + k.node.operands
+                ks[i].node.origins = (k.node.origins.isEmpty ? [k.node.name] : k.node.origins) + [ks[i].node.name]
+                (ks[i].call, ks[i].workspaceBytes) = (call, call.workspace * MemoryLayout<Float>.size)
+            }
+            dropped.insert(j)
+        }
+        return ks.indices.filter { !dropped.contains($0) }.map { ks[$0] }
     }
 
     /// A training-mode batch norm and its gradient read the statistics the layer's `batch_moments`

@@ -78,4 +78,34 @@ final class ConvPoolChainTests: XCTestCase {
         XCTAssertEqual(s.kernels.filter { if case .maxPoolBackwardFromWinners = $0.call { return true } else { return false } }.count, 1)
         try check(grad, s, seed: 7)
     }
+
+    /// A one-channel first layer (direct) whose pooled gradient goes straight into its weight and
+    /// bias gradients (`Scheduler.fusePoolBackwardIntoFilter`): no kernel builds the convolution's
+    /// output gradient, for tiling 2x2 windows with a clipped last column and for overlapping, padded ones.
+    func testFirstLayerGradientFromPoolWinners() throws {
+        for (pool, target) in [("kernel=2, stride=2", "10,18"), ("kernel=3, stride=2, pad=1", "10,19")] {
+            let text = """
+                fn2e 1
+                graph @first(%x: f32[N,1,20,37], %target: f32[N,4,\(target)]) {
+                  param %a.weight: f32[6,1,3,3] = msra
+                  param %a.bias: f32[6] = gaussian(0.1)
+                  param %b.weight: f32[4,6,3,3] = msra
+                  %a = conv2d(%x, %a.weight, %a.bias) {pad=1}
+                  %ra = relu(%a)
+                  %p = max_pool(%ra) {\(pool)}
+                  %b = conv2d(%p, %b.weight) {pad=1}
+                  %loss = euclidean_loss(%b, %target)
+                  return %loss
+                }
+                """
+            let g = try XCTUnwrap(try Loader.load(text: text, file: "first.fn2e").graphs["first"])
+            let grad = try Autodiff.gradient(of: g, loss: "loss")
+            let s = try CompiledGraph(graph: grad).schedule(batch: 3)
+            let fused = s.kernels.compactMap { if case let .maxPoolBackwardInto(_, filter) = $0.call { return filter != nil } else { return nil } }
+            XCTAssertEqual(fused.count, 2, pool)
+            XCTAssertEqual(Set(fused), [false, true], pool)
+            XCTAssertFalse(s.buffers.values.contains { $0.type.shape == [3, 6, 20, 37] }, "the first layer's output gradient is built")
+            try check(grad, s, seed: 11)
+        }
+    }
 }

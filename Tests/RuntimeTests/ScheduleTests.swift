@@ -27,11 +27,15 @@ final class ScheduleTests: XCTestCase {
 
     /// In a training step each ReLU's backward rides in the max-pool backward after it, and the
     /// pool records its winners (ReLU mask applied) for that backward: the activation dies at the
-    /// pool, and the convolutions whose output is large run with their pool image by image.
+    /// pool, and the convolutions whose output is large run with their pool image by image. conv1's
+    /// pool backward runs inside its weight and bias gradients (the pooled gradient never exists whole).
     func testPoolBackwardReadsTheRecordedWinners() throws {
         let s = try makeSchedule(Repo.graphs + "/expnet_stage2.fn2e", batch: 2, training: true)
         let pools = s.kernels.filter { $0.node.op == .maxPoolBackward }
-        XCTAssertEqual(pools.count, 5)
+        XCTAssertEqual(pools.count, 4)
+        let intoConv1 = s.kernels.filter { $0.node.origins.first == "grad.expnet.relu1" }
+        XCTAssertEqual(intoConv1.map(\.node.name), ["grad.expnet.conv1.weight", "grad.expnet.conv1.bias"])
+        XCTAssertFalse(s.buffers.keys.contains("grad.expnet.conv1"))
         for k in pools {
             XCTAssertEqual(k.label, "max_pool_backward+relu_backward", k.node.name)
             guard case .maxPoolBackwardFromWinners = k.call, let winners = k.node.operands.first,
@@ -91,7 +95,7 @@ final class ScheduleTests: XCTestCase {
     /// The first layers (1 or 3 input channels) run the direct kernel, forward with their pool and
     /// weight gradient, at 224x224 and 48x48; no data gradient is computed for them.
     func testFirstLayersRunTheDirectKernel() throws {
-        let pooled = ["conv2d+bias+relu+max_pool/direct", "conv2d_backward_filter/direct"]
+        let pooled = ["conv2d+bias+relu+max_pool/direct", "max_pool_backward+conv2d_backward_filter/direct"]
         for (file, layer, labels) in [("expnet_stage2.fn2e", "expnet.conv1", pooled), ("expnet48_stage2.fn2e", "expnet.conv1", pooled),
                                       ("vgg48_stage2.fn2e", "vgg48.conv1_1", ["conv2d/direct", "conv2d_backward_filter/direct"])] {
             let s = try makeSchedule(Repo.graphs + "/" + file, batch: 2, training: true)
