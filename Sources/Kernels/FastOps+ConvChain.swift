@@ -59,12 +59,17 @@ extension FastOps {
         }
     }
 
-    /// The workspace of `conv2dMaxPool`: each convolution's output for one image, its transformed
-    /// weights (Winograd), and one scratch the convolutions share.
+    /// Workers that each run whole images of a `conv2dMaxPool` chain: all of them for direct
+    /// convolutions (first layers), whose one image's rows are too few to share (ExpNet48's 48x48 conv1
+    /// forked and joined 128 times a step, then pooled on one core); else one, the kernels threading themselves.
+    static func imageWorkers(_ convs: [ChainedConv]) -> Int { convs.allSatisfy { $0.algorithm == .direct } ? Parallel.workers : 1 }
+
+    /// The workspace of `conv2dMaxPool`: each convolution's output for one image (per image worker),
+    /// its transformed weights (Winograd), and one scratch the convolutions share.
     public static func conv2dMaxPoolBooking(_ convs: [ChainedConv]) -> WorkspaceBooking {
         var b = WorkspaceBooking()
         for (k, c) in convs.enumerated() {
-            b.book("output\(k)", floats: c.geometry.single.outputCount)
+            b.book("output\(k)", floats: c.geometry.single.outputCount * imageWorkers(convs))
             b.book("weights\(k)", floats: c.transformedWeights)
         }
         b.book("scratch", floats: convs.map(\.scratch).max() ?? 0)
@@ -86,20 +91,25 @@ extension FastOps {
         for (k, c) in convs.enumerated() where c.algorithm == .winograd {
             winogradWeights(w: operands[c.weight], geometry: c.geometry.single, into: us[k])
         }
-        for n in 0..<p.batch {
-            var x = operands[0] + n * inStride
-            for (k, c) in convs.enumerated() {
-                let one = c.geometry.single, out = outs[k], bias = c.bias.map { operands[$0] }
-                if c.algorithm == .winograd {
-                    conv2dWinograd(x: x, transformedWeights: us[k], bias: bias, y: out, geometry: one,
-                                   activation: c.activation, scratch: scratch)
-                } else {
-                    conv2d(x: x, w: operands[c.weight], bias: bias, y: out, geometry: one, activation: c.activation,
-                           algorithm: c.algorithm, workspace: scratch)
+        let workers = imageWorkers(convs)
+        Parallel.forChunks(workers, costPerItem: Parallel.minimumWork) { ts in for t in ts {
+            for n in p.batch * t / workers..<p.batch * (t + 1) / workers {
+                var x = operands[0] + n * inStride
+                for (k, c) in convs.enumerated() {
+                    let one = c.geometry.single, out = outs[k] + t * one.outputCount, bias = c.bias.map { operands[$0] }
+                    if c.algorithm == .winograd {
+                        conv2dWinograd(x: x, transformedWeights: us[k], bias: bias, y: out, geometry: one,
+                                       activation: c.activation, scratch: scratch)
+                    } else if workers > 1 {
+                        conv2dDirect(x: x, w: operands[c.weight], bias: bias, y: out, geometry: one, activation: c.activation, workspace: scratch, worker: t)
+                    } else {
+                        conv2d(x: x, w: operands[c.weight], bias: bias, y: out, geometry: one, activation: c.activation,
+                               algorithm: c.algorithm, workspace: scratch)
+                    }
+                    x = UnsafePointer(out)
                 }
-                x = UnsafePointer(out)
+                maxPool(x: x, y: y + n * outStride, argmax: winners.map { $0 + n * outStride }, geometry: image, reluMask: reluMask)
             }
-            maxPool(x: x, y: y + n * outStride, argmax: winners.map { $0 + n * outStride }, geometry: image, reluMask: reluMask)
-        }
+        } }
     }
 }

@@ -33,11 +33,14 @@ extension FastOps {
     }
 
     /// Same contract as `conv2d` for groups 1, no dilation, stride 1 across, by the direct kernel of
-    /// Sources/CKernels; `workspace` holds `g.directWorkspace(filter: false)` floats.
+    /// Sources/CKernels; `workspace` holds `g.directWorkspace(filter: false)` floats. With `worker`, all
+    /// rows on the calling thread, in that worker's share of the workspace.
     public static func conv2dDirect(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                                    geometry g: ConvGeometry, activation: Activation, workspace: UnsafeMutablePointer<Float>) {
+                                    geometry g: ConvGeometry, activation: Activation, workspace: UnsafeMutablePointer<Float>, worker: Int? = nil) {
         let (d, slope): (fn2e_conv, Float?) = (g.direct, { if case let .relu(s) = activation { s } else { nil } }())
-        directRows(g, filter: false, workspace) { fn2e_conv_direct(x, w, bias, y, d, slope == nil ? 0 : 1, slope ?? 0, $0, $1, $2) }
+        let rows: (UnsafeMutablePointer<Float>, Int, Int) -> Void = { fn2e_conv_direct(x, w, bias, y, d, slope == nil ? 0 : 1, slope ?? 0, $0, $1, $2) }
+        guard let t = worker else { return directRows(g, filter: false, workspace, rows) }
+        rows(workspace + t * g.directWorkspace(filter: false) / Parallel.workers, 0, g.batch * g.outH)
     }
 
     /// Same contract as `conv2dBackwardFilter` without accumulation, as `conv2dDirect` (`workspace`:

@@ -105,6 +105,8 @@ final class ConvPoolChainTests: XCTestCase {
             XCTAssertEqual(fused.count, 2, pool)
             XCTAssertEqual(Set(fused), [false, true], pool)
             XCTAssertFalse(s.buffers.values.contains { $0.type.shape == [3, 6, 20, 37] }, "the first layer's output gradient is built")
+            // The forward chain is direct convolutions only: its images are shared among the workers (1 and 2 of 3).
+            XCTAssertTrue(s.kernels.contains { if case let .conv2dMaxPool(convs, _, _) = $0.call { convs.map(\.algorithm) == [.direct] } else { false } })
             try check(grad, s, seed: 11)
         }
     }
