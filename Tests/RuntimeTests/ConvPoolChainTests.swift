@@ -81,7 +81,8 @@ final class ConvPoolChainTests: XCTestCase {
 
     /// A one-channel first layer (direct) whose pooled gradient goes straight into its weight and
     /// bias gradients (`Scheduler.fusePoolBackwardIntoFilter`): no kernel builds the convolution's
-    /// output gradient, for tiling 2x2 windows with a clipped last column and for overlapping, padded ones.
+    /// output gradient, for tiling 2x2 windows with a clipped last column (the forward pools two
+    /// output rows at a time, `conv2dDirectMaxPool`) and for overlapping, padded ones.
     func testFirstLayerGradientFromPoolWinners() throws {
         for (pool, target) in [("kernel=2, stride=2", "10,18"), ("kernel=3, stride=2, pad=1", "10,19")] {
             let text = """
@@ -106,6 +107,7 @@ final class ConvPoolChainTests: XCTestCase {
             XCTAssertEqual(Set(fused), [false, true], pool)
             XCTAssertFalse(s.buffers.values.contains { $0.type.shape == [3, 6, 20, 37] }, "the first layer's output gradient is built")
             try check(grad, s, seed: 11)
+            try check(g, try CompiledGraph(graph: g).schedule(batch: 3), seed: 13)  // the forward alone: no winners recorded
         }
     }
 }
