@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-budget=6000
+budget=6200
 core=(IR Shapes Autodiff Scheduler Runtime Kernels CKernels)
 
 count() {  # code lines of the Swift and C files under a folder

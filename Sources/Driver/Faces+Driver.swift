@@ -76,7 +76,7 @@ public enum FaceCommands {
         var (next, done) = (0, 0)
         let bar = photos.count >= 20 && isatty(2) != 0
         let blasThreads = BLAS.threads
-        if threads > 1 { BLAS.threads = 1 }
+        if threads > 1 { (BLAS.threads, Parallel.serial) = (1, true) }
         DispatchQueue.concurrentPerform(iterations: threads) { w in
             while true {
                 let g: Int = lock.withLock { defer { next += 1 }; return next }
@@ -92,7 +92,7 @@ public enum FaceCommands {
                 }
             }
         }
-        BLAS.threads = blasThreads
+        (BLAS.threads, Parallel.serial) = (blasThreads, false)
         if StageClock.enabled { FileHandle.standardError.write(Data(("photo pipeline, seconds per stage summed over \(threads) workers:\n" + StageClock.report()).utf8)) }
         if bar { FileHandle.standardError.write(Data("\n".utf8)) }
         var out = CommandOutput()

@@ -103,11 +103,13 @@ public final class MTCNN {
         for image in images where image.rank != 3 || image.shape[0] != 3 {
             throw FaceError("the detector needs an RGB image [3, H, W], got \(image.shape)")
         }
-        let proposed = try StageClock.time("P-Net (all)") { try images.map(proposals) }
-        let refined = try refine(rnet, proposed, images, size: 24, threshold: s.thresholds[1]).map { b in
+        // Each image with its columns contiguous, as the resampling reads it (one pass, kept for the crops).
+        let columns = StageClock.time("transpose") { images.map(Resample.transposed) }
+        let proposed = try StageClock.time("P-Net (all)") { try columns.map(proposals) }
+        let refined = try refine(rnet, proposed, columns, size: 24, threshold: s.thresholds[1]).map { b in
             Boxes.nms(b, s.nms[2]).map { Boxes.truncated(Boxes.square(Boxes.regress(b[$0]))) }
         }
-        return try refine(onet, refined, images, size: 48, threshold: s.thresholds[2]).map { found in
+        return try refine(onet, refined, columns, size: 48, threshold: s.thresholds[2]).map { found in
             let boxes = found.map(Boxes.regress)
             return Boxes.nms(boxes, s.nms[3]).map { k in
                 let b = boxes[k]
@@ -116,11 +118,11 @@ public final class MTCNN {
         }
     }
 
-    /// P-Net's boxes in one image: each pyramid scale's face cells, NMS within the scale, then across
-    /// the scales; regressed, squared and truncated.
+    /// P-Net's boxes in one image (given transposed, `[3, W, H]`): each pyramid scale's face cells,
+    /// NMS within the scale, then across the scales; regressed, squared and truncated.
     func proposals(_ image: Tensor) throws -> [Candidate] {
         let s = settings
-        let (h, w) = (image.shape[1], image.shape[2])
+        let (h, w) = (image.shape[2], image.shape[1])
         var boxes: [Candidate] = []
         for scale in pyramid(height: h, width: w) {
             let (hs, ws) = (Int((Double(h) * scale).rounded(.up)), Int((Double(w) * scale).rounded(.up)))
@@ -173,12 +175,12 @@ public final class MTCNN {
         return found
     }
 
-    /// R-Net or O-Net on `size` x `size` crops of each image's boxes: per image, the boxes whose score
-    /// passes, with the net's score, regression and (O-Net) landmarks. The crops of all the images
-    /// go through the net together, in batches of `batchSizes`.
+    /// R-Net or O-Net on `size` x `size` crops of each image's boxes (images given transposed,
+    /// `[3, W, H]`): per image, the boxes whose score passes, with the net's score, regression and
+    /// (O-Net) landmarks. The crops of all the images go through the net together, in batches of `batchSizes`.
     func refine(_ net: CompiledGraph, _ boxes: [[Candidate]], _ images: [Tensor], size: Int, threshold: Double) throws -> [[Candidate]] {
         let items = boxes.indices.flatMap { i in
-            let (h, w) = (Double(images[i].shape[1]), Double(images[i].shape[2]))
+            let (h, w) = (Double(images[i].shape[2]), Double(images[i].shape[1]))
             return boxes[i].filter { b in b.x2 >= 1 && b.y2 >= 1 && b.x1 <= w && b.y1 <= h && b.width >= 1 && b.height >= 1 }.map { (i, $0) }
         }
         var kept = [[Candidate]](repeating: [], count: images.count)
@@ -225,14 +227,15 @@ public final class MTCNN {
         return t
     }
 
-    /// A window (`top`, `left`, `height`, `width`; outside the image, zeros) of an RGB image
-    /// resampled to `height` x `width`, written at `into` as a net's input `[3, width, height]`:
-    /// transposed (the nets were trained in MATLAB) and mapped by (x - 127.5) / 128.
+    /// A window (`top`, `left`, `height`, `width`; outside the image, zeros) of an RGB image, given
+    /// transposed (`[3, W, H]`), resampled to `height` x `width`, written at `into` as a net's input
+    /// `[3, width, height]`: transposed (the nets were trained in MATLAB) and mapped by (x - 127.5) / 128.
     func netInput(_ image: Tensor, window: (Int, Int, Int, Int), height: Int, width: Int, into dst: UnsafeMutablePointer<Float>) {
         image.data.withUnsafeBufferPointer { src in
-            Resample.resample(src.baseAddress!, channels: 3, height: image.shape[1], width: image.shape[2], window: window,
-                              x: taps(window.3, width), y: taps(window.2, height)) { c, y, x, v in
-                dst[(c * width + x) * height + y] = (v - 127.5) * 0.0078125
+            Resample.resample(src.baseAddress!, channels: 3, height: image.shape[2], width: image.shape[1], window: window,
+                              x: taps(window.3, width), y: taps(window.2, height)) { c, x, column in
+                let d = dst + (c * width + x) * height
+                for y in 0..<height { d[y] = (column[y] - 127.5) * 0.0078125 }
             }
         }
     }

@@ -35,66 +35,71 @@ enum Resample {
 
     /// `[C, H, W]` to `[C, outH, outW]`.
     static func image(_ image: Tensor, height outH: Int, width outW: Int) -> Tensor {
-        let c = image.shape[0]
+        let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
         var out = [Float](repeating: 0, count: c * outH * outW)
         out.withUnsafeMutableBufferPointer { o in
-            image.data.withUnsafeBufferPointer { src in
-                resample(src.baseAddress!, channels: c, height: image.shape[1], width: image.shape[2],
-                         window: (0, 0, image.shape[1], image.shape[2]),
-                         x: Taps(from: image.shape[2], to: outW), y: Taps(from: image.shape[1], to: outH)) { ch, y, x, v in
-                    o[(ch * outH + y) * outW + x] = v
+            transposed(image).data.withUnsafeBufferPointer { src in
+                resample(src.baseAddress!, channels: c, height: h, width: w, window: (0, 0, h, w),
+                         x: Taps(from: w, to: outW), y: Taps(from: h, to: outH)) { ch, x, column in
+                    for y in 0..<outH { o[(ch * outH + y) * outW + x] = column[y] }
                 }
             }
         }
         return Tensor(shape: [c, outH, outW], data: out)
     }
 
-    /// The window (`top`, `left`, `height`, `width`; pixels outside the image count as 0) of the
-    /// planar image `src` `[channels, height, width]` resampled by the taps `x` (columns first) and
-    /// `y`; each output value goes to `store(channel, row, column, value)`. `image` is this over the
-    /// whole image; the arithmetic is the same, value for value.
-    @inline(__always)
-    static func resample(_ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, window: (top: Int, left: Int, height: Int, width: Int),
-                         x: Taps, y: Taps, store: (Int, Int, Int, Float) -> Void) {
-        let (outH, outW) = (y.start.count - 1, x.start.count - 1)
-        let (wh, ww) = (window.height, window.width)
-        var rows = [Float](repeating: 0, count: c * wh * outW)  // columns first
-        var pixel = [Float](repeating: 0, count: max(ww, 1))
-        // A window row inside the image is read where it lies; one that crosses its border is copied
-        // with zeros outside first.
-        let columnsInside = window.left >= 0 && window.left + ww <= w
-        pixel.withUnsafeMutableBufferPointer { pixel in
-            for ch in 0..<c {
-                for r in 0..<wh {
-                    let iy = window.top + r
-                    let row: UnsafePointer<Float>
-                    if columnsInside && iy >= 0 && iy < h {
-                        row = src + (ch * h + iy) * w + window.left
-                    } else {
-                        for k in 0..<ww {
-                            let ix = window.left + k
-                            pixel[k] = iy >= 0 && iy < h && ix >= 0 && ix < w ? src[(ch * h + iy) * w + ix] : 0
+    /// `[C, H, W]` as `[C, W, H]` (columns contiguous: what `resample` reads), in blocks.
+    static func transposed(_ image: Tensor) -> Tensor {
+        let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
+        var out = [Float](repeating: 0, count: c * h * w)
+        out.withUnsafeMutableBufferPointer { o in
+            image.data.withUnsafeBufferPointer { src in
+                let block = 32
+                for ch in 0..<c {
+                    for y0 in stride(from: 0, to: h, by: block) {
+                        for x0 in stride(from: 0, to: w, by: block) {
+                            for y in y0..<min(h, y0 + block) {
+                                for x in x0..<min(w, x0 + block) { o[(ch * w + x) * h + y] = src[(ch * h + y) * w + x] }
+                            }
                         }
-                        row = UnsafePointer(pixel.baseAddress!)
-                    }
-                    let d = (ch * wh + r) * outW
-                    for k in 0..<outW {
-                        var v: Float = 0
-                        for t in x.start[k]..<x.start[k + 1] { v += x.weight[t] * row[x.index[t]] }
-                        rows[d + k] = v
                     }
                 }
             }
         }
-        var line = [Float](repeating: 0, count: outW)
+        return Tensor(shape: [c, w, h], data: out)
+    }
+
+    /// The window (`top`, `left`, `height`, `width`; pixels outside the image count as 0) of an
+    /// image `[channels, height, width]` resampled by the taps `x` (columns first) and `y`, read
+    /// from `src`, the image transposed (`[channels, width, height]`, as `transposed` gives).
+    /// `store(channel, column, values)` takes each output column, its rows contiguous. Each value
+    /// is the same sum, in the same order, as resampling rows first then columns of the untransposed
+    /// image: over a column, sum of the x taps along each row; then the y taps.
+    @inline(__always)
+    static func resample(_ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, window: (top: Int, left: Int, height: Int, width: Int),
+                         x: Taps, y: Taps, store: (Int, Int, UnsafePointer<Float>) -> Void) {
+        let (outH, outW) = (y.start.count - 1, x.start.count - 1)
+        let wh = window.height
+        // The window's rows inside the image: `lo..<hi` (rows outside it add nothing).
+        let (lo, hi) = (max(0, -window.top), max(0, min(wh, h - window.top)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: wh + outH)
+        defer { scratch.deallocate() }
+        let (line, column) = (scratch, scratch + wh)
         for ch in 0..<c {
-            for r in 0..<outH {
-                for k in 0..<outW { line[k] = 0 }
-                for t in y.start[r]..<y.start[r + 1] {
-                    let (s, a) = ((ch * wh + y.index[t]) * outW, y.weight[t])
-                    for k in 0..<outW { line[k] += a * rows[s + k] }
+            for k in 0..<outW {
+                line.update(repeating: 0, count: wh)
+                for t in x.start[k]..<x.start[k + 1] {
+                    let ix = window.left + x.index[t]
+                    guard ix >= 0 && ix < w, lo < hi else { continue }
+                    let (a, s) = (x.weight[t], src + (ch * w + ix) * h + window.top)
+                    for r in lo..<hi { line[r] += a * s[r] }
                 }
-                for k in 0..<outW { store(ch, r, k, line[k]) }
+                for r in 0..<outH {
+                    var v: Float = 0
+                    for t in y.start[r]..<y.start[r + 1] { v += y.weight[t] * line[y.index[t]] }
+                    column[r] = v
+                }
+                store(ch, k, column)
             }
         }
     }

@@ -115,7 +115,7 @@ enum Winograd {
         func run(_ k: Int, _ w: Int) { body(k * p.chunk, min(p.chunk, p.tiles - k * p.chunk), w) }
         guard p.workers > 1 else { return (0..<chunks).forEach { run($0, 0) } }
         oneBLASThread {
-            DispatchQueue.concurrentPerform(iterations: p.workers) { w in
+            Parallel.perform(iterations: p.workers) { w in
                 for k in stride(from: w, to: chunks, by: p.workers) { run(k, w) }
             }
         }
@@ -126,7 +126,7 @@ enum Winograd {
     /// threads wait for each other at every call, and a core taken by another process stalls both).
     static func gemms(_ p: Plan, _ gemm: (Int) -> Void) {
         if p.workers > 1 || Parallel.workers == 1 { return (0..<36).forEach(gemm) }
-        oneBLASThread { DispatchQueue.concurrentPerform(iterations: 36, execute: gemm) }
+        oneBLASThread { Parallel.perform(iterations: 36, gemm) }
     }
 
     static func oneBLASThread(_ body: () -> Void) {

@@ -10,13 +10,21 @@ public enum Parallel {
                                            ProcessInfo.processInfo.activeProcessorCount))
     /// Below this many scalar operations a loop runs on the calling thread.
     public static let minimumWork = 1 << 16
+    /// Set while the caller runs one worker of its own per core (the photo pipeline): our loops then
+    /// run on the calling thread, their iterations in turn, as OpenBLAS on one thread meanwhile.
+    nonisolated(unsafe) public static var serial = false
+
+    /// `DispatchQueue.concurrentPerform`, or the iterations in turn while `serial`.
+    public static func perform(iterations: Int, _ body: (Int) -> Void) {
+        if serial { (0..<iterations).forEach(body) } else { DispatchQueue.concurrentPerform(iterations: iterations, execute: body) }
+    }
 
     /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when `count · costPerItem`
     /// reaches `minimumWork`. `body` must only write to locations owned by its chunk.
     @inline(__always)
     public static func forChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
         let n = workers
-        if n <= 1 || count < 2 || count &* max(1, costPerItem) < minimumWork {
+        if n <= 1 || serial || count < 2 || count &* max(1, costPerItem) < minimumWork {
             if count > 0 { body(0..<count) }
             return
         }

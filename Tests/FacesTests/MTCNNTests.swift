@@ -51,6 +51,40 @@ final class BoxTests: XCTestCase {
         XCTAssertEqual(grown.data, [0, 1, 3, 4])
     }
 
+    /// A window that crosses the image's border (shrunk and grown), read from the transposed image,
+    /// against the separable weights summed directly, pixels outside the window's image counting as 0.
+    func testResampledWindowMatchesWeights() {
+        let (c, h, w) = (2, 5, 7)
+        let img = Tensor(shape: [c, h, w], data: (0..<(c * h * w)).map { Float(($0 * 37) % 101) })
+        let columns = Resample.transposed(img)
+        XCTAssertEqual(columns.shape, [c, w, h])
+        XCTAssertEqual(columns.data[(1 * w + 6) * h + 4], img.data[(1 * h + 4) * w + 6])
+        for (window, outH, outW) in [((-2, 3, 6, 6), 4, 3), ((3, -1, 3, 2), 5, 4), ((0, 0, h, w), 3, 4)] {
+            let (wy, wx) = (Resample.weights(from: window.2, to: outH), Resample.weights(from: window.3, to: outW))
+            var got = [Float](repeating: .nan, count: c * outH * outW)
+            columns.data.withUnsafeBufferPointer { src in
+                Resample.resample(src.baseAddress!, channels: c, height: h, width: w, window: window,
+                                  x: Resample.Taps(from: window.3, to: outW), y: Resample.Taps(from: window.2, to: outH)) { ch, x, column in
+                    for y in 0..<outH { got[(ch * outH + y) * outW + x] = column[y] }
+                }
+            }
+            for ch in 0..<c {
+                for y in 0..<outH {
+                    for x in 0..<outW {
+                        var want: Float = 0
+                        for (i, a) in wy[y] {
+                            for (j, b) in wx[x] {
+                                let (iy, ix) = (window.0 + i, window.1 + j)
+                                if iy >= 0 && iy < h && ix >= 0 && ix < w { want += a * b * img.data[(ch * h + iy) * w + ix] }
+                            }
+                        }
+                        XCTAssertEqual(got[(ch * outH + y) * outW + x], want, accuracy: 1e-3, "\(window) \(ch) \(y) \(x)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Crops go through a few fixed batch sizes: a full batch of the largest size that fits, or the
     /// next size up padded by at most half of what is left; below the smallest size, that size.
     func testBatchSplit() {
