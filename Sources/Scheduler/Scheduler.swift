@@ -59,7 +59,8 @@ public enum Scheduler {
             for o in k.node.operands { buffers[o]?.lastUse = idx }
             buffers[k.node.name] = info(k.node.name, outputs.contains(k.node.name) ? .output : .arena(offset: 0), def: idx)
             if let w = k.call.winners {
-                let t = TensorType(.i32, types[k.node.name]!.dims)
+                // One byte per pooled value (see `PoolWinners`), four to an i32 element.
+                let t = TensorType(.i32, fixed: [(types[k.node.name]!.count(batch: options.batch) + 3) / 4])
                 buffers[w.buffer] = BufferInfo(name: w.buffer, type: t, bytes: t.count(batch: options.batch) * t.dtype.size,
                                                storage: .arena(offset: 0), def: idx, lastUse: idx)
             }
@@ -108,8 +109,8 @@ public enum Scheduler {
         return g
     }
 
-    /// A max pool whose input nothing but its own gradients reads records each window's winner (an
-    /// i32 per pooled value) for them, and they send each dy to its recorded winner: the pooled
+    /// A max pool whose input nothing but its own gradients reads records each window's winner (a
+    /// byte per pooled value) for them, and they send each dy to its recorded winner: the pooled
     /// input, a full-size activation (ExpNet's first is 411 MB at batch 32), then dies at the pool
     /// instead of living through the forward and backward passes, and the convolution before the
     /// pool can be fused with it in training too (`fuseConvPool`). A ReLU backward fused into the
@@ -120,7 +121,7 @@ public enum Scheduler {
         var readers: [String: [Int]] = [:]
         for (i, k) in ks.enumerated() { for o in Set(k.node.operands) { readers[o, default: []].append(i) } }
         for i in ks.indices {
-            guard case let .maxPool(g, nil) = ks[i].call, let x = ks[i].node.operands.first, !outputs.contains(x) else { continue }
+            guard case let .maxPool(g, nil) = ks[i].call, g.kernelH * g.kernelW < 256, let x = ks[i].node.operands.first, !outputs.contains(x) else { continue }
             let grads = readers[x, default: []].filter { $0 != i }
             var masks = Set<Bool>()
             for j in grads {
