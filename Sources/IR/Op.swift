@@ -117,7 +117,7 @@ public struct OpSignature: Sendable {
 
 private let pair00 = AttrValue.ints([0, 0])
 private let pair11 = AttrValue.ints([1, 1])
-/// A fused activation on a GEMM-based op's output, applied in the kernel's epilogue.
+/// A fused activation on an op's output (conv2d, linear, scale), applied in the kernel's epilogue.
 private let epilogueAttrs = [
     AttrSpec("activation", .word(["none", "relu"]), .word("none")),
     AttrSpec("negative_slope", .float, .float(0)),
@@ -174,7 +174,7 @@ extension Op {
                 AttrSpec("scale", .float, .float(1)), AttrSpec("shift", .float, .float(0)),
             ])
         case .scale:
-            return OpSignature(minOperands: 2, maxOperands: 3, attrs: [])
+            return OpSignature(minOperands: 2, maxOperands: 3, attrs: epilogueAttrs)
         case .bias:
             return OpSignature(minOperands: 2, maxOperands: 2, attrs: [])
         case .batchNorm:
@@ -297,7 +297,7 @@ extension Op {
 
     /// Ops that can apply an activation to their output (`activation=relu`); the scheduler's
     /// fusion pass sets it, and every kernel and the reference interpreter honour it.
-    public static let fusableProducers: Set<Op> = [.conv2d, .linear]
+    public static let fusableProducers: Set<Op> = [.conv2d, .linear, .scale]
 
     /// conv2d's attributes, shared with its backward ops.
     private var convAttrs: [AttrSpec] { Op.conv2d.signature.attrs.filter { $0.name != "activation" && $0.name != "negative_slope" } }

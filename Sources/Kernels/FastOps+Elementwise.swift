@@ -90,15 +90,16 @@ extension FastOps {
 
     // MARK: - Per-channel ops over [N, C, spatial]
 
-    /// `y = x · scale[c] (+ bias[c])`; `scale` nil means 1 (a plain per-channel bias add).
+    /// `y = x · scale[c] (+ bias[c])`, then the activation; `scale` nil means 1 (a plain per-channel bias add).
     public static func channelScale(x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                                    y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+                                    y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int, activation: Activation = .none) {
         Parallel.forChunks(batch * channels, costPerItem: spatial) { planes in
             for p in planes {
                 let c = p % channels
                 let (g, b) = (scale?[c] ?? 1, bias?[c] ?? 0)
                 let (s, d) = (x + p * spatial, y + p * spatial)
                 for i in 0..<spatial { d[i] = s[i] * g + b }
+                if case .relu(let slope) = activation { for i in 0..<spatial { d[i] = d[i] > 0 ? d[i] : d[i] * slope } }
             }
         }
     }

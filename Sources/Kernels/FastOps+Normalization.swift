@@ -177,19 +177,30 @@ extension FastOps {
         var sum = 0.0
         for n in 0..<batch {
             let s = x + (n * channels + c) * spatial
-            var part: Float = 0
-            for i in 0..<spatial { part += s[i] }
-            sum += Double(part)
+            sum += Double(laneSum(spatial, { lanes(s + $0) }, { s[$0] }))
         }
         let count = Double(batch * spatial), mean = Float(sum / count)
         var squares = 0.0
         for n in 0..<batch {
             let s = x + (n * channels + c) * spatial
-            var part: Float = 0
-            for i in 0..<spatial { let d = s[i] - mean; part += d * d }
-            squares += Double(part)
+            squares += Double(laneSum(spatial, { let d = lanes(s + $0) - mean; return d * d }, { let d = s[$0] - mean; return d * d }))
         }
         return (mean, Float(squares / count))
+    }
+
+    /// Sixteen floats from `p` on.
+    @inline(__always)
+    static func lanes(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }
+
+    /// `Σ_{i < n} f(i)` in sixteen Float partial sums (a reduction Swift does not vectorise on its
+    /// own: it keeps the order of a scalar sum): `lanesAt(i)` gives f at i..<i+16, `at(i)` at i alone.
+    @inline(__always)
+    static func laneSum(_ n: Int, _ lanesAt: (Int) -> SIMD16<Float>, _ at: (Int) -> Float) -> Float {
+        var acc = SIMD16<Float>(), i = 0
+        while i + 16 <= n { acc += lanesAt(i); i += 16 }
+        var s = acc.sum()
+        while i < n { s += at(i); i += 1 }
+        return s
     }
 
     /// `batch_moments`: moments `[2, C]`, row 0 the mean and row 1 the biased variance of each channel of x `[N, C, spatial]`.
@@ -229,8 +240,11 @@ extension FastOps {
 
     /// `batch_norm_train_backward`: `dx = (dy − mean(dy) − x̂ · mean(dy · x̂)) / sqrt(var + eps)`, x̂ the
     /// normalized x, means per channel over N and spatial; x, dy, dx `[N, C, spatial]`; `moments` as for `batchNormTrain`.
+    /// With `scale` `[C]`, the gradient of `scale(batch_norm_train(x), scale)` instead (dy then the scale's
+    /// output gradient): the gradient above of `scale[c] · dy`, which is linear in dy.
     public static func batchNormTrainBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, moments: UnsafePointer<Float>? = nil,
-                                              dx: UnsafeMutablePointer<Float>, eps: Float, batch: Int, channels: Int, spatial: Int) {
+                                              scale: UnsafePointer<Float>? = nil, dx: UnsafeMutablePointer<Float>, eps: Float,
+                                              batch: Int, channels: Int, spatial: Int) {
         Parallel.forChunks(channels, costPerItem: (moments == nil ? 5 : 3) * batch * spatial) { cs in
             for c in cs {
                 let (m, v) = channelMoments(x, c, given: moments, batch: batch, channels: channels, spatial: spatial)
@@ -238,17 +252,15 @@ extension FastOps {
                 var sumDy = 0.0, sumDyXhat = 0.0
                 for n in 0..<batch {
                     let (s, g) = (x + (n * channels + c) * spatial, dy + (n * channels + c) * spatial)
-                    var a: Float = 0, b: Float = 0
-                    for i in 0..<spatial { a += g[i]; b += g[i] * (s[i] - m) }
-                    sumDy += Double(a)
-                    sumDyXhat += Double(b) * Double(inv)
+                    sumDy += Double(laneSum(spatial, { lanes(g + $0) }, { g[$0] }))
+                    sumDyXhat += Double(laneSum(spatial, { lanes(g + $0) * (lanes(s + $0) - m) }, { g[$0] * (s[$0] - m) })) * Double(inv)
                 }
                 let count = Double(batch * spatial)
-                let meanDy = Float(sumDy / count), meanDyXhat = Float(sumDyXhat / count)
+                let meanDy = Float(sumDy / count), meanDyXhat = Float(sumDyXhat / count), factor = inv * (scale?[c] ?? 1)
                 for n in 0..<batch {
                     let o = (n * channels + c) * spatial
                     let (s, g, d) = (x + o, dy + o, dx + o)
-                    for i in 0..<spatial { d[i] = (g[i] - meanDy - (s[i] - m) * inv * meanDyXhat) * inv }
+                    for i in 0..<spatial { d[i] = (g[i] - meanDy - (s[i] - m) * inv * meanDyXhat) * factor }
                 }
             }
         }

@@ -140,7 +140,7 @@ struct Exporter {
         used.insert(y)
         func pads() -> OnnxAttribute { let p = a.pair("pad"); return .ints("pads", [p.0, p.1, p.0, p.1]) }
         func pair(_ name: String, _ onnx: String) -> OnnxAttribute { let p = a.pair(name); return .ints(onnx, [p.0, p.1]) }
-        // conv2d and linear may carry a fused activation: the op, then Relu or LeakyRelu.
+        // conv2d, linear and scale may carry a fused activation: the op, then Relu or LeakyRelu.
         let activation = Op.fusableProducers.contains(node.op) ? a.string("activation") : "none"
         let raw = activation == "none" ? y : fresh("\(y).raw")
         switch node.op {
@@ -235,9 +235,9 @@ struct Exporter {
             if shift != 0 { add("Add", [v, constant("\(y).shift", floats: [shift], dims: [])], output: y) }
         case .scale:
             let rank = xt?.rank ?? 4
-            let scaled = node.operands.count == 3 ? fresh("\(y).scaled") : y
+            let scaled = node.operands.count == 3 ? fresh("\(y).scaled") : raw
             add("Mul", [x, try channelShaped(node, node.operands[1], rank: rank)], output: scaled)
-            if node.operands.count == 3 { add("Add", [scaled, try channelShaped(node, node.operands[2], rank: rank)], output: y) }
+            if node.operands.count == 3 { add("Add", [scaled, try channelShaped(node, node.operands[2], rank: rank)], output: raw) }
         case .bias:
             add("Add", [x, try channelShaped(node, node.operands[1], rank: xt?.rank ?? 4)], output: y)
         case .batchNorm:

@@ -64,7 +64,7 @@ public enum Interpreter {
         case .resize: return RefOps.resize(x: xs[0], shape: ss[0], oh: out[2], ow: out[3])
         case .add, .sub, .mul, .div, .maximum:
             return RefOps.binary(RefOps.BinaryOp(rawValue: n.op.rawValue)!, a: xs[0], aShape: ss[0], b: xs[1], bShape: ss[1]).out
-        case .scale: return RefOps.channelScale(x: xs[0], shape: ss[0], scale: xs[1], bias: xs.count > 2 ? xs[2] : nil)
+        case .scale: return activate(RefOps.channelScale(x: xs[0], shape: ss[0], scale: xs[1], bias: xs.count > 2 ? xs[2] : nil))
         case .bias: return RefOps.channelBias(x: xs[0], shape: ss[0], bias: xs[1])
         case .batchNorm: return RefOps.batchNorm(x: xs[0], shape: ss[0], mean: xs[1], variance: xs[2], eps: a.float("eps"))
         case .batchNormTrain: return RefOps.batchNormTrain(x: xs[0], shape: ss[0], eps: a.float("eps"))

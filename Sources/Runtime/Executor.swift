@@ -251,9 +251,10 @@ public final class Executor {
         case let .maximumBackward(aShape, bShape, shape, operand):
             return { FastOps.maximumBackward(a: xs[0], aShape: aShape, b: xs[1], bShape: bShape, dy: xs[2], dx: y, shape: shape,
                                              operand: operand, workspace: ws) }
-        case let .channelScale(v, hasScale):
+        case let .channelScale(v, hasScale, act):
             let scale = hasScale ? xs[1] : nil, bias = hasScale ? optional(2) : xs[1]
-            return { FastOps.channelScale(x: xs[0], scale: scale, bias: bias, y: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
+            return { FastOps.channelScale(x: xs[0], scale: scale, bias: bias, y: y, batch: v.batch, channels: v.channels, spatial: v.spatial,
+                                          activation: act) }
         case let .batchNorm(v, eps):
             return { FastOps.batchNorm(x: xs[0], mean: xs[1], variance: xs[2], eps: eps, y: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
         case let .batchNormBackward(v, eps):
@@ -262,8 +263,8 @@ public final class Executor {
         case let .batchNormTrain(v, eps):
             return { FastOps.batchNormTrain(x: xs[0], moments: optional(1), y: y, eps: eps, batch: v.batch, channels: v.channels, spatial: v.spatial) }
         case let .batchNormTrainBackward(v, eps):
-            return { FastOps.batchNormTrainBackward(x: xs[0], dy: xs[1], moments: optional(2), dx: y, eps: eps, batch: v.batch, channels: v.channels,
-                                                    spatial: v.spatial) }
+            return { FastOps.batchNormTrainBackward(x: xs[0], dy: xs[1], moments: optional(2), scale: optional(3), dx: y, eps: eps, batch: v.batch,
+                                                    channels: v.channels, spatial: v.spatial) }
         case let .batchMoments(v):
             return { FastOps.batchMoments(x: xs[0], moments: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
         case let .lrnAcross(v, size, alpha, beta, kk):

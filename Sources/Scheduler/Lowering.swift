@@ -60,13 +60,14 @@ public enum KernelCall {
     case binary(FastOps.BinaryOp, aShape: [Int], bShape: [Int])
     /// `(a, b, dy)`: dy where a wins (operand 0: a ≥ b; operand 1: b > a), a and b broadcast to `shape`.
     case maximumBackward(aShape: [Int], bShape: [Int], shape: [Int], operand: Int)
-    /// scale (operands x, s[, b]) or bias (x, b) per channel.
-    case channelScale(ChannelView, hasScale: Bool)
+    /// scale (operands x, s[, b]) or bias (x, b) per channel, then the activation.
+    case channelScale(ChannelView, hasScale: Bool, Activation)
     case batchNorm(ChannelView, eps: Float)
     case batchNormBackward(ChannelView, eps: Float)
     /// Normalization with the batch's statistics (`batch_norm_train`, operands `(x[, moments])`), its
-    /// gradient (`(x, dy[, moments])`), and the statistics alone; `moments` is the layer's
-    /// `batch_moments` value when the scheduler shares it (`Scheduler.shareBatchMoments`).
+    /// gradient (`(x, dy[, moments[, gamma]])`), and the statistics alone; `moments` is the layer's
+    /// `batch_moments` value when the scheduler shares it (`Scheduler.shareBatchMoments`), `gamma` the
+    /// following scale's when its gradient is folded in (`Scheduler.foldScaleIntoBatchNormBackward`).
     case batchNormTrain(ChannelView, eps: Float)
     case batchNormTrainBackward(ChannelView, eps: Float)
     case batchMoments(ChannelView)
@@ -196,7 +197,7 @@ public enum KernelCall {
         case .resizeBackward: label = "resize_backward"
         case .binary(let op, _, _): label = op.rawValue
         case .maximumBackward: label = "maximum_backward"
-        case .channelScale(_, let hasScale): label = hasScale ? "scale" : "bias"
+        case .channelScale(_, let hasScale, let act): label = (hasScale ? "scale" : "bias") + (act == .none ? "" : "+relu")
         case .batchNorm: label = "batch_norm"
         case .batchNormBackward: label = "batch_norm_backward"
         case .batchNormTrain: label = "batch_norm_train"
@@ -313,8 +314,7 @@ enum Lowering {
             return .binary(FastOps.BinaryOp(rawValue: n.op.rawValue)!, aShape: ins[0], bShape: ins[1])
         case .maximumBackward:
             return .maximumBackward(aShape: ins[0], bShape: ins[1], shape: out, operand: a.int("operand"))
-        case .scale: return .channelScale(view(ins[0]), hasScale: true)
-        case .bias: return .channelScale(view(ins[0]), hasScale: false)
+        case .scale, .bias: return .channelScale(view(ins[0]), hasScale: n.op == .scale, activation)
         case .batchNorm: return .batchNorm(view(ins[0]), eps: Float(a.float("eps")))
         case .batchNormBackward: return .batchNormBackward(view(out), eps: Float(a.float("eps")))
         case .batchNormTrain: return .batchNormTrain(view(out), eps: Float(a.float("eps")))

@@ -42,7 +42,7 @@ public enum Scheduler {
             kernels = recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys))
             kernels = fuseConvPool(kernels, outputs: Set(g.outputs))
             kernels = fusePoolBackwardIntoFilter(kernels, outputs: Set(g.outputs))
-            kernels = shareBatchMoments(kernels)
+            kernels = foldScaleIntoBatchNormBackward(shareBatchMoments(kernels), outputs: Set(g.outputs))
         }
 
         var buffers: [String: BufferInfo] = [:]
@@ -222,6 +222,24 @@ public enum Scheduler {
             }
             return k
         }
+    }
+
+    /// `batch_norm_train_backward(x, scale(dy, gamma), moments)` whose scaled gradient nothing else
+    /// reads becomes `batch_norm_train_backward(x, dy, moments, gamma)`: the kernel multiplies by gamma
+    /// itself (the gradient is linear in dy), one pass over the activation fewer per layer and step.
+    static func foldScaleIntoBatchNormBackward(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
+        var uses: [String: Int] = [:], producer: [String: Int] = [:], removed = Set<Int>(), ks = kernels
+        for (i, k) in ks.enumerated() { producer[k.node.name] = i; for o in k.node.operands { uses[o, default: 0] += 1 } }
+        for i in ks.indices where ks[i].node.op == .batchNormTrainBackward && ks[i].node.operands.count == 3 {
+            guard let j = producer[ks[i].node.operands[1]], case .channelScale(_, true, .none) = ks[j].call, ks[j].node.operands.count == 2,
+                  uses[ks[j].node.name] == 1, !outputs.contains(ks[j].node.name) else { continue }
+            ks[i].node.operands[1] = ks[j].node.operands[0]
+            ks[i].node.operands.append(ks[j].node.operands[1])
+            ks[i].node.origins = [ks[j].node.name] + (ks[i].node.origins.isEmpty ? [ks[i].node.name] : ks[i].node.origins)
+            ks[i].flops += ks[j].flops
+            removed.insert(j)
+        }
+        return ks.indices.filter { !removed.contains($0) }.map { ks[$0] }
     }
 
     /// The convolution algorithm for a geometry, among the allowed ones:

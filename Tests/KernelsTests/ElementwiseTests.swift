@@ -140,6 +140,9 @@ final class ElementwiseTests: XCTestCase {
         let g = rounded(randomValues(c, seed: 8)), b = rounded(randomValues(c, seed: 9))
         FastOps.channelScale(x: floats(x), scale: floats(g), bias: floats(b), y: &y, batch: n, channels: c, spatial: sp)
         assertClose(y, RefOps.channelScale(x: x, shape: shape, scale: g, bias: b), "channel scale")
+        FastOps.channelScale(x: floats(x), scale: floats(g), bias: floats(b), y: &y, batch: n, channels: c, spatial: sp,
+                             activation: .relu(negativeSlope: 0))
+        assertClose(y, RefOps.relu(RefOps.channelScale(x: x, shape: shape, scale: g, bias: b), negativeSlope: 0), "channel scale + relu")
         FastOps.channelScale(x: floats(x), scale: nil, bias: floats(b), y: &y, batch: n, channels: c, spatial: sp)
         assertClose(y, RefOps.channelBias(x: x, shape: shape, bias: b), "channel bias")
         let r = RefOps.channelScaleBackward(dy: dy, x: x, shape: shape, scale: g)
@@ -163,10 +166,11 @@ final class ElementwiseTests: XCTestCase {
 
     /// Batch norm with the batch's statistics: moments, forward (out of place and in place) and the
     /// gradient through the statistics, against the Double reference (the reference's gradient is the
-    /// chain rule through mean and variance; here also checked by finite differences). Two shapes:
-    /// channels split over both workers, and one large enough to run in parallel.
+    /// chain rule through mean and variance; here also checked by finite differences), and the gradient
+    /// through a following scale (gamma folded in). Two shapes: channels split over both workers, and
+    /// one large enough to run in parallel, whose planes (600) end in a partial vector.
     func testBatchNormTrain() {
-        for (shape, seed) in [([3, 4, 5, 3], UInt64(40)), ([8, 6, 24, 24], UInt64(41))] {
+        for (shape, seed) in [([3, 4, 5, 3], UInt64(40)), ([8, 6, 24, 25], UInt64(41))] {
             let (n, c, sp) = (shape[0], shape[1], shape[2...].reduce(1, *)), count = shape.reduce(1, *)
             let x = rounded(randomValues(count, seed: seed, scale: 3).map { $0 + 1 }), dy = rounded(randomValues(count, seed: seed + 1))
             let eps = 1e-3
@@ -186,6 +190,11 @@ final class ElementwiseTests: XCTestCase {
             FastOps.batchNormTrainBackward(x: floats(x), dy: floats(dy), dx: &dx, eps: Float(eps), batch: n, channels: c, spatial: sp)
             let rdx = RefOps.batchNormTrainBackward(dy: dy, x: x, shape: shape, eps: eps)
             assertClose(dx, rdx, "batch_norm_train_backward \(shape)")
+            let gamma = rounded(randomValues(c, seed: seed + 2))
+            FastOps.batchNormTrainBackward(x: floats(x), dy: floats(dy), moments: moments, scale: floats(gamma), dx: &dx, eps: Float(eps),
+                                           batch: n, channels: c, spatial: sp)
+            let scaled = RefOps.channelScaleBackward(dy: dy, x: ry, shape: shape, scale: gamma).dx
+            assertClose(dx, RefOps.batchNormTrainBackward(dy: scaled, x: x, shape: shape, eps: eps), "batch_norm_train_backward, scaled \(shape)")
             if count < 1000 {
                 checkGradient("batch_norm_train dx", x: x, analytic: rdx) { project(RefOps.batchNormTrain(x: $0, shape: shape, eps: eps), dy) }
             }

@@ -122,8 +122,9 @@ final class ScheduleTests: XCTestCase {
     }
 
     /// A training step of VGG48 computes each layer's batch statistics once: every batch_norm_train
-    /// and its gradient read the layer's batch_moments value (the gradients' numbers are checked
-    /// against the reference in FastPathGradientTests, "conv bn block large").
+    /// and its gradient read the layer's batch_moments value; each ReLU runs in its scale's kernel and
+    /// each scale's input gradient in the batch norm's gradient, which reads gamma (the gradients'
+    /// numbers are checked against the reference in FastPathGradientTests, "conv bn block large").
     func testBatchStatisticsAreComputedOncePerLayer() throws {
         let s = try makeSchedule(Repo.graphs + "/vgg48_stage2.fn2e", batch: 2, training: true)
         let moments = s.kernels.filter { $0.node.op == .batchMoments }
@@ -133,9 +134,13 @@ final class ScheduleTests: XCTestCase {
             XCTAssertEqual(ks.count, 8, op.rawValue)
             for k in ks {
                 let m = moments.first { $0.node.operands[0] == k.node.operands[0] }
-                XCTAssertEqual(k.node.operands.last, m?.node.name, "\(k.node.name) does not read its layer's moments")
+                XCTAssertEqual(k.node.operands[op == .batchNormTrain ? 1 : 2], m?.node.name, "\(k.node.name) does not read its layer's moments")
             }
         }
+        XCTAssertEqual(s.kernels.filter { $0.node.op == .batchNormTrainBackward }.map { $0.node.operands.last!.hasSuffix(".gamma") },
+                       Array(repeating: true, count: 8))
+        XCTAssertEqual(s.kernels.filter { $0.node.op == .scale }.map(\.label), Array(repeating: "scale+relu", count: 8))
+        XCTAssertFalse(s.kernels.contains { $0.node.op == .relu })
         XCTAssertEqual(try makeSchedule(Repo.graphs + "/vgg48_stage2.fn2e", batch: 2, training: true, fuse: false)
             .kernels.filter { $0.node.op == .batchNormTrain }.map(\.node.operands.count), Array(repeating: 1, count: 8))
     }
