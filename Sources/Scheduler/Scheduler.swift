@@ -250,7 +250,9 @@ public enum Scheduler {
     ///   about 2x fewer operations in practice on VGG/ExpNet layers (4x fewer multiplies at large
     ///   sizes, minus the transforms); below 16 channels the transforms dominate (a 1-channel first
     ///   layer runs 2-4x slower than im2col);
-    /// - the direct kernel for 1-3 input channels at stride 1 (first layers: im2col's K would be 9-27);
+    /// - the direct kernel for 1-3 input channels at stride 1 (first layers: im2col's K would be 9-27)
+    ///   where its blocks of 16 columns waste at most a fifth of a row (R-Net's 22 columns, 32
+    ///   computed, ran 1.3x faster by im2col; O-Net's 46 the same either way);
     /// - one GEMM for the batch where an image's output is small (under 256 pixels, so a GEMM per
     ///   image would be thin) and the batch's im2col matrix fits in 64 MiB;
     /// - pointwise for 1x1 stride-1 unpadded kernels;
@@ -260,7 +262,7 @@ public enum Scheduler {
            2 * 36 * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) <= 9 * g.outH * g.outW {
             return .winograd
         }
-        if allowed.contains(.direct), g.directEligible { return .direct }
+        if allowed.contains(.direct), g.directEligible, (g.outW + 15) / 16 * 16 * 4 <= g.outW * 5 { return .direct }
         if allowed.contains(.batched), g.groups == 1, g.batch > 1, g.outH * g.outW < 256, g.batchedWorkspaceCount * 4 <= 64 << 20 {
             return .batched
         }
