@@ -214,13 +214,14 @@ struct Backward {
         case .conv2d:
             let w = operandType(1).dims
             let conv = n.attrs.filter { $0.key != "activation" && $0.key != "negative_slope" }
-            if wants(0) {
-                try contribute(0, .conv2dBackwardData, [dy, x[1]], conv.merging(["input_size": .ints(shapeAttr(Array(operandType(0).dims[2...])))]) { $1 })
-            }
+            // The data gradient last: x, often a large activation, dies at the weight gradient before dx exists.
             if wants(1) {
                 try contribute(1, .conv2dBackwardFilter, [x[0], dy], conv.merging(["kernel": .ints(shapeAttr(Array(w[2...])))]) { $1 })
             }
             if wants(2) { try contribute(2, .sum, [dy], ["axes": .ints([0, 2, 3])]) }
+            if wants(0) {
+                try contribute(0, .conv2dBackwardData, [dy, x[1]], conv.merging(["input_size": .ints(shapeAttr(Array(operandType(0).dims[2...])))]) { $1 })
+            }
         case .maxPool:
             if wants(0) { try contribute(0, .maxPoolBackward, [x[0], dy], n.attrs) }
         case .avgPool:

@@ -2,6 +2,7 @@
 // computed from a zero-padded copy of the input rows it reads, 4 output channels by 16 columns in
 // registers. Plain loops the compiler vectorizes, one clone per instruction set, chosen at load time.
 #include "CKernels.h"
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__linux__)
@@ -10,6 +11,7 @@
 #define CLONES
 #endif
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 enum { L = 16, OB = 4 };  // columns per vector, output channels per block
 
 // Padded rows hold every column a 16-wide block reads, past the last output too.
@@ -28,61 +30,107 @@ static long pad_rows(const float *x, fn2e_conv g, long r, float *xp) {
     return n;
 }
 
-// The weight gradient's 16 partial sums per weight, and the rows of dy it builds from a max pool's winners.
+// The weight gradient's 16 partial sums per weight.
 static long partial_sums(fn2e_conv g) { return (long)(g.o + OB - 1) / OB * OB * g.c * g.kh * g.kw * L; }
 
+// After the padded rows: two output rows per channel (the pooled forward; the weight gradient's
+// row of dy per channel), then the weight gradient's partial sums.
 long fn2e_conv_direct_scratch(fn2e_conv g, int filter) {
-    return (long)g.c * g.kh * padded_width(g) + (filter ? partial_sums(g) + (long)g.o * g.ow : 0);
+    return (long)g.c * g.kh * padded_width(g) + 2L * g.o * g.ow + (filter ? partial_sums(g) : 0);
 }
 
 // Row oy of image n of every channel of dy = max_pool_backward(winners, dp) into d[o·ow + ox]:
 // each pooled value whose window holds row oy adds to its winner when the winner is in that row.
-static void unpool_row(const float *dp, const int *win, fn2e_pool p, fn2e_conv g, long n, long oy, float *d) {
+// Inlined into the weight gradient's clones, so its loops are vectorized for the machine.
+static inline __attribute__((always_inline)) void unpool_row(const float *dp, const unsigned char *win, fn2e_pool p, fn2e_conv g,
+                                                             long n, long oy, float *d) {
     long lo = oy + p.ph - p.kh + 1 <= 0 ? 0 : (oy + p.ph - p.kh + p.sh) / p.sh, hi = MIN((oy + p.ph) / p.sh, p.oh - 1);
+    int tiles = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0;
     memset(d, 0, sizeof(float) * g.o * g.ow);
     for (long c = 0; c < g.o; c++)
         for (long py = lo; py <= hi; py++) {
-            long at = ((n * g.o + c) * p.oh + py) * p.ow;
-            for (int px = 0; px < p.ow; px++) {
-                unsigned long u = (unsigned long)(win[at + px] - oy * g.ow);
-                if (u < (unsigned long)g.ow) d[c * g.ow + u] += dp[at + px];
+            long at = ((n * g.o + c) * p.oh + py) * p.ow, i = (oy - (py * p.sh - p.ph)) * p.kw;  // row oy's first place in the window
+            if (tiles) {  // 2x2 windows at stride 2: each pooled value's two cells in row oy, as vectors
+                for (long px = 0; px < p.ow; px++) {
+                    d[c * g.ow + 2 * px] = win[at + px] == i ? dp[at + px] : 0;
+                    d[c * g.ow + 2 * px + 1] = win[at + px] == i + 1 ? dp[at + px] : 0;
+                }
+                continue;
+            }
+            for (long px = 0; px < p.ow; px++) {  // without branches (half of a 2x2 pool's winners are in row oy, at random),
+                unsigned long j = (unsigned long)(win[at + px] - i);  // the winner's column in the window, if in row oy;
+                int hit = j < (unsigned long)p.kw;  // a miss adds 0 to a cell of its own window's columns (no chain of stores)
+                long col = px * p.sw - p.pw + (hit ? (long)j : 0);
+                d[c * g.ow + MAX(0, MIN(g.ow - 1, col))] += hit ? dp[at + px] : 0;
             }
         }
 }
 
+// One output row of every channel from its padded input rows: channel o's at y + o·stride.
+static inline __attribute__((always_inline)) void conv_row(const float *w, const float *bias, fn2e_conv g, int relu, float slope,
+                                                           const float *xp, float *y, long stride) {
+    int taps = g.c * g.kh * g.kw, wp = padded_width(g);
+    for (int o = 0; o < g.o; o += OB) {
+        const float *wk[OB];  // the block's weights (the last channel again past the end)
+        for (int k = 0; k < OB; k++) wk[k] = w + MIN(o + k, g.o - 1) * taps;
+        for (int ox = 0; ox < g.ow; ox += L) {
+            float acc[OB][L];
+            for (int k = 0; k < OB; k++) for (int v = 0; v < L; v++) acc[k][v] = bias ? bias[MIN(o + k, g.o - 1)] : 0;
+            for (int row = 0, t = 0; row < g.c * g.kh; row++)
+                for (int j = 0; j < g.kw; j++, t++) {
+                    const float *s = xp + row * wp + ox + j;
+                    for (int k = 0; k < OB; k++) for (int v = 0; v < L; v++) acc[k][v] += wk[k][t] * s[v];
+                }
+            for (int k = 0; k < OB; k++) {  // (a bound of OB alone keeps acc in registers)
+                if (o + k >= g.o) break;
+                float out[L], *d = y + (o + k) * stride + ox;
+                for (int v = 0; v < L; v++) out[v] = relu && acc[k][v] < 0 ? acc[k][v] * slope : acc[k][v];
+                if (ox + L <= g.ow) memcpy(d, out, sizeof out);
+                else for (int v = 0; v < g.ow - ox; v++) d[v] = out[v];
+            }
+        }
+    }
+}
+
 CLONES void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *y, fn2e_conv g,
                              int relu, float slope, float *xp, long r0, long r1) {
-    int taps = g.c * g.kh * g.kw, wp = padded_width(g);
     for (long r = r0; r < r1; r++) {
-        long n = pad_rows(x, g, r, xp), oy = r % g.oh;
-        for (int o = 0; o < g.o; o += OB) {
-            const float *wk[OB];  // the block's weights (the last channel again past the end)
-            for (int k = 0; k < OB; k++) wk[k] = w + MIN(o + k, g.o - 1) * taps;
-            for (int ox = 0; ox < g.ow; ox += L) {
-                float acc[OB][L];
-                for (int k = 0; k < OB; k++) for (int v = 0; v < L; v++) acc[k][v] = bias ? bias[MIN(o + k, g.o - 1)] : 0;
-                for (int row = 0, t = 0; row < g.c * g.kh; row++)
-                    for (int j = 0; j < g.kw; j++, t++) {
-                        const float *s = xp + row * wp + ox + j;
-                        for (int k = 0; k < OB; k++) for (int v = 0; v < L; v++) acc[k][v] += wk[k][t] * s[v];
-                    }
-                for (int k = 0; k < OB; k++) {  // (a bound of OB alone keeps acc in registers)
-                    if (o + k >= g.o) break;
-                    float out[L], *d = y + ((n * g.o + o + k) * g.oh + oy) * g.ow + ox;
-                    for (int v = 0; v < L; v++) out[v] = relu && acc[k][v] < 0 ? acc[k][v] * slope : acc[k][v];
-                    if (ox + L <= g.ow) memcpy(d, out, sizeof out);
-                    else for (int v = 0; v < g.ow - ox; v++) d[v] = out[v];
-                }
+        long n = pad_rows(x, g, r, xp);
+        conv_row(w, bias, g, relu, slope, xp, y + (n * g.o * g.oh + r % g.oh) * g.ow, (long)g.oh * g.ow);
+    }
+}
+
+CLONES void fn2e_conv_direct_pool(const float *x, const float *w, const float *bias, float *y, unsigned char *win, fn2e_conv g,
+                                  fn2e_pool p, int relu, float slope, int mask, float *xp, long r0, long r1) {
+    float *rows = xp + g.c * g.kh * padded_width(g);  // rows[(o·2 + i)·ow + ox]
+    for (long r = r0; r < r1; r++) {
+        long n = r / p.oh, py = r % p.oh;
+        for (int i = 0; i < 2; i++) {
+            pad_rows(x, g, n * g.oh + 2 * py + i, xp);
+            conv_row(w, bias, g, relu, slope, xp, rows + i * g.ow, 2L * g.ow);
+        }
+        for (long c = 0; c < g.o; c++) {
+            const float *a = rows + c * 2 * g.ow, *b = a + g.ow;
+            long at = ((n * g.o + c) * p.oh + py) * p.ow;
+            for (int px = 0; px < p.ow; px++) {  // the first maximum in window order; NaN never wins
+                float best = -INFINITY;
+                unsigned char k = 255;
+                if (a[2 * px] > best) { best = a[2 * px]; k = 0; }
+                if (a[2 * px + 1] > best) { best = a[2 * px + 1]; k = 1; }
+                if (b[2 * px] > best) { best = b[2 * px]; k = 2; }
+                if (b[2 * px + 1] > best) { best = b[2 * px + 1]; k = 3; }
+                y[at + px] = best;
+                if (win) win[at + px] = mask && !(best > 0) ? 255 : k;
             }
         }
     }
 }
 
 // part[(o·taps + t)·L + v]: 16 partial sums per weight, summed into dw at the end.
-CLONES void fn2e_conv_direct_filter(const float *dy, const int *win, fn2e_pool p, const float *x, float *dw, fn2e_conv g,
+CLONES void fn2e_conv_direct_filter(const float *dy, const unsigned char *win, fn2e_pool p, const float *x, float *dw, fn2e_conv g,
                                     float *xp, long r0, long r1) {
     int taps = g.c * g.kh * g.kw, wp = padded_width(g);
-    float *part = memset(xp + g.c * g.kh * wp, 0, sizeof(float) * partial_sums(g)), *rows = part + partial_sums(g);
+    float *rows = xp + g.c * g.kh * wp, *part = memset(rows + 2L * g.o * g.ow, 0, sizeof(float) * partial_sums(g));
     for (long r = r0; r < r1; r++) {
         long n = pad_rows(x, g, r, xp), oy = r % g.oh;
         if (win) unpool_row(dy, win, p, g, n, oy, rows);
@@ -103,13 +151,13 @@ CLONES void fn2e_conv_direct_filter(const float *dy, const int *win, fn2e_pool p
     for (long i = 0; i < (long)g.o * taps; i++) { dw[i] = 0; for (int v = 0; v < L; v++) dw[i] += part[i * L + v]; }
 }
 
-void fn2e_pool_grad_channel_sum(const float *dp, const int *win, float *db, long batch, int channels, long plane, int c0, int c1) {
+void fn2e_pool_grad_channel_sum(const float *dp, const unsigned char *win, float *db, long batch, int channels, long plane, int c0, int c1) {
     for (int c = c0; c < c1; c++) {
         float sum = 0;
         for (long n = 0; n < batch; n++) {
             const float *d = dp + (n * channels + c) * plane;
-            const int *w = win + (n * channels + c) * plane;
-            for (long i = 0; i < plane; i++) sum += w[i] >= 0 ? d[i] : 0;
+            const unsigned char *w = win + (n * channels + c) * plane;
+            for (long i = 0; i < plane; i++) sum += w[i] != 255 ? d[i] : 0;
         }
         db[c] = sum;
     }

@@ -22,15 +22,21 @@ enum Resample {
         }
     }
 
-    /// `weights` flattened: output pixel k reads `index[start[k]..<start[k + 1]]` with `weight`.
-    struct Taps {
-        var start: [Int] = [0], index: [Int] = [], weight: [Float] = []
+    /// `weights` flattened: output pixel k reads `index[start[k]..<start[k + 1]]` with `weight`, in
+    /// buffers of their own (read without bounds checks in the loops below).
+    final class Taps {
+        let start: UnsafeMutableBufferPointer<Int>, index: UnsafeMutableBufferPointer<Int>, weight: UnsafeMutableBufferPointer<Float>
         init(from n: Int, to m: Int) {
-            for taps in Resample.weights(from: n, to: m) {
-                for (i, a) in taps { index.append(i); weight.append(a) }
-                start.append(index.count)
+            let taps = Resample.weights(from: n, to: m)
+            let count = taps.reduce(0) { $0 + $1.count }
+            (start, index, weight) = (.allocate(capacity: m + 1), .allocate(capacity: count), .allocate(capacity: count))
+            start[0] = 0
+            for (k, pixel) in taps.enumerated() {
+                for (j, (i, a)) in pixel.enumerated() { (index[start[k] + j], weight[start[k] + j]) = (i, a) }
+                start[k + 1] = start[k] + pixel.count
             }
         }
+        deinit { start.deallocate(); index.deallocate(); weight.deallocate() }
     }
 
     /// `[C, H, W]` to `[C, outH, outW]`.
@@ -48,23 +54,22 @@ enum Resample {
         return Tensor(shape: [c, outH, outW], data: out)
     }
 
-    /// `[C, H, W]` as `[C, W, H]` (columns contiguous: what `resample` reads), in blocks.
+    /// `[C, H, W]` as `[C, W, H]` (columns contiguous: what `resample` reads), 8 rows at a time.
     static func transposed(_ image: Tensor) -> Tensor {
         let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
-        var out = [Float](repeating: 0, count: c * h * w)
-        out.withUnsafeMutableBufferPointer { o in
-            image.data.withUnsafeBufferPointer { src in
-                let block = 32
+        let out = [Float](unsafeUninitializedCapacity: c * h * w) { o, n in
+            image.data.withUnsafeBufferPointer { s in
                 for ch in 0..<c {
-                    for y0 in stride(from: 0, to: h, by: block) {
-                        for x0 in stride(from: 0, to: w, by: block) {
-                            for y in y0..<min(h, y0 + block) {
-                                for x in x0..<min(w, x0 + block) { o[(ch * w + x) * h + y] = src[(ch * h + y) * w + x] }
-                            }
+                    let (src, dst) = (s.baseAddress! + ch * h * w, o.baseAddress! + ch * h * w)
+                    for y0 in stride(from: 0, to: h, by: 8) {
+                        let y1 = min(h, y0 + 8)
+                        for x in 0..<w {
+                            for y in y0..<y1 { dst[x * h + y] = src[y * w + x] }
                         }
                     }
                 }
             }
+            n = c * h * w
         }
         return Tensor(shape: [c, w, h], data: out)
     }
@@ -85,18 +90,19 @@ enum Resample {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: wh + outH)
         defer { scratch.deallocate() }
         let (line, column) = (scratch, scratch + wh)
+        let (xs, xi, xw, ys, yi, yw) = (x.start, x.index, x.weight, y.start, y.index, y.weight)
         for ch in 0..<c {
             for k in 0..<outW {
                 line.update(repeating: 0, count: wh)
-                for t in x.start[k]..<x.start[k + 1] {
-                    let ix = window.left + x.index[t]
+                for t in xs[k]..<xs[k + 1] {
+                    let ix = window.left + xi[t]
                     guard ix >= 0 && ix < w, lo < hi else { continue }
-                    let (a, s) = (x.weight[t], src + (ch * w + ix) * h + window.top)
+                    let (a, s) = (xw[t], src + (ch * w + ix) * h + window.top)
                     for r in lo..<hi { line[r] += a * s[r] }
                 }
                 for r in 0..<outH {
                     var v: Float = 0
-                    for t in y.start[r]..<y.start[r + 1] { v += y.weight[t] * line[y.index[t]] }
+                    for t in ys[r]..<ys[r + 1] { v += yw[t] * line[yi[t]] }
                     column[r] = v
                 }
                 store(ch, k, column)

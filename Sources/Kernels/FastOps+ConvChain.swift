@@ -81,10 +81,15 @@ extension FastOps {
     /// and bias at its positions; y `[N, C', OH, OW]` the pooled output; `winners` (the pool's
     /// recorded winner per output, see `maxPool`) when given. `workspace`: `conv2dMaxPoolBooking`.
     public static func conv2dMaxPool(_ operands: [UnsafePointer<Float>], y: UnsafeMutablePointer<Float>, convs: [ChainedConv],
-                                     pool p: PoolGeometry, winners: UnsafeMutablePointer<Int32>?, reluMask: Bool, workspace: Workspace) {
+                                     pool p: PoolGeometry, winners: UnsafeMutablePointer<UInt8>?, reluMask: Bool, workspace: Workspace) {
         let image = PoolGeometry(batch: 1, channels: p.channels, height: p.height, width: p.width, kernel: (p.kernelH, p.kernelW),
                                  stride: (p.strideH, p.strideW), pad: (p.padH, p.padW), ceil: p.ceilMode)
         let scratch = workspace.slice("scratch")
+        if convs.count == 1, convs[0].algorithm == .direct, p.isDisjoint2x2 {  // the whole batch, two rows at a time
+            let c = convs[0]
+            return conv2dDirectMaxPool(x: operands[0], w: operands[c.weight], bias: c.bias.map { operands[$0] }, y: y, winners: winners,
+                                       geometry: c.geometry, pool: p, activation: c.activation, reluMask: reluMask, workspace: scratch)
+        }
         let outs = convs.indices.map { workspace.slice("output\($0)") }, us = convs.indices.map { workspace.slice("weights\($0)") }
         let (inStride, outStride) = (convs[0].geometry.single.inputCount, image.outputCount)
         // Winograd weights are transformed once for all images.

@@ -23,10 +23,11 @@ extension PoolGeometry {
 }
 
 extension FastOps {
-    /// Calls `body(scratch, r0, r1)` once per worker with its scratch and its share of the batch's output rows.
-    static func directRows(_ g: ConvGeometry, filter: Bool, _ ws: UnsafeMutablePointer<Float>,
+    /// Calls `body(scratch, r0, r1)` once per worker with its scratch and its share of the batch's output rows
+    /// (or of `rows`).
+    static func directRows(_ g: ConvGeometry, filter: Bool, rows: Int? = nil, _ ws: UnsafeMutablePointer<Float>,
                            _ body: (UnsafeMutablePointer<Float>, Int, Int) -> Void) {
-        let (rows, n, scratch) = (g.batch * g.outH, Parallel.workers, g.directWorkspace(filter: filter) / Parallel.workers)
+        let (rows, n, scratch) = (rows ?? g.batch * g.outH, Parallel.workers, g.directWorkspace(filter: filter) / Parallel.workers)
         Parallel.forChunks(n, costPerItem: max(1, rows / n) * g.outW * g.weightCount) { ts in
             for t in ts { body(ws + t * scratch, rows * t / n, rows * (t + 1) / n) }
         }
@@ -43,13 +44,24 @@ extension FastOps {
         rows(workspace + t * g.directWorkspace(filter: false) / Parallel.workers, 0, g.batch * g.outH)
     }
 
+    /// `conv2dDirect` then `maxPool` of `pool`'s 2x2 windows at stride 2 (`isDisjoint2x2`), two output
+    /// rows at a time: the convolution's output is never written.
+    static func conv2dDirectMaxPool(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                                    winners: UnsafeMutablePointer<UInt8>?, geometry g: ConvGeometry, pool: PoolGeometry, activation: Activation,
+                                    reluMask: Bool, workspace: UnsafeMutablePointer<Float>) {
+        let (d, p, slope): (fn2e_conv, fn2e_pool, Float?) = (g.direct, pool.direct, { if case let .relu(s) = activation { s } else { nil } }())
+        directRows(g, filter: false, rows: g.batch * pool.outH, workspace) {
+            fn2e_conv_direct_pool(x, w, bias, y, winners, d, p, slope == nil ? 0 : 1, slope ?? 0, reluMask ? 1 : 0, $0, $1, $2)
+        }
+    }
+
     /// Same contract as `conv2dBackwardFilter` without accumulation, as `conv2dDirect` (`workspace`:
     /// `g.directWorkspace(filter: true)`): each worker sums its rows into its own dw, then they are added.
     /// With `winners` (recorded by `maxPool` with geometry `pool` over the convolution's output), dy is
     /// the pool's output gradient and the convolution's, `maxPoolBackward(dy:argmax:)`, is built row by row.
     public static func conv2dBackwardFilterDirect(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                                                   geometry g: ConvGeometry, workspace: UnsafeMutablePointer<Float>,
-                                                  winners: UnsafePointer<Int32>? = nil, pool: PoolGeometry? = nil) {
+                                                  winners: UnsafePointer<UInt8>? = nil, pool: PoolGeometry? = nil) {
         let (d, count, scratch) = (g.direct, g.weightCount, g.directWorkspace(filter: true) / Parallel.workers)
         let p = pool?.direct ?? fn2e_pool()
         directRows(g, filter: true, workspace) { fn2e_conv_direct_filter(dy, winners, p, x, $0, d, $0 + count, $1, $2) }
@@ -58,7 +70,7 @@ extension FastOps {
 
     /// The bias gradient of a convolution whose output a max pool (geometry `p`) read and recorded
     /// `winners` of: db[c] sums `maxPoolBackward(dy:argmax:)` over all but channels without building it.
-    public static func maxPoolBackwardChannelSum(dy: UnsafePointer<Float>, winners: UnsafePointer<Int32>, db: UnsafeMutablePointer<Float>, pool p: PoolGeometry) {
+    public static func maxPoolBackwardChannelSum(dy: UnsafePointer<Float>, winners: UnsafePointer<UInt8>, db: UnsafeMutablePointer<Float>, pool p: PoolGeometry) {
         Parallel.forChunks(p.channels, costPerItem: p.batch * p.outH * p.outW) { cs in
             fn2e_pool_grad_channel_sum(dy, winners, db, p.batch, Int32(p.channels), p.outH * p.outW, Int32(cs.lowerBound), Int32(cs.upperBound))
         }

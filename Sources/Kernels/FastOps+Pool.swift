@@ -22,11 +22,12 @@ extension FastOps {
     }
 
     /// Max pooling. x `[N, C, H, W]` → y `[N, C, OH, OW]`; the window is clipped to the image, so
-    /// padding never wins; ties keep the first maximum. `argmax`, if given, receives `h · W + w`
-    /// of each winner within its plane (Caffe's mask), shape `[N, C, OH, OW]`, -1 where there is
-    /// none; with `reluMask` a winner that is not > 0 counts as none (the ReLU backward of a pooled
-    /// ReLU output, applied ahead: `maxPoolBackward(argmax:)` then equals `maxPoolBackward(x:reluMask:)`).
-    public static func maxPool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?,
+    /// padding never wins; ties keep the first maximum. `argmax`, if given, receives one byte per
+    /// output, `[N, C, OH, OW]`: the winner's place `i · kernelW + j` in its (unclipped) window,
+    /// `noWinner` where there is none; with `reluMask` a winner that is not > 0 counts as none (the
+    /// ReLU backward of a pooled ReLU output, applied ahead: `maxPoolBackward(argmax:)` then equals
+    /// `maxPoolBackward(x:reluMask:)`). Windows of at most 255 cells.
+    public static func maxPool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>?,
                                geometry g: PoolGeometry, reluMask: Bool = false) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
         if g.isDisjoint2x2 {
@@ -34,8 +35,7 @@ extension FastOps {
                 for p in planes {
                     for oy in 0..<oh {
                         let r0 = x + p * h * w + 2 * oy * w, o = (p * oh + oy) * ow
-                        maxPool2x2Row(r0, r0 + w, y + o, argmax.map { $0 + o }, count: ow, first: Int32(2 * oy * w),
-                                      width: Int32(w), reluMask: reluMask)
+                        maxPool2x2Row(r0, r0 + w, y + o, argmax.map { $0 + o }, count: ow, reluMask: reluMask)
                     }
                 }
             }
@@ -71,52 +71,54 @@ extension FastOps {
                 windowMaxima(x + p * h * w, geometry: g) { oy, ox, best, bestIdx in
                     let o = (p * oh + oy) * ow + ox
                     y[o] = best
-                    argmax?[o] = reluMask && !(best > 0) ? -1 : Int32(bestIdx)
+                    let i = bestIdx / w - (oy * g.strideH - g.padH), j = bestIdx % w - (ox * g.strideW - g.padW)
+                    argmax?[o] = bestIdx < 0 || (reluMask && !(best > 0)) ? noWinner : UInt8(i * g.kernelW + j)
                 }
             }
         }
     }
 
+    /// What `maxPool` records for a window without a winner.
+    public static let noWinner: UInt8 = 255
+
     /// One row of 2x2 windows: input rows `r0`, `r1`, `count` outputs at `d` and, when given, their
-    /// winners at `a` (index `first + column` in row 0, `+ width` in row 1; the first maximum in window
-    /// order, NaN never wins, -1 for none or, with `reluMask`, a winner not > 0). Four windows at a
-    /// time, as vectors of their even and odd columns, without branches.
+    /// winners at `a` (0, 1 in row 0, 2, 3 in row 1; the first maximum in window order, NaN never
+    /// wins, `noWinner` for none or, with `reluMask`, a winner not > 0). Four windows at a time, as
+    /// vectors of their even and odd columns, without branches.
     @inline(__always)
     static func maxPool2x2Row(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>,
-                              _ a: UnsafeMutablePointer<Int32>?, count: Int, first: Int32, width: Int32, reluMask: Bool) {
+                              _ a: UnsafeMutablePointer<UInt8>?, count: Int, reluMask: Bool) {
         typealias V = SIMD4<Float>
         typealias I = SIMD4<Int32>
         var ox = 0
         while ox + 4 <= count {
             let top = UnsafeRawPointer(r0 + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
             let bottom = UnsafeRawPointer(r1 + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
-            let column = I(repeating: first + Int32(2 * ox)) &+ I(0, 2, 4, 6)
             var best = V(repeating: -.infinity), k = I(repeating: -1)
             @inline(__always) func candidate(_ v: V, _ at: I) {
                 let wins = v .> best
                 best.replace(with: v, where: wins)
                 k.replace(with: at, where: wins)
             }
-            candidate(top.evenHalf, column)
-            candidate(top.oddHalf, column &+ 1)
-            candidate(bottom.evenHalf, column &+ width)
-            candidate(bottom.oddHalf, column &+ width &+ 1)
+            candidate(top.evenHalf, I(repeating: 0))
+            candidate(top.oddHalf, I(repeating: 1))
+            candidate(bottom.evenHalf, I(repeating: 2))
+            candidate(bottom.oddHalf, I(repeating: 3))
             UnsafeMutableRawPointer(d + ox).storeBytes(of: best, as: V.self)
             if let a {
                 if reluMask { k.replace(with: -1, where: .!(best .> 0)) }
-                UnsafeMutableRawPointer(a + ox).storeBytes(of: k, as: I.self)
+                UnsafeMutableRawPointer(a + ox).storeBytes(of: SIMD4<UInt8>(truncatingIfNeeded: k), as: SIMD4<UInt8>.self)
             }
             ox += 4
         }
         for ox in ox..<count {
-            var best = -Float.infinity, k: Int32 = -1
-            let c = first + Int32(2 * ox)
-            if r0[2 * ox] > best { (best, k) = (r0[2 * ox], c) }
-            if r0[2 * ox + 1] > best { (best, k) = (r0[2 * ox + 1], c + 1) }
-            if r1[2 * ox] > best { (best, k) = (r1[2 * ox], c + width) }
-            if r1[2 * ox + 1] > best { (best, k) = (r1[2 * ox + 1], c + width + 1) }
+            var best = -Float.infinity, k = noWinner
+            if r0[2 * ox] > best { (best, k) = (r0[2 * ox], 0) }
+            if r0[2 * ox + 1] > best { (best, k) = (r0[2 * ox + 1], 1) }
+            if r1[2 * ox] > best { (best, k) = (r1[2 * ox], 2) }
+            if r1[2 * ox + 1] > best { (best, k) = (r1[2 * ox + 1], 3) }
             d[ox] = best
-            a?[ox] = reluMask && !(best > 0) ? -1 : k
+            a?[ox] = reluMask && !(best > 0) ? noWinner : k
         }
     }
 
@@ -124,7 +126,7 @@ extension FastOps {
     /// its winner. Where 2x2 windows tile the plane, each window writes its four cells in one pass,
     /// four windows at a time as vectors (each row's eight cells: even and odd columns interleaved),
     /// the row's last windows one by one.
-    public static func maxPoolBackward(dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, dx: UnsafeMutablePointer<Float>,
+    public static func maxPoolBackward(dy: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>, dx: UnsafeMutablePointer<Float>,
                                        geometry g: PoolGeometry) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
         let (hw, ohw) = (h * w, oh * ow)
@@ -133,22 +135,21 @@ extension FastOps {
                 for p in planes {
                     for oy in 0..<oh {
                         let d0 = dx + p * hw + 2 * oy * w, d1 = d0 + w, o = (p * oh + oy) * ow
-                        let i0 = Int32(2 * oy * w)
                         let vectors = ow / 4 * 4
                         for ox in stride(from: 0, to: vectors, by: 4) {
-                            let k = UnsafeRawPointer(argmax + o + ox).loadUnaligned(as: SIMD4<Int32>.self) &- (i0 + Int32(2 * ox)) &- SIMD4(0, 2, 4, 6)
+                            let k = SIMD4<Int32>(truncatingIfNeeded: UnsafeRawPointer(argmax + o + ox).loadUnaligned(as: SIMD4<UInt8>.self))
                             let v = UnsafeRawPointer(dy + o + ox).loadUnaligned(as: SIMD4<Float>.self)
                             func cells(_ at: Int32) -> SIMD8<Float> {  // a row's cells: dy where the winner is, else 0
                                 let (e, f) = (v.replacing(with: 0, where: k .!= at), v.replacing(with: 0, where: k .!= at + 1))
                                 return SIMD8(e[0], f[0], e[1], f[1], e[2], f[2], e[3], f[3])
                             }
                             UnsafeMutableRawPointer(d0 + 2 * ox).storeBytes(of: cells(0), as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(d1 + 2 * ox).storeBytes(of: cells(Int32(w)), as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(d1 + 2 * ox).storeBytes(of: cells(2), as: SIMD8<Float>.self)
                         }
                         for ox in vectors..<ow {
-                            let k = argmax[o + ox] - i0 - Int32(2 * ox), v = dy[o + ox]
+                            let k = argmax[o + ox], v = dy[o + ox]
                             (d0[2 * ox], d0[2 * ox + 1]) = (k == 0 ? v : 0, k == 1 ? v : 0)
-                            (d1[2 * ox], d1[2 * ox + 1]) = (k == Int32(w) ? v : 0, k == Int32(w) + 1 ? v : 0)
+                            (d1[2 * ox], d1[2 * ox + 1]) = (k == 2 ? v : 0, k == 3 ? v : 0)
                         }
                     }
                 }
@@ -159,7 +160,10 @@ extension FastOps {
         Parallel.forChunks(g.planes, costPerItem: ohw) { planes in
             for p in planes {
                 let d = dx + p * hw
-                for o in (p * ohw)..<((p + 1) * ohw) where argmax[o] >= 0 { d[Int(argmax[o])] += dy[o] }
+                for o in (p * ohw)..<((p + 1) * ohw) where argmax[o] != noWinner {
+                    let (k, oy, ox) = (Int(argmax[o]), o % ohw / ow, o % ow)
+                    d[(oy * g.strideH - g.padH + k / g.kernelW) * w + ox * g.strideW - g.padW + k % g.kernelW] += dy[o]
+                }
             }
         }
     }

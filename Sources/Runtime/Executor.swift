@@ -180,7 +180,8 @@ public final class Executor {
         let grant = Workspace(base: (arena + k.workspaceOffset).assumingMemoryBound(to: Float.self), booking: k.call.booking)
         let ws = grant.base
         func int32s(_ p: UnsafePointer<Float>) -> UnsafePointer<Int32> { UnsafeRawPointer(p).assumingMemoryBound(to: Int32.self) }
-        let record = k.winners.map { slots[$0.index].assumingMemoryBound(to: Int32.self) }
+        func bytes(_ p: UnsafePointer<Float>) -> UnsafePointer<UInt8> { UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self) }
+        let record = k.winners.map { slots[$0.index].assumingMemoryBound(to: UInt8.self) }
         let optional = { (i: Int) -> UnsafePointer<Float>? in i < xs.count ? xs[i] : nil }
         switch k.call {
         case let .conv2d(g, act, alg):
@@ -211,10 +212,10 @@ public final class Executor {
         case let .avgPool(g): return { FastOps.avgPool(x: xs[0], y: y, geometry: g) }
         case let .maxPoolBackward(g, mask):
             return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g, reluMask: mask) }
-        case let .maxPoolBackwardFromWinners(g, _): return { FastOps.maxPoolBackward(dy: xs[1], argmax: int32s(xs[0]), dx: y, geometry: g) }
+        case let .maxPoolBackwardFromWinners(g, _): return { FastOps.maxPoolBackward(dy: xs[1], argmax: bytes(xs[0]), dx: y, geometry: g) }
         case let .maxPoolBackwardInto(p, g?):
-            return { FastOps.conv2dBackwardFilterDirect(dy: xs[2], x: xs[0], dw: y, geometry: g, workspace: ws, winners: int32s(xs[1]), pool: p) }
-        case let .maxPoolBackwardInto(p, nil): return { FastOps.maxPoolBackwardChannelSum(dy: xs[1], winners: int32s(xs[0]), db: y, pool: p) }
+            return { FastOps.conv2dBackwardFilterDirect(dy: xs[2], x: xs[0], dw: y, geometry: g, workspace: ws, winners: bytes(xs[1]), pool: p) }
+        case let .maxPoolBackwardInto(p, nil): return { FastOps.maxPoolBackwardChannelSum(dy: xs[1], winners: bytes(xs[0]), db: y, pool: p) }
         case let .avgPoolBackward(g): return { FastOps.avgPoolBackward(dy: xs[0], dx: y, geometry: g) }
         case let .relu(count, slope): return { FastOps.relu(x: xs[0], y: y, count: count, negativeSlope: slope) }
         case let .reluBackward(count, slope):

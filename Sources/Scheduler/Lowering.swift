@@ -7,10 +7,10 @@ public struct ChannelView: Hashable, Sendable {
     public var batch, channels, spatial: Int
 }
 
-/// Where a max pool records each window's winner for its gradients: `h · W + w` within the plane
-/// as an i32 per pooled value, -1 for none (see `Scheduler.recordPoolWinners`).
+/// Where a max pool records each window's winner for its gradients: a byte per pooled value, its
+/// place in the window (see `FastOps.maxPool`), packed four to an i32 (see `Scheduler.recordPoolWinners`).
 public struct PoolWinners: Hashable, Sendable {
-    /// The i32 buffer, shaped like the pool's output.
+    /// The i32 buffer, a quarter of the pool's output rounded up.
     public var buffer: String
     /// A winner that is not > 0 is recorded as none: the ReLU backward fused into the gradients.
     public var reluMask: Bool

@@ -59,7 +59,8 @@ public enum Scheduler {
             for o in k.node.operands { buffers[o]?.lastUse = idx }
             buffers[k.node.name] = info(k.node.name, outputs.contains(k.node.name) ? .output : .arena(offset: 0), def: idx)
             if let w = k.call.winners {
-                let t = TensorType(.i32, types[k.node.name]!.dims)
+                // One byte per pooled value (see `PoolWinners`), four to an i32 element.
+                let t = TensorType(.i32, fixed: [(types[k.node.name]!.count(batch: options.batch) + 3) / 4])
                 buffers[w.buffer] = BufferInfo(name: w.buffer, type: t, bytes: t.count(batch: options.batch) * t.dtype.size,
                                                storage: .arena(offset: 0), def: idx, lastUse: idx)
             }
@@ -108,8 +109,8 @@ public enum Scheduler {
         return g
     }
 
-    /// A max pool whose input nothing but its own gradients reads records each window's winner (an
-    /// i32 per pooled value) for them, and they send each dy to its recorded winner: the pooled
+    /// A max pool whose input nothing but its own gradients reads records each window's winner (a
+    /// byte per pooled value) for them, and they send each dy to its recorded winner: the pooled
     /// input, a full-size activation (ExpNet's first is 411 MB at batch 32), then dies at the pool
     /// instead of living through the forward and backward passes, and the convolution before the
     /// pool can be fused with it in training too (`fuseConvPool`). A ReLU backward fused into the
@@ -120,7 +121,7 @@ public enum Scheduler {
         var readers: [String: [Int]] = [:]
         for (i, k) in ks.enumerated() { for o in Set(k.node.operands) { readers[o, default: []].append(i) } }
         for i in ks.indices {
-            guard case let .maxPool(g, nil) = ks[i].call, let x = ks[i].node.operands.first, !outputs.contains(x) else { continue }
+            guard case let .maxPool(g, nil) = ks[i].call, g.kernelH * g.kernelW < 256, let x = ks[i].node.operands.first, !outputs.contains(x) else { continue }
             let grads = readers[x, default: []].filter { $0 != i }
             var masks = Set<Bool>()
             for j in grads {
@@ -266,7 +267,9 @@ public enum Scheduler {
     ///   about 2x fewer operations in practice on VGG/ExpNet layers (4x fewer multiplies at large
     ///   sizes, minus the transforms); below 16 channels the transforms dominate (a 1-channel first
     ///   layer runs 2-4x slower than im2col);
-    /// - the direct kernel for 1-3 input channels at stride 1 (first layers: im2col's K would be 9-27);
+    /// - the direct kernel for 1-3 input channels at stride 1 (first layers: im2col's K would be 9-27)
+    ///   where its blocks of 16 columns waste at most a fifth of a row (R-Net's 22 columns, 32
+    ///   computed, ran 1.3x faster by im2col; O-Net's 46 the same either way);
     /// - one GEMM for the batch where an image's output is small (under 256 pixels, so a GEMM per
     ///   image would be thin) and the batch's im2col matrix fits in 64 MiB;
     /// - pointwise for 1x1 stride-1 unpadded kernels;
@@ -276,7 +279,7 @@ public enum Scheduler {
            2 * 36 * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) <= 9 * g.outH * g.outW {
             return .winograd
         }
-        if allowed.contains(.direct), g.directEligible { return .direct }
+        if allowed.contains(.direct), g.directEligible, (g.outW + 15) / 16 * 16 * 4 <= g.outW * 5 { return .direct }
         if allowed.contains(.batched), g.groups == 1, g.batch > 1, g.outH * g.outW < 256, g.batchedWorkspaceCount * 4 <= 64 << 20 {
             return .batched
         }

@@ -88,6 +88,17 @@ final class PredictDetectTests: XCTestCase {
     /// faces (boxes, scores, landmarks to 1e-3) from `detect` over several images and from `detect`
     /// on each, and the same CSV (boxes, classes and probabilities as printed) from the command,
     /// whatever the grouping, with a broken file and a photo without a face among them.
+    /// Groups of 8, the last two workers' worth in groups of 2; one worker: all groups of 8.
+    func testGroupsShrinkAtTheEnd() {
+        let groups = FaceCommands.groups(200, size: 8, workers: 2)
+        XCTAssertEqual(groups.map(\.count), Array(repeating: 8, count: 23) + Array(repeating: 2, count: 8))
+        XCTAssertEqual(groups.first?.lowerBound, 0)
+        XCTAssertTrue(zip(groups, groups.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound } && groups.last?.upperBound == 200)
+        XCTAssertEqual(FaceCommands.groups(10, size: 8, workers: 1).map(\.count), [8, 2])
+        XCTAssertEqual(FaceCommands.groups(5, size: 8, workers: 2).map(\.count), [2, 2, 1])
+        XCTAssertEqual(FaceCommands.groups(0, size: 8, workers: 2), [])
+    }
+
     func testGroupsAndWorkersChangeNothing() throws {
         let dir = try dataPath("caffe/mtcnn")
         let detector = try MTCNN(directory: dir)

@@ -31,10 +31,10 @@ final class PoolTests: XCTestCase {
             let ref = RefOps.maxPool(x: x, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil)
             XCTAssertEqual(ref.shape, [t.n, t.c, g.outH, g.outW], t.label)
             var y = [Float](repeating: .nan, count: g.outputCount)
-            var arg = [Int32](repeating: -7, count: g.outputCount)
+            var arg = [UInt8](repeating: 7, count: g.outputCount)
             FastOps.maxPool(x: floats(x), y: &y, argmax: &arg, geometry: g)
             assertClose(y, ref.out, "max pool \(t.label)")
-            XCTAssertEqual(arg.map(Int.init), ref.argmax, "max pool argmax \(t.label)")
+            XCTAssertEqual(arg.map(Int.init), places(ref.argmax, g), "max pool argmax \(t.label)")
             let dy = rounded(randomValues(g.outputCount, seed: UInt64(600 + i)))
             let refDx = RefOps.maxPoolBackward(dy: dy, x: x, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil)
             var dx = [Float](repeating: .nan, count: g.inputCount)
@@ -66,7 +66,7 @@ final class PoolTests: XCTestCase {
             }
             let dy = randomValues(g.outputCount, seed: UInt64(950 + i)).map(Float.init)
             for mask in [false, true] {
-                var y = [Float](repeating: .nan, count: g.outputCount), arg = [Int32](repeating: -7, count: g.outputCount)
+                var y = [Float](repeating: .nan, count: g.outputCount), arg = [UInt8](repeating: 7, count: g.outputCount)
                 FastOps.maxPool(x: x, y: &y, argmax: &arg, geometry: g, reluMask: mask)
                 var fromWinners = [Float](repeating: .nan, count: g.inputCount), searched = fromWinners
                 FastOps.maxPoolBackward(dy: dy, argmax: arg, dx: &fromWinners, geometry: g)
@@ -76,6 +76,15 @@ final class PoolTests: XCTestCase {
                 FastOps.maxPool(x: x, y: &plain, argmax: nil, geometry: g)
                 XCTAssertEqual(y, plain, "\(t.label): recording winners changes the pooled values")
             }
+        }
+    }
+
+    /// The reference's winners `h · W + w` in their plane as `maxPool` records them: the place
+    /// `i · kernelW + j` in the window, `noWinner` for none.
+    func places(_ argmax: [Int], _ g: PoolGeometry) -> [Int] {
+        argmax.enumerated().map { o, a in
+            let (oy, ox) = (o % (g.outH * g.outW) / g.outW, o % g.outW)
+            return a < 0 ? Int(FastOps.noWinner) : (a / g.width - oy * g.strideH + g.padH) * g.kernelW + a % g.width - ox * g.strideW + g.padW
         }
     }
 

@@ -81,7 +81,8 @@ final class ConvPoolChainTests: XCTestCase {
 
     /// A one-channel first layer (direct) whose pooled gradient goes straight into its weight and
     /// bias gradients (`Scheduler.fusePoolBackwardIntoFilter`): no kernel builds the convolution's
-    /// output gradient, for tiling 2x2 windows with a clipped last column and for overlapping, padded ones.
+    /// output gradient, for tiling 2x2 windows with a clipped last column (the forward pools two
+    /// output rows at a time, `conv2dDirectMaxPool`) and for overlapping, padded ones.
     func testFirstLayerGradientFromPoolWinners() throws {
         for (pool, target) in [("kernel=2, stride=2", "10,18"), ("kernel=3, stride=2, pad=1", "10,19")] {
             let text = """
@@ -108,6 +109,7 @@ final class ConvPoolChainTests: XCTestCase {
             // The forward chain is direct convolutions only: its images are shared among the workers (1 and 2 of 3).
             XCTAssertTrue(s.kernels.contains { if case let .conv2dMaxPool(convs, _, _) = $0.call { convs.map(\.algorithm) == [.direct] } else { false } })
             try check(grad, s, seed: 11)
+            try check(g, try CompiledGraph(graph: g).schedule(batch: 3), seed: 13)  // the forward alone: no winners recorded
         }
     }
 }

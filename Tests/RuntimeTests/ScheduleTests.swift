@@ -282,8 +282,10 @@ enum ArenaBounds {
     // 1_830_420_480 before relu_backward ran in place, 1_470_758_912 before the ReLU backward was
     // fused into the max-pool backward, 1_013_755_904 before the Winograd workspaces (up to 72 MB
     // for a 512-channel layer), 1_102_311_424 before max pools recorded their winners (so the
-    // pooled activations die at the pool) and the planner placed blocks greedily by size.
-    static let stage1Training32 = 616_562_688
+    // pooled activations die at the pool) and the planner placed blocks greedily by size, 616_562_688
+    // before conv1's pool backward ran inside its weight gradient, winners took a byte each and
+    // weight gradients came before data gradients.
+    static let stage1Training32 = 398_196_736
 }
 
 /// One graph with named spatial sizes, compiled per shape: a shape asked for again is not compiled

@@ -16,17 +16,24 @@ void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *
 /// stride sh x sw, padding ph x pw, pooled size oh x ow.
 typedef struct { int kh, kw, sh, sw, ph, pw, oh, ow; } fn2e_pool;
 
+/// `fn2e_conv_direct` then a max pool p of 2x2 windows at stride 2 over the pooled rows r0..<r1 of
+/// the batch (row r is row r % p.oh of image r / p.oh), two output rows at a time: y [N, o, p.oh, p.ow]
+/// and, when `win` is given, each window's winner (0-3, 255 for none or, with `mask`, a winner not > 0,
+/// as Kernels' maxPool). No output row outside `xp` (`fn2e_conv_direct_scratch(g, 0)` floats).
+void fn2e_conv_direct_pool(const float *x, const float *w, const float *bias, float *y, unsigned char *win, fn2e_conv g,
+                           fn2e_pool p, int relu, float slope, int mask, float *xp, long r0, long r1);
+
 /// Weight gradient of `fn2e_conv_direct` over the output rows r0..<r1 of the batch: dw [o, c, kh, kw]
 /// (overwritten) = dy * x summed over those rows; `xp` holds `fn2e_conv_direct_scratch(g, 1)` floats.
-/// With `win` (a max pool's recorded winners over the output, `h * ow + w` in the plane or -1, as
-/// Kernels' maxPool), dy is that pool's output gradient [N, o, p.oh, p.ow]: the convolution's own,
+/// With `win` (a max pool's recorded winners over the output, one byte each: the place i * p.kw + j
+/// in its window or 255 for none, as Kernels' maxPool), dy is that pool's output gradient [N, o, p.oh, p.ow]: the convolution's own,
 /// max_pool_backward(win, dy), is built one row at a time in `xp` and never exists whole.
-void fn2e_conv_direct_filter(const float *dy, const int *win, fn2e_pool p, const float *x, float *dw, fn2e_conv g,
+void fn2e_conv_direct_filter(const float *dy, const unsigned char *win, fn2e_pool p, const float *x, float *dw, fn2e_conv g,
                              float *xp, long r0, long r1);
 
 /// db[c] for c0 <= c < c1 = the sum of max_pool_backward(win, dp) over [batch, ·, plane]: of every dp
-/// whose window has a winner (win >= 0). The bias gradient of the convolution before the pool.
-void fn2e_pool_grad_channel_sum(const float *dp, const int *win, float *db, long batch, int channels, long plane, int c0, int c1);
+/// whose window has a winner (win != 255). The bias gradient of the convolution before the pool.
+void fn2e_pool_grad_channel_sum(const float *dp, const unsigned char *win, float *db, long batch, int channels, long plane, int c0, int c1);
 
 /// Floats of scratch one call of the forward (`filter` 0) or weight-gradient kernel needs.
 long fn2e_conv_direct_scratch(fn2e_conv g, int filter);
