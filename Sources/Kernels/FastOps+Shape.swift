@@ -1,33 +1,32 @@
 extension FastOps {
     /// Sum over `axes` of x `[shape]`; y gets the shape with those axes set to 1 (keepdims layout).
-    public static func sum(x: UnsafePointer<Float>, shape: [Int], axes: [Int], y: UnsafeMutablePointer<Float>) {
+    /// With `times` (same shape, every axis but one summed), the sum of `x · times`.
+    public static func sum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil, shape: [Int], axes: [Int], y: UnsafeMutablePointer<Float>) {
         let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
         // Every axis but one (a bias gradient): [outer, C, inner] summed to [C].
         let keptAxes = shape.indices.filter { !axes.contains($0) }
         if keptAxes.count == 1, let c = keptAxes.first, c > 0 || shape.count > 1 {
-            channelSum(x: x, y: y, outer: shape[..<c].reduce(1, *), channels: shape[c], inner: shape[(c + 1)...].reduce(1, *))
+            channelSum(x: x, times: times, y: y, outer: shape[..<c].reduce(1, *), channels: shape[c], inner: shape[(c + 1)...].reduce(1, *))
             return
         }
+        precondition(times == nil, "sum of a product: every axis but one must be summed")
         reduceToShape(g: x, gShape: shape, out: y, shape: kept)
     }
 
-    /// x `[outer, channels, inner]` summed over outer and inner → y `[channels]`; channels in
-    /// parallel, eight Float partial sums per row (vectorised), rows added in Double.
-    public static func channelSum(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, outer: Int, channels: Int, inner: Int) {
+    /// x `[outer, channels, inner]` (times `times`, of the same shape, when given) summed over outer
+    /// and inner → y `[channels]`; channels in parallel, sixteen Float partial sums per row, rows added in Double.
+    public static func channelSum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil, y: UnsafeMutablePointer<Float>,
+                                  outer: Int, channels: Int, inner: Int) {
         Parallel.forChunks(channels, costPerItem: outer * inner) { cs in
             for c in cs {
                 var total: Double = 0
                 for o in 0..<outer {
                     let row = x + (o * channels + c) * inner
-                    var acc = SIMD8<Float>()
-                    var i = 0
-                    while i + 8 <= inner {
-                        acc += UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
-                        i += 8
+                    if let t = times.map({ $0 + (o * channels + c) * inner }) {
+                        total += Double(laneSum(inner, { lanes(row + $0) * lanes(t + $0) }, { row[$0] * t[$0] }))
+                    } else {
+                        total += Double(laneSum(inner, { lanes(row + $0) }, { row[$0] }))
                     }
-                    var s = acc.sum()
-                    while i < inner { s += row[i]; i += 1 }
-                    total += Double(s)
                 }
                 y[c] = Float(total)
             }

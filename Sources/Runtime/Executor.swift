@@ -298,7 +298,7 @@ public final class Executor {
             return { FastOps.euclideanLossBackward(a: xs[0], b: xs[1], da: y, count: count, batch: b, upstream: xs[2][0]) }
         case let .reduce(shape, axes, mean):
             if mean { return { FastOps.mean(x: xs[0], shape: shape, axes: axes, y: y) } }
-            return { FastOps.sum(x: xs[0], shape: shape, axes: axes, y: y) }
+            return { FastOps.sum(x: xs[0], times: optional(1), shape: shape, axes: axes, y: y) }
         case let .reduceBackward(kept, shape, factor):
             return { FastOps.broadcast(x: xs[0], xShape: kept, y: y, shape: shape, factor: factor) }
         case let .sumTo(from, to): return { FastOps.reduceToShape(g: xs[0], gShape: from, out: y, shape: to) }

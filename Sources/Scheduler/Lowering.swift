@@ -84,6 +84,7 @@ public enum KernelCall {
     case softmaxCrossEntropyBackward(batch: Int, classes: Int)
     case euclideanLoss(count: Int, batch: Int)
     case euclideanLossBackward(count: Int, batch: Int)
+    /// Operands `(x[, times])`: with `times`, the sum of `x · times` (`Scheduler.foldProductIntoSum`).
     case reduce(shape: [Int], axes: [Int], mean: Bool)
     /// dy of shape `kept` (reduced axes 1) broadcast to `shape`, times `factor`.
     case reduceBackward(kept: [Int], shape: [Int], factor: Float)

@@ -42,7 +42,7 @@ public enum Scheduler {
             kernels = recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys))
             kernels = fuseConvPool(kernels, outputs: Set(g.outputs))
             kernels = fusePoolBackwardIntoFilter(kernels, outputs: Set(g.outputs))
-            kernels = foldScaleIntoBatchNormBackward(shareBatchMoments(kernels), outputs: Set(g.outputs))
+            kernels = foldProductIntoSum(foldScaleIntoBatchNormBackward(shareBatchMoments(kernels), outputs: Set(g.outputs)), outputs: Set(g.outputs))
         }
 
         var buffers: [String: BufferInfo] = [:]
@@ -238,6 +238,23 @@ public enum Scheduler {
             ks[i].node.operands.append(ks[j].node.operands[1])
             ks[i].node.origins = [ks[j].node.name] + (ks[i].node.origins.isEmpty ? [ks[i].node.name] : ks[i].node.origins)
             ks[i].flops += ks[j].flops
+            removed.insert(j)
+        }
+        return ks.indices.filter { !removed.contains($0) }.map { ks[$0] }
+    }
+
+    /// A per-channel sum of an elementwise product of two same-shape values that nothing else reads
+    /// (a scale's gamma gradient, `sum(dy · x̂)`) reads both factors instead: the product, as large as
+    /// the activation, is never written and read back.
+    static func foldProductIntoSum(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
+        var uses: [String: Int] = [:], producer: [String: Int] = [:], removed = Set<Int>(), ks = kernels
+        for (i, k) in ks.enumerated() { producer[k.node.name] = i; for o in k.node.operands { uses[o, default: 0] += 1 } }
+        for i in ks.indices {
+            guard case let .reduce(shape, axes, false) = ks[i].call, axes.count == shape.count - 1, !axes.contains(1),
+                  let j = producer[ks[i].node.operands[0]], case let .binary(.mul, a, b) = ks[j].call, a == shape, b == shape,
+                  uses[ks[j].node.name] == 1, !outputs.contains(ks[j].node.name) else { continue }
+            ks[i].node.operands = ks[j].node.operands
+            ks[i].node.origins = [ks[j].node.name] + (ks[i].node.origins.isEmpty ? [ks[i].node.name] : ks[i].node.origins)
             removed.insert(j)
         }
         return ks.indices.filter { !removed.contains($0) }.map { ks[$0] }

@@ -146,6 +146,9 @@ final class ElementwiseTests: XCTestCase {
         FastOps.channelScale(x: floats(x), scale: nil, bias: floats(b), y: &y, batch: n, channels: c, spatial: sp)
         assertClose(y, RefOps.channelBias(x: x, shape: shape, bias: b), "channel bias")
         let r = RefOps.channelScaleBackward(dy: dy, x: x, shape: shape, scale: g)
+        var dg = [Float](repeating: .nan, count: c)
+        FastOps.sum(x: floats(dy), times: floats(x), shape: shape, axes: [0, 2, 3], y: &dg)
+        assertClose(dg, r.dscale, "sum of a product (the scale's gamma gradient)")
         checkGradient("scale dx", x: x, analytic: r.dx) { project(RefOps.channelScale(x: $0, shape: self.shape, scale: g, bias: b), dy) }
         checkGradient("scale dg", x: g, analytic: r.dscale) { project(RefOps.channelScale(x: x, shape: self.shape, scale: $0, bias: b), dy) }
         checkGradient("scale db", x: b, analytic: r.dbias) { project(RefOps.channelScale(x: x, shape: self.shape, scale: g, bias: $0), dy) }

@@ -141,6 +141,9 @@ final class ScheduleTests: XCTestCase {
                        Array(repeating: true, count: 8))
         XCTAssertEqual(s.kernels.filter { $0.node.op == .scale }.map(\.label), Array(repeating: "scale+relu", count: 8))
         XCTAssertFalse(s.kernels.contains { $0.node.op == .relu })
+        // Each gamma gradient sums dy · x̂ without writing the product (Scheduler.foldProductIntoSum).
+        XCTAssertEqual(s.kernels.filter { $0.node.op == .sum && $0.node.operands.count == 2 }.count, 8)
+        XCTAssertFalse(s.kernels.contains { $0.node.op == .mul && $0.node.name.hasSuffix(".gamma.full") })
         XCTAssertEqual(try makeSchedule(Repo.graphs + "/vgg48_stage2.fn2e", batch: 2, training: true, fuse: false)
             .kernels.filter { $0.node.op == .batchNormTrain }.map(\.node.operands.count), Array(repeating: 1, count: 8))
     }
