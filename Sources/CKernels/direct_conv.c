@@ -7,25 +7,29 @@
 
 #if defined(__x86_64__) && defined(__linux__)
 #define CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#define WIDE __builtin_cpu_supports("avx512f")  // 32 vector registers
 #else
 #define CLONES
+#define WIDE 0
 #endif
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 enum { L = 16, OB = 4 };  // columns per vector, output channels per block
 
-// Padded rows hold every column a 16-wide block reads, past the last output too.
-static int padded_width(fn2e_conv g) { return g.ow + L + g.kw + g.pw; }
+// Padded rows hold every column a 16-wide block (or 16 pairs) reads, past the last output too; even, to split.
+static int padded_width(fn2e_conv g) { return (g.ow + g.kw + g.pw) / 2 * 2 + 2 * L; }
 
 // Row r of the batch (image r / oh, row r % oh): xp[(c·kh + i)·wp + t] = x[c, oy·sh − ph + i, t − pw]
-// or 0 outside the image; returns the image.
-static long pad_rows(const float *x, fn2e_conv g, long r, float *xp) {
+// or 0 outside the image; with `split` (a row of scratch), each row's even columns then its odd ones
+// (t at t / 2 + t % 2 · wp / 2). Returns the image.
+static long pad_rows(const float *x, fn2e_conv g, long r, float *xp, float *split) {
     long n = r / g.oh, wp = padded_width(g), count = MIN(g.w, wp - g.pw);
     for (int c = 0; c < g.c; c++)
         for (int i = 0, iy = (int)(r % g.oh) * g.sh - g.ph; i < g.kh; i++, iy++) {
-            float *d = xp + (c * g.kh + i) * wp;
-            memset(d, 0, sizeof(float) * wp);
-            if (iy >= 0 && iy < g.h) memcpy(d + g.pw, x + ((n * g.c + c) * g.h + iy) * g.w, sizeof(float) * count);
+            float *d = xp + (c * g.kh + i) * wp, *e = split ? split : d;
+            memset(e, 0, sizeof(float) * wp);
+            if (iy >= 0 && iy < g.h) memcpy(e + g.pw, x + ((n * g.c + c) * g.h + iy) * g.w, sizeof(float) * count);
+            for (int m = 0; split && m < wp / 2; m++) d[m] = e[2 * m], d[wp / 2 + m] = e[2 * m + 1];
         }
     return n;
 }
@@ -33,10 +37,10 @@ static long pad_rows(const float *x, fn2e_conv g, long r, float *xp) {
 // The weight gradient's 16 partial sums per weight.
 static long partial_sums(fn2e_conv g) { return (long)(g.o + OB - 1) / OB * OB * g.c * g.kh * g.kw * L; }
 
-// After the padded rows: two output rows per channel (the pooled forward; the weight gradient's
-// row of dy per channel), then the weight gradient's partial sums.
+// The padded rows and two more (the pooled forward's: kh + 1 rows per channel, split, and one to
+// split from), then the weight gradient's row of dy per channel and its partial sums.
 long fn2e_conv_direct_scratch(fn2e_conv g, int filter) {
-    return (long)g.c * g.kh * padded_width(g) + 2L * g.o * g.ow + (filter ? partial_sums(g) : 0);
+    return (g.c * (g.kh + 1L) + 1) * padded_width(g) + (filter ? (long)g.o * g.ow + partial_sums(g) : 0);
 }
 
 // Row oy of image n of every channel of dy = max_pool_backward(winners, dp) into d[o·ow + ox]:
@@ -95,44 +99,72 @@ static inline __attribute__((always_inline)) void conv_row(const float *w, const
 CLONES void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *y, fn2e_conv g,
                              int relu, float slope, float *xp, long r0, long r1) {
     for (long r = r0; r < r1; r++) {
-        long n = pad_rows(x, g, r, xp);
+        long n = pad_rows(x, g, r, xp, NULL);
         conv_row(w, bias, g, relu, slope, xp, y + (n * g.o * g.oh + r % g.oh) * g.ow, (long)g.oh * g.ow);
+    }
+}
+
+// Output rows 2·py and 2·py + 1 (a and b; stride 1, so b reads a's rows one down) of PB channels by
+// LW pairs of columns at a time in 4·PB accumulators (rows a, b by even, odd columns), from kh + 1
+// padded rows per channel split into even and odd columns: all vector work, pooled where computed.
+static inline __attribute__((always_inline)) void conv_pool(const float *x, const float *w, const float *bias, float *y, unsigned char *win,
+                                                             fn2e_conv g, fn2e_pool p, int relu, float slope, int mask, float *xp, long r0, long r1,
+                                                             const int PB, const int LW) {
+    int taps = g.c * g.kh * g.kw, wp = padded_width(g);
+    fn2e_conv h = {g.c, g.h, g.w, g.o, g.kh + 1, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow};  // both rows' input rows
+    for (long r = r0; r < r1; r++) {
+        long n = r / p.oh, py = r % p.oh;
+        pad_rows(x, h, n * g.oh + 2 * py, xp, xp + g.c * h.kh * wp);
+        for (int o = 0; o < g.o; o += PB) {
+            const float *wk[4];  // the block's weights (the last channel again past the end); PB ≤ 4
+            for (int k = 0; k < PB; k++) wk[k] = w + MIN(o + k, g.o - 1) * taps;
+            for (int m = 0; m < p.ow; m += LW) {
+                float acc[4][4][L];  // [row·2 + column parity][k][v]: window order
+                for (int q = 0; q < 4; q++) for (int k = 0; k < PB; k++) for (int v = 0; v < LW; v++) acc[q][k][v] = bias ? bias[MIN(o + k, g.o - 1)] : 0;
+                for (int ch = 0, t = 0; ch < g.c; ch++)
+                    for (int i = 0; i < g.kh; i++)
+                        for (int j = 0; j < g.kw; j++, t++)
+                            for (int q = 0; q < 4; q++) {  // output column 2·m + q % 2 reads padded column 2·m + q % 2 + j
+                                const float *s = xp + (ch * h.kh + i + q / 2) * wp + (q + j) % 2 * wp / 2 + m + (q % 2 + j) / 2;
+                                for (int k = 0; k < PB; k++) for (int v = 0; v < LW; v++) acc[q][k][v] += wk[k][t] * s[v];
+                            }
+#pragma clang loop unroll(full)  // (acc stays in registers)
+                for (int k = 0; k < PB; k++) {
+                    float best[L];
+                    unsigned char won[L];
+                    for (int v = 0; v < LW; v++) {  // the first maximum in window order; NaN never wins
+                        float i = 255;  // (a float: selects as wide as the values')
+                        best[v] = -INFINITY;
+                        for (int q = 0; q < 4; q++) {
+                            float a = relu && acc[q][k][v] < 0 ? acc[q][k][v] * slope : acc[q][k][v];
+                            int more = a > best[v];
+                            best[v] = more ? a : best[v], i = more ? q : i;
+                        }
+                        won[v] = mask && !(best[v] > 0) ? 255 : i;
+                    }
+                    long at = ((n * g.o + o + k) * p.oh + py) * p.ow + m, count = MIN(LW, p.ow - m);
+                    if (o + k >= g.o) continue;
+                    if (count == LW) { memcpy(y + at, best, sizeof(float) * LW); if (win) memcpy(win + at, won, LW); }
+                    else { memcpy(y + at, best, sizeof(float) * count); if (win) memcpy(win + at, won, count); }
+                }
+            }
+        }
     }
 }
 
 CLONES void fn2e_conv_direct_pool(const float *x, const float *w, const float *bias, float *y, unsigned char *win, fn2e_conv g,
                                   fn2e_pool p, int relu, float slope, int mask, float *xp, long r0, long r1) {
-    float *rows = xp + g.c * g.kh * padded_width(g);  // rows[(o·2 + i)·ow + ox]
-    for (long r = r0; r < r1; r++) {
-        long n = r / p.oh, py = r % p.oh;
-        for (int i = 0; i < 2; i++) {
-            pad_rows(x, g, n * g.oh + 2 * py + i, xp);
-            conv_row(w, bias, g, relu, slope, xp, rows + i * g.ow, 2L * g.ow);
-        }
-        for (long c = 0; c < g.o; c++) {
-            const float *a = rows + c * 2 * g.ow, *b = a + g.ow;
-            long at = ((n * g.o + c) * p.oh + py) * p.ow;
-            for (int px = 0; px < p.ow; px++) {  // the first maximum in window order; NaN never wins
-                float best = -INFINITY;
-                unsigned char k = 255;
-                if (a[2 * px] > best) { best = a[2 * px]; k = 0; }
-                if (a[2 * px + 1] > best) { best = a[2 * px + 1]; k = 1; }
-                if (b[2 * px] > best) { best = b[2 * px]; k = 2; }
-                if (b[2 * px + 1] > best) { best = b[2 * px + 1]; k = 3; }
-                y[at + px] = best;
-                if (win) win[at + px] = mask && !(best > 0) ? 255 : k;
-            }
-        }
-    }
+    if (WIDE) conv_pool(x, w, bias, y, win, g, p, relu, slope, mask, xp, r0, r1, 4, L);  // 16 of 32 registers
+    else conv_pool(x, w, bias, y, win, g, p, relu, slope, mask, xp, r0, r1, 3, L / 2);  // 12 of 16
 }
 
 // part[(o·taps + t)·L + v]: 16 partial sums per weight, summed into dw at the end.
 CLONES void fn2e_conv_direct_filter(const float *dy, const unsigned char *win, fn2e_pool p, const float *x, float *dw, fn2e_conv g,
                                     float *xp, long r0, long r1) {
     int taps = g.c * g.kh * g.kw, wp = padded_width(g);
-    float *rows = xp + g.c * g.kh * wp, *part = memset(rows + 2L * g.o * g.ow, 0, sizeof(float) * partial_sums(g));
+    float *rows = xp + g.c * g.kh * wp, *part = memset(rows + (long)g.o * g.ow, 0, sizeof(float) * partial_sums(g));
     for (long r = r0; r < r1; r++) {
-        long n = pad_rows(x, g, r, xp), oy = r % g.oh;
+        long n = pad_rows(x, g, r, xp, NULL), oy = r % g.oh;
         if (win) unpool_row(dy, win, p, g, n, oy, rows);
         for (int o = 0; o < g.o; o += OB)
             for (int t = 0; t < taps; t++) {

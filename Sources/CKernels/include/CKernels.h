@@ -16,8 +16,8 @@ void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *
 /// stride sh x sw, padding ph x pw, pooled size oh x ow.
 typedef struct { int kh, kw, sh, sw, ph, pw, oh, ow; } fn2e_pool;
 
-/// `fn2e_conv_direct` then a max pool p of 2x2 windows at stride 2 over the pooled rows r0..<r1 of
-/// the batch (row r is row r % p.oh of image r / p.oh), two output rows at a time: y [N, o, p.oh, p.ow]
+/// `fn2e_conv_direct` (sh = 1) then a max pool p of 2x2 windows at stride 2 over the pooled rows r0..<r1
+/// of the batch (row r is row r % p.oh of image r / p.oh), two output rows at a time: y [N, o, p.oh, p.ow]
 /// and, when `win` is given, each window's winner (0-3, 255 for none or, with `mask`, a winner not > 0,
 /// as Kernels' maxPool). No output row outside `xp` (`fn2e_conv_direct_scratch(g, 0)` floats).
 void fn2e_conv_direct_pool(const float *x, const float *w, const float *bias, float *y, unsigned char *win, fn2e_conv g,
