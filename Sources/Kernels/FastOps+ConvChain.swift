@@ -59,6 +59,13 @@ extension FastOps {
         }
     }
 
+    /// A lone Winograd convolution whose image has too few tiles for GEMMs of its own (under 2,500
+    /// output pixels: the 48x48 nets' layers) runs on the whole batch, each 4x4 output tile pooled
+    /// as it is computed (2x2 pools only).
+    public static func pooledWinograd(_ convs: [ChainedConv]) -> Bool {
+        convs.count == 1 && convs[0].algorithm == .winograd && convs[0].geometry.outH * convs[0].geometry.outW < 2500
+    }
+
     /// Workers that each run whole images of a `conv2dMaxPool` chain: all of them for direct
     /// convolutions (first layers), whose one image's rows are too few to share (ExpNet48's 48x48 conv1
     /// forked and joined 128 times a step, then pooled on one core); else one, the kernels threading themselves.
@@ -68,6 +75,7 @@ extension FastOps {
     /// its transformed weights (Winograd), and one scratch the convolutions share.
     public static func conv2dMaxPoolBooking(_ convs: [ChainedConv]) -> WorkspaceBooking {
         var b = WorkspaceBooking()
+        if pooledWinograd(convs) { b.book("scratch", floats: convs[0].geometry.winogradForwardWorkspace); return b }
         for (k, c) in convs.enumerated() {
             b.book("output\(k)", floats: c.geometry.single.outputCount * imageWorkers(convs))
             b.book("weights\(k)", floats: c.transformedWeights)
@@ -89,6 +97,10 @@ extension FastOps {
             let c = convs[0]
             return conv2dDirectMaxPool(x: operands[0], w: operands[c.weight], bias: c.bias.map { operands[$0] }, y: y, winners: winners,
                                        geometry: c.geometry, pool: p, activation: c.activation, reluMask: reluMask, workspace: scratch)
+        }
+        if pooledWinograd(convs), let c = convs.first {
+            return conv2dWinograd(x: operands[0], w: operands[c.weight], bias: c.bias.map { operands[$0] }, y: y, geometry: c.geometry,
+                                  activation: c.activation, workspace: scratch, pool: p, winners: winners, reluMask: reluMask)
         }
         let outs = convs.indices.map { workspace.slice("output\($0)") }, us = convs.indices.map { workspace.slice("weights\($0)") }
         let (inStride, outStride) = (convs[0].geometry.single.inputCount, image.outputCount)

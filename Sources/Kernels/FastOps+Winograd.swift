@@ -270,11 +270,12 @@ enum Winograd {
 
     /// Output transform of one chunk: for tiles `first ..< first + count` and output channel o, the 4x4
     /// tile Aᵀ M[·, o, t] A, plus `bias[o]`, through `activation`, written to `y [batch, cout, outH, outW]`
-    /// (clipped at the bottom and right borders). M is `[36, cout, ldm]`.
+    /// (clipped at the bottom and right borders). M is `[36, cout, ldm]`. With `pool` (2x2 windows at
+    /// stride 2), y is instead the pooled output: each tile's four windows pooled in registers, as `FastOps.maxPool`.
     static func transformOutput(_ m: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
-                                activation: Activation, _ p: Plan, first: Int, count: Int, ldm: Int) {
+                                activation: Activation, _ p: Plan, first: Int, count: Int, ldm: Int, pool: PooledOutput? = nil) {
         let blocks = (count + lanes - 1) / lanes
-        let (oh, ow, cout) = (p.outH, p.outW, p.cout)
+        let (oh, ow, cout) = pool.map { ($0.geometry.outH, $0.geometry.outW, p.cout) } ?? (p.outH, p.outW, p.cout)
         let planeStride = cout * ldm
         let slope: Float? = { if case let .relu(s) = activation { return s } else { return nil } }()
         items(cout * blocks, cost: 36 * lanes * 6, p) { items in
@@ -296,11 +297,34 @@ enum Winograd {
                         if let s = slope { r = r.replacing(with: r * s, where: r .< 0) }
                         store(r, tile + k * lanes)
                     }
+                    if let pool {  // window q's maximum to rows[q], its winner to rows[4 + q] (as floats, −1 for none)
+                        for q in 0..<4 {
+                            let corner = tile + (q / 2 * 8 + q % 2 * 2) * lanes
+                            var best = Vec(repeating: -.infinity), k = Vec(repeating: -1)
+                            for i in 0..<4 {
+                                let v = load(corner + (i / 2 * 4 + i % 2) * lanes), wins = v .> best
+                                best.replace(with: v, where: wins)
+                                k.replace(with: Float(i), where: wins)
+                            }
+                            if pool.reluMask { k.replace(with: -1, where: .!(best .> 0)) }
+                            store(best, rows + q * lanes); store(k, rows + (4 + q) * lanes)
+                        }
+                    }
                     // Scatter, one lane per tile.
                     var pos = tilePosition(first + t0, p)
                     for lane in 0..<min(lanes, count - t0) {
                         let (n, ty, tx) = pos
                         advance(&pos, p)
+                        if let pool {
+                            let at = ((n * cout + o) * oh + 2 * ty) * ow + 2 * tx
+                            for a in 0..<min(2, oh - 2 * ty) {
+                                for b in 0..<min(2, ow - 2 * tx) {
+                                    y[at + a * ow + b] = rows[(2 * a + b) * lanes + lane]
+                                    pool.winners?[at + a * ow + b] = UInt8(truncatingIfNeeded: Int32(rows[(4 + 2 * a + b) * lanes + lane]))
+                                }
+                            }
+                            continue
+                        }
                         let oy0 = 4 * ty, ox0 = 4 * tx
                         var dst = y + ((n * cout + o) * oh + oy0) * ow + ox0
                         var s = tile + lane
@@ -425,11 +449,14 @@ enum Winograd {
         }
     }
 
+    /// A 2x2 max pool at stride 2 of the output and where its winners go (see `FastOps.maxPool`).
+    struct PooledOutput { var geometry: PoolGeometry, winners: UnsafeMutablePointer<UInt8>?, reluMask: Bool }
+
     /// The forward Winograd convolution of `x` with transformed weights `u [36, cout, cin]`, chunk by
     /// chunk, using `scratch` for V `[36, cin, chunk]` and M `[36, cout, chunk]`.
     static func forward(x: UnsafePointer<Float>, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         y: UnsafeMutablePointer<Float>, plan p: Plan, activation: Activation,
-                        scratch: UnsafeMutablePointer<Float>) {
+                        scratch: UnsafeMutablePointer<Float>, pool: PooledOutput? = nil) {
         let ld = p.chunk
         eachChunk(p) { first, count, worker in
             let v = scratch + worker * 36 * (p.cin + p.cout) * ld, m = v + 36 * p.cin * ld
@@ -451,7 +478,7 @@ enum Winograd {
                             m + xi * p.cout * ld,        // C = M_ξ [cout, tiles]
                             Int32(ld))                   // ldc
             }
-            transformOutput(m, y, bias: bias, activation: activation, p, first: first, count: count, ldm: ld)
+            transformOutput(m, y, bias: bias, activation: activation, p, first: first, count: count, ldm: ld, pool: pool)
         }
     }
 }
@@ -460,13 +487,18 @@ extension FastOps {
     /// Winograd F(4x4, 3x3) convolution: y = conv2d(x, w) + bias, then activation. Same contract as
     /// `FastOps.conv2d` (y fully overwritten) for `g.winogradEligible` geometries. `workspace` holds
     /// `g.winogradForwardWorkspace` floats; nothing is allocated on the heap.
+    /// With `pool` (2x2 windows at stride 2 over the output), y is the pooled output and `winners` its
+    /// pool's winners, as `FastOps.maxPool` records them: no full-resolution output is written.
     public static func conv2dWinograd(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                       y: UnsafeMutablePointer<Float>, geometry g: ConvGeometry, activation: Activation,
-                                      workspace: UnsafeMutablePointer<Float>) {
+                                      workspace: UnsafeMutablePointer<Float>, pool: PoolGeometry? = nil,
+                                      winners: UnsafeMutablePointer<UInt8>? = nil, reluMask: Bool = false) {
         precondition(g.winogradEligible, "conv2dWinograd: geometry not eligible: \(g)")
+        precondition(pool.map { $0.isDisjoint2x2 && ($0.height, $0.width) == (g.outH, g.outW) } ?? true, "conv2dWinograd: pool \(pool!) not 2x2 over \(g)")
         winogradWeights(w: w, geometry: g, into: workspace)
-        conv2dWinograd(x: x, transformedWeights: workspace, bias: bias, y: y, geometry: g, activation: activation,
-                       scratch: workspace + 36 * g.outChannels * g.inChannels)
+        Winograd.forward(x: x, u: workspace, bias: bias, y: y, plan: Winograd.Plan(forward: g), activation: activation,
+                         scratch: workspace + 36 * g.outChannels * g.inChannels,
+                         pool: pool.map { Winograd.PooledOutput(geometry: $0, winners: winners, reluMask: reluMask) })
     }
 
     /// The transformed weights `conv2dWinograd(x:transformedWeights:…)` reads: `36·O·C` floats at `u`.

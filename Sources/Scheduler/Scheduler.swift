@@ -148,23 +148,26 @@ public enum Scheduler {
     /// per image). Only where running image by image costs the convolution nothing: im2col and 1x1
     /// convolutions run a GEMM per image anyway (ExpNet48's 48x48 conv1 then pools each image's
     /// output while it is in cache, instead of writing and re-reading 19 MB at batch 128); a Winograd
-    /// convolution only where an image's tiles still make large GEMMs (at least 2,500 output pixels).
+    /// convolution image by image only where an image's tiles still make large GEMMs (at least 2,500
+    /// output pixels); a smaller one alone on the whole batch, before a 2x2 pool only, pooling each 4x4
+    /// output tile as it is computed (ExpNet48's conv2-conv4: no full-resolution output, no pool kernel).
     static func fuseConvPool(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
         var uses: [String: Int] = [:]
         for k in kernels { for o in k.node.operands { uses[o, default: 0] += 1 } }
         var out: [Kernel] = []
         // From the last kernel back, so a chain grows one convolution at a time in front of its pool.
         for k in kernels.reversed() {
-            guard case let .conv2d(g, act, alg) = k.call, [.im2col, .pointwise, .direct].contains(alg) || g.outH * g.outW >= 2500, uses[k.node.name] == 1,
+            guard case let .conv2d(g, act, alg) = k.call, alg != .batched, uses[k.node.name] == 1,
                   !outputs.contains(k.node.name), var next = out.last, next.node.operands.first == k.node.name else {
                 out.append(k)
                 continue
             }
             let shift = k.node.operands.count - 1
             let stage = ChainedConv(geometry: g, activation: act, algorithm: alg, weight: 1, bias: k.node.operands.count > 2 ? 2 : nil)
-            if case let .maxPool(p, winners) = next.call, next.node.operands.count == 1 {
+            let small = FastOps.pooledWinograd([stage])
+            if case let .maxPool(p, winners) = next.call, next.node.operands.count == 1, !small || p.isDisjoint2x2 {
                 next.call = .conv2dMaxPool([stage], p, winners)
-            } else if case let .conv2dMaxPool(convs, p, winners) = next.call {
+            } else if case let .conv2dMaxPool(convs, p, winners) = next.call, !small, !FastOps.pooledWinograd(convs) {
                 let moved = convs.map { c in
                     var c = c
                     c.weight += shift

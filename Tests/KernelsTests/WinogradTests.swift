@@ -154,4 +154,29 @@ final class WinogradTests: XCTestCase {
         assertClose(dw, RefOps.conv2dBackwardFilter(dy: dy, x: x, xShape: xShape, wShape: wShape, stride: (1, 1), pad: (0, 0)),
                     "winograd backward filter two chunks", tol: Self.tol)
     }
+
+    /// The forward with a 2x2 pool (each output tile pooled in registers) gives exactly the separate
+    /// convolution and `maxPool`: values and winners, with and without the ReLU mask, for borders
+    /// that clip tiles and windows (14x22, 9x13 floored to 4x6) and chunks in flight (9 images of 24x24).
+    func testPooledForwardEqualsConvolutionThenPool() {
+        for (i, t) in [Case(n: 3, c: 16, h: 14, w: 22, o: 16, p: (1, 1)), Case(n: 2, c: 16, h: 7, w: 11, o: 24, p: (2, 2)),
+                       Case(n: 9, c: 16, h: 24, w: 24, o: 32, p: (1, 1))].enumerated() {
+            let g = geometry(t)
+            let pool = PoolGeometry(batch: t.n, channels: t.o, height: g.outH, width: g.outW, kernel: (2, 2), stride: (2, 2), ceil: false)
+            let x = floats(randomValues(g.inputCount, seed: UInt64(40 + i))), w = floats(randomValues(g.weightCount, seed: UInt64(50 + i), scale: 0.5))
+            let b = floats(randomValues(t.o, seed: UInt64(60 + i)))
+            var ws = [Float](repeating: 0, count: g.winogradForwardWorkspace), y = [Float](repeating: 0, count: g.outputCount)
+            FastOps.conv2dWinograd(x: x, w: w, bias: b, y: &y, geometry: g, activation: .relu(negativeSlope: 0), workspace: &ws)
+            for mask in [false, true] {
+                var p1 = [Float](repeating: 0, count: pool.outputCount), p2 = [Float](repeating: 1, count: pool.outputCount)
+                var a1 = [UInt8](repeating: 0, count: pool.outputCount), a2 = [UInt8](repeating: 7, count: pool.outputCount)
+                FastOps.maxPool(x: y, y: &p1, argmax: &a1, geometry: pool, reluMask: mask)
+                FastOps.conv2dWinograd(x: x, w: w, bias: b, y: &p2, geometry: g, activation: .relu(negativeSlope: 0), workspace: &ws,
+                                       pool: pool, winners: &a2, reluMask: mask)
+                XCTAssertEqual(p1, p2, "case \(i), mask \(mask)")
+                XCTAssertEqual(a1, a2, "case \(i), mask \(mask)")
+                XCTAssertTrue(a1.contains(FastOps.noWinner) == mask, "case \(i): ReLU zeros give no winner only with the mask")
+            }
+        }
+    }
 }

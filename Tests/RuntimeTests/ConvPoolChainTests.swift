@@ -113,4 +113,35 @@ final class ConvPoolChainTests: XCTestCase {
             try check(g, try CompiledGraph(graph: g).schedule(batch: 3), seed: 13)  // the forward alone: no winners recorded
         }
     }
+
+    /// Winograd layers too small to run image by image (under 2,500 output pixels) pool each 4x4
+    /// output tile as it is computed, on the whole batch: 14x22 (the last tile row half outside) and
+    /// 9x13 floored to 4x6 (a convolution row and column no window reads), with and without winners.
+    func testSmallWinogradPoolsItsTiles() throws {
+        let text = """
+            fn2e 1
+            graph @small(%x: f32[N,16,14,22], %target: f32[N,16,4,6]) {
+              param %a.weight: f32[16,16,3,3] = msra
+              param %a.bias: f32[16] = gaussian(0.1)
+              param %b.weight: f32[16,16,3,3] = msra
+              %a = conv2d(%x, %a.weight, %a.bias) {pad=1}
+              %ra = relu(%a)
+              %p = max_pool(%ra) {kernel=2, stride=2}
+              %b = conv2d(%p, %b.weight) {pad=2}
+              %rb = relu(%b)
+              %q = max_pool(%rb) {kernel=2, stride=2}
+              %loss = euclidean_loss(%q, %target)
+              return %loss, %q
+            }
+            """
+        let g = try XCTUnwrap(try Loader.load(text: text, file: "small.fn2e").graphs["small"])
+        for (k, graph) in [g, try Autodiff.gradient(of: g, loss: "loss")].enumerated() {
+            let s = try CompiledGraph(graph: graph).schedule(batch: 3)
+            let fused = s.kernels.compactMap { if case let .conv2dMaxPool(convs, _, w) = $0.call { (convs.map(\.algorithm), w != nil) } else { nil } }
+            XCTAssertEqual(fused.map(\.0), [[.winograd], [.winograd]], s.kernels.map(\.label).joined(separator: " "))
+            XCTAssertFalse(s.kernels.contains { $0.label == "max_pool" })
+            XCTAssertEqual(fused.map(\.1), k == 0 ? [false, false] : [true, true])
+            try check(graph, s, seed: 17)
+        }
+    }
 }

@@ -48,8 +48,8 @@ final class ScheduleTests: XCTestCase {
             let pooled = s.kernels[recorder].node.origins.dropLast().last ?? s.kernels[recorder].node.operands[0]
             XCTAssertFalse(s.kernels[(recorder + 1)...].contains { $0.node.operands.contains(pooled) }, pooled)
         }
-        XCTAssertEqual(s.kernels.filter { $0.label.hasSuffix("+max_pool/winograd") || $0.label == "conv2d+bias+relu+max_pool/direct" }.count, 3,
-                       "conv1-conv3 (224 to 56 pixels wide) run with their pools")
+        XCTAssertEqual(s.kernels.filter { $0.label.hasSuffix("+max_pool/winograd") || $0.label == "conv2d+bias+relu+max_pool/direct" }.count, 5,
+                       "conv1-conv3 (224 to 56 pixels wide) run with their pools image by image, conv4-conv5 on the whole batch")
         XCTAssertEqual(s.kernels.filter { $0.node.op == .reluBackward }.count, 1, "only fc6's ReLU keeps its own backward")
         let unfused = try makeSchedule(Repo.graphs + "/expnet_stage2.fn2e", batch: 2, training: true, fuse: false)
         XCTAssertEqual(unfused.kernels.filter { $0.node.op == .reluBackward }.count, 6)
@@ -68,10 +68,10 @@ final class ScheduleTests: XCTestCase {
         let face = s.kernels.filter(isFace)
         let convs = face.map { k in if case .conv2dMaxPool(let convs, _, _) = k.call { return convs.count } else { return k.node.op == .conv2d ? 1 : 0 } }
         XCTAssertEqual(convs.reduce(0, +), 13)
-        // Three of the pools ride in the convolutions before them (conv1_x, conv2_x, conv3_x: 224x224 to 56x56 outputs).
+        // The pools ride in the convolutions before them (conv1_x-conv3_x image by image, conv4_3 and conv5_3 on the whole batch).
         let pools = face.filter { k in if case .conv2dMaxPool = k.call { return true } else { return k.node.op == .maxPool } }
         XCTAssertEqual(pools.count, 5)
-        XCTAssertEqual(face.filter { $0.label.contains("+max_pool") }.count, 3)
+        XCTAssertEqual(face.filter { $0.label.contains("+max_pool") }.count, 5)
         let names = face.flatMap { $0.node.origins.isEmpty ? [$0.node.name] : $0.node.origins }
         XCTAssertEqual(names.count, Set(names).count, "a face node is scheduled twice")
         // The ExpNet side has its 5 + 4 conv backward kernels.
@@ -79,17 +79,17 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(s.kernels.filter { $0.node.op == .conv2dBackwardData }.count, 4)
     }
 
-    /// At 48x48 the direct convolution before a pool runs with it image by image: ExpNet48's conv1
-    /// output is never whole; its Winograd conv2-conv4 (24x24 and smaller) keep their batch-wide
-    /// tiles and pools of their own.
-    func testSmallImageIm2colConvolutionRunsWithItsPool() throws {
+    /// At 48x48 every convolution runs with the pool after it: ExpNet48's conv1 output is never whole;
+    /// its Winograd conv2-conv4 (24x24 and smaller) keep their batch-wide tiles and pool each output
+    /// tile as it is computed: no pool kernel, no full-resolution output.
+    func testSmallImageConvolutionsRunWithTheirPools() throws {
         let s = try makeSchedule(Repo.graphs + "/expnet48_stage2.fn2e", batch: 2, training: true)
         let fused = s.kernels.filter { if case .conv2dMaxPool = $0.call { return true } else { return false } }
-        XCTAssertEqual(fused.map(\.label), ["conv2d+bias+relu+max_pool/direct"])
-        XCTAssertEqual(fused.first?.node.origins.first, "expnet.conv1")
-        XCTAssertNotNil(fused.first?.call.winners, "the pool records its winners for the backward")
-        XCTAssertEqual(s.kernels.filter { $0.label == "max_pool" }.count, 3)
-        XCTAssertFalse(s.buffers.values.contains { $0.type.shape == [2, 16, 48, 48] && $0.name.hasPrefix("expnet.") })
+        XCTAssertEqual(fused.map(\.label), ["conv2d+bias+relu+max_pool/direct"] + Array(repeating: "conv2d+bias+relu+max_pool/winograd", count: 3))
+        XCTAssertEqual(fused.map { $0.node.origins.first }, ["expnet.conv1", "expnet.conv2", "expnet.conv3", "expnet.conv4"])
+        XCTAssertTrue(fused.allSatisfy { $0.call.winners != nil }, "the pools record their winners for the backward")
+        XCTAssertEqual(s.kernels.filter { $0.label == "max_pool" }.count, 0)
+        XCTAssertFalse(s.buffers.values.contains { [[2, 16, 48, 48], [2, 32, 24, 24], [2, 64, 12, 12]].contains($0.type.shape) && $0.name.hasPrefix("expnet.") })
     }
 
     /// The first layers (1 or 3 input channels) run the direct kernel, forward with their pool and
@@ -112,7 +112,7 @@ final class ScheduleTests: XCTestCase {
         for (file, layers) in [("expnet48_stage2.fn2e", ["expnet.conv4"]), ("vgg48_stage2.fn2e", ["vgg48.conv4_1", "vgg48.conv4_2"])] {
             let s = try makeSchedule(Repo.graphs + "/" + file, batch: 2, training: true)
             let six = s.kernels.filter { k in
-                guard k.node.op == .conv2d || k.node.op == .conv2dBackwardData || k.node.op == .conv2dBackwardFilter else { return false }
+                guard [.conv2d, .conv2dBackwardData, .conv2dBackwardFilter].contains(k.node.op) || k.call.winners != nil else { return false }
                 // The layer's weight is an operand (forward, backward data) or the value (weight gradient).
                 return ([k.node.name] + k.node.operands).contains { v in layers.contains { v == $0 + ".weight" || v == "grad." + $0 + ".weight" } }
             }
