@@ -2,18 +2,10 @@
 // computed from a zero-padded copy of the input rows it reads, 4 output channels by 16 columns in
 // registers. Plain loops the compiler vectorizes, one clone per instruction set, chosen at load time.
 #include "CKernels.h"
+#include "clones.h"
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__linux__)
-#define CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#define WIDE __builtin_cpu_supports("avx512f")  // 32 vector registers
-#else
-#define CLONES
-#define WIDE 0
-#endif
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
 enum { L = 16, OB = 4 };  // columns per vector, output channels per block
 
 // Padded rows hold every column a 16-wide block (or 16 pairs) reads, past the last output too; even, to split.
@@ -46,7 +38,7 @@ long fn2e_conv_direct_scratch(fn2e_conv g, int filter) {
 // Row oy of image n of every channel of dy = max_pool_backward(winners, dp) into d[o·ow + ox]:
 // each pooled value whose window holds row oy adds to its winner when the winner is in that row.
 // Inlined into the weight gradient's clones, so its loops are vectorized for the machine.
-static inline __attribute__((always_inline)) void unpool_row(const float *dp, const unsigned char *win, fn2e_pool p, fn2e_conv g,
+INLINE void unpool_row(const float *dp, const unsigned char *win, fn2e_pool p, fn2e_conv g,
                                                              long n, long oy, float *d) {
     long lo = oy + p.ph - p.kh + 1 <= 0 ? 0 : (oy + p.ph - p.kh + p.sh) / p.sh, hi = MIN((oy + p.ph) / p.sh, p.oh - 1);
     int tiles = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0;
@@ -71,7 +63,7 @@ static inline __attribute__((always_inline)) void unpool_row(const float *dp, co
 }
 
 // One output row of every channel from its padded input rows: channel o's at y + o·stride.
-static inline __attribute__((always_inline)) void conv_row(const float *w, const float *bias, fn2e_conv g, int relu, float slope,
+INLINE void conv_row(const float *w, const float *bias, fn2e_conv g, int relu, float slope,
                                                            const float *xp, float *y, long stride) {
     int taps = g.c * g.kh * g.kw, wp = padded_width(g);
     for (int o = 0; o < g.o; o += OB) {
@@ -107,7 +99,7 @@ CLONES void fn2e_conv_direct(const float *x, const float *w, const float *bias, 
 // Output rows 2·py and 2·py + 1 (a and b; stride 1, so b reads a's rows one down) of PB channels by
 // LW pairs of columns at a time in 4·PB accumulators (rows a, b by even, odd columns), from kh + 1
 // padded rows per channel split into even and odd columns: all vector work, pooled where computed.
-static inline __attribute__((always_inline)) void conv_pool(const float *x, const float *w, const float *bias, float *y, unsigned char *win,
+INLINE void conv_pool(const float *x, const float *w, const float *bias, float *y, unsigned char *win,
                                                              fn2e_conv g, fn2e_pool p, int relu, float slope, int mask, float *xp, long r0, long r1,
                                                              const int PB, const int LW) {
     int taps = g.c * g.kh * g.kw, wp = padded_width(g);

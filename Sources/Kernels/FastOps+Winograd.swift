@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Dispatch
 
 // Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks").
@@ -11,10 +12,10 @@ import Dispatch
 // tile row, then tile column). So one chunk is: input transform (x → V), 36 `cblas_sgemm`, output
 // transform (M → y, with bias and activation, clipped at the bottom/right borders).
 //
-// The transforms work on 8 consecutive tiles at once (`SIMD8<Float>`, one lane per tile): the 6x6
-// patches of 8 tiles are gathered into a small stack buffer (zeros where they read padding or past
-// the last tile), then transformed as 8-wide vectors and stored into V, where the 8 tiles are
-// consecutive floats. Chunks are padded to a multiple of 8 tiles; the padding lanes are zero in V and
+// The tile transforms (C, Sources/CKernels/winograd.c, vectorized as wide as the CPU allows) work on
+// 8 consecutive tiles at once, one lane per tile: the 6x6 patches of 8 tiles are gathered into a small
+// stack buffer (zeros where they read padding or past the last tile), then transformed lane-wise and
+// stored into V, where the 8 tiles are consecutive floats. Chunks are padded to a multiple of 8 tiles; the padding lanes are zero in V and
 // never written out.
 //
 // Backward data is the same forward convolution applied to dy with the kernel rotated by 180° and
@@ -89,8 +90,11 @@ enum Winograd {
                       outH: g.height, outW: g.width, padH: 2 - g.padH, padW: 2 - g.padW)
         }
 
-        /// Tiles per image.
-        var tilesPerImage: Int { tilesH * tilesW }
+        /// The tiling as the C transforms take it.
+        var tiling: fn2e_wino {
+            let v = [cin, h, w, cout, outH, outW, padH, padW, tilesH, tilesW].map(Int32.init)
+            return fn2e_wino(cin: v[0], h: v[1], w: v[2], cout: v[3], oh: v[4], ow: v[5], ph: v[6], pw: v[7], tiles_h: v[8], tiles_w: v[9])
+        }
     }
 
     /// Tiles per chunk and chunks in flight. One chunk per worker where a chunk of at least 32 tiles
@@ -149,254 +153,44 @@ enum Winograd {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
     }
 
-    /// 1-D input transform Bᵀ d of six vectors at `s + k·ss` into six at `d + k·ds`:
-    ///     Bᵀ = [4  0 −5  0 1 0; 0 −4 −4  1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
-    @inline(__always)
-    static func inputTransform1D(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int) {
-        let d0 = load(s), d1 = load(s + ss), d2 = load(s + 2 * ss)
-        let d3 = load(s + 3 * ss), d4 = load(s + 4 * ss), d5 = load(s + 5 * ss)
-        let a = d4 - 4 * d2, b = d3 - 4 * d1   // rows 1, 2: d4 − 4d2 ∓ (4d1 − d3)
-        let c = d4 - d2, e = 2 * (d3 - d1)     // rows 3, 4: d4 − d2 ± 2(d3 − d1)
-        store(4 * d0 - 5 * d2 + d4, d)
-        store(a + b, d + ds)
-        store(a - b, d + 2 * ds)
-        store(c + e, d + 3 * ds)
-        store(c - e, d + 4 * ds)
-        store(4 * d1 - 5 * d3 + d5, d + 5 * ds)
-    }
-
-    /// 1-D output transform Aᵀ m of six vectors at `s + k·ss` into four at `d + k·ds`:
-    ///     Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
-    @inline(__always)
-    static func outputTransform1D(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int) {
-        let m0 = load(s), m1 = load(s + ss), m2 = load(s + 2 * ss)
-        let m3 = load(s + 3 * ss), m4 = load(s + 4 * ss), m5 = load(s + 5 * ss)
-        let p12 = m1 + m2, n12 = m1 - m2, p34 = m3 + m4, n34 = m3 - m4
-        store(m0 + p12 + p34, d)
-        store(n12 + 2 * n34, d + ds)
-        store(p12 + 4 * p34, d + 2 * ds)
-        store(n12 + 8 * n34 + m5, d + 3 * ds)
-    }
-
-    /// 1-D transform A e of four vectors at `s + k·ss` (a dy tile row or column) into six at `d + k·ds`
-    /// (the adjoint of the output transform): A = (Aᵀ)ᵀ, rows [1 0 0 0; 1 1 1 1; 1 −1 1 −1; 1 2 4 8; 1 −2 4 −8; 0 0 0 1].
-    @inline(__always)
-    static func gradientTransform1D(_ s: UnsafePointer<Float>, _ ss: Int, _ d: UnsafeMutablePointer<Float>, _ ds: Int) {
-        let e0 = load(s), e1 = load(s + ss), e2 = load(s + 2 * ss), e3 = load(s + 3 * ss)
-        let ev = e0 + e2, od = e1 + e3, ev4 = e0 + 4 * e2, od4 = 2 * e1 + 8 * e3
-        store(e0, d)
-        store(ev + od, d + ds)
-        store(ev - od, d + 2 * ds)
-        store(ev4 + od4, d + 3 * ds)
-        store(ev4 - od4, d + 4 * ds)
-        store(e3, d + 5 * ds)
-    }
-
-    /// Image, tile row and tile column of tile `t` of the batch.
-    @inline(__always)
-    static func tilePosition(_ t: Int, _ p: Plan) -> (n: Int, ty: Int, tx: Int) {
-        let n = t / p.tilesPerImage, r = t - n * p.tilesPerImage
-        let ty = r / p.tilesW
-        return (n, ty, r - ty * p.tilesW)
-    }
-
-    /// The tile after (n, ty, tx) in batch order.
-    @inline(__always)
-    static func advance(_ pos: inout (n: Int, ty: Int, tx: Int), _ p: Plan) {
-        pos.tx += 1
-        if pos.tx == p.tilesW {
-            pos.tx = 0; pos.ty += 1
-            if pos.ty == p.tilesH { pos.ty = 0; pos.n += 1 }
-        }
-    }
-
-    /// Input transform of one chunk: for the tiles `first ..< first + count` (count rounded up to 8,
-    /// the extra lanes zero) and every input channel c, V[ξ, c, t] = (Bᵀ d B)[ξ] with d the 6x6 patch
-    /// of `x [batch, cin, h, w]` at rows 4·ty − padH ..< +6, columns 4·tx − padW ..< +6 (zero outside).
-    /// V is `[36, cin, ldv]`.
+    /// Input transform of one chunk (`fn2e_winograd_input`): for the tiles `first ..< first + count`
+    /// (count rounded up to 8, the extra lanes zero) and every input channel c, V[ξ, c, t] = (Bᵀ d B)[ξ]
+    /// with d the 6x6 patch of `x [batch, cin, h, w]` at rows 4·ty − padH ..< +6, columns 4·tx − padW ..< +6
+    /// (zero outside). V is `[36, cin, ldv]`.
     static func transformInput(_ x: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>, _ p: Plan,
                                first: Int, count: Int, ldv: Int) {
-        let blocks = (count + lanes - 1) / lanes
-        let (h, w, cin) = (p.h, p.w, p.cin)
-        let planeStride = cin * ldv
-        items(cin * blocks, cost: 36 * lanes * 8, p) { items in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 36 * lanes) { tmp in
-                let buf = tmp.baseAddress!  // [6, 6, lanes]: the 8 patches, then their row transforms
-                for item in items {
-                    let c = item / blocks, t0 = (item - c * blocks) * lanes
-                    // Gather the patches, one lane per tile.
-                    var pos = tilePosition(first + t0, p)
-                    for lane in 0..<lanes {
-                        let t = t0 + lane
-                        if t >= count {
-                            for k in 0..<36 { buf[k * lanes + lane] = 0 }
-                            continue
-                        }
-                        let (n, ty, tx) = pos
-                        advance(&pos, p)
-                        let plane = x + (n * cin + c) * h * w
-                        let iy0 = 4 * ty - p.padH, ix0 = 4 * tx - p.padW
-                        if iy0 >= 0 && iy0 + 6 <= h && ix0 >= 0 && ix0 + 6 <= w {
-                            var src = plane + iy0 * w + ix0
-                            var dst = buf + lane
-                            for _ in 0..<6 {
-                                dst[0] = src[0]; dst[lanes] = src[1]; dst[2 * lanes] = src[2]
-                                dst[3 * lanes] = src[3]; dst[4 * lanes] = src[4]; dst[5 * lanes] = src[5]
-                                src += w; dst += 6 * lanes
-                            }
-                        } else {
-                            for i in 0..<6 {
-                                let iy = iy0 + i
-                                for j in 0..<6 {
-                                    let ix = ix0 + j
-                                    buf[(i * 6 + j) * lanes + lane] =
-                                        (iy >= 0 && iy < h && ix >= 0 && ix < w) ? plane[iy * w + ix] : 0
-                                }
-                            }
-                        }
-                    }
-                    // Bᵀ d B: transform each row in place, then each column into V.
-                    for i in 0..<6 {
-                        inputTransform1D(buf + i * 6 * lanes, lanes, buf + i * 6 * lanes, lanes)
-                    }
-                    let out = v + c * ldv + t0
-                    for j in 0..<6 {
-                        inputTransform1D(buf + j * lanes, 6 * lanes, out + j * planeStride, 6 * planeStride)
-                    }
-                }
-            }
+        let tiling = p.tiling
+        items(p.cin * ((count + lanes - 1) / lanes), cost: 36 * lanes * 8, p) { r in
+            fn2e_winograd_input(x, v, tiling, first, count, ldv, r.lowerBound, r.upperBound)
         }
     }
 
-    /// Output transform of one chunk: for tiles `first ..< first + count` and output channel o, the 4x4
-    /// tile Aᵀ M[·, o, t] A, plus `bias[o]`, through `activation`, written to `y [batch, cout, outH, outW]`
-    /// (clipped at the bottom and right borders). M is `[36, cout, ldm]`. With `pool` (2x2 windows at
-    /// stride 2), y is instead the pooled output: each tile's four windows pooled in registers, as `FastOps.maxPool`.
+    /// Output transform of one chunk (`fn2e_winograd_output`): for tiles `first ..< first + count` and
+    /// output channel o, the 4x4 tile Aᵀ M[·, o, t] A, plus `bias[o]`, through `activation`, written to
+    /// `y [batch, cout, outH, outW]` (clipped at the bottom and right borders). M is `[36, cout, ldm]`.
+    /// With `pool` (2x2 windows at stride 2), y is instead the pooled output: each tile's four windows
+    /// pooled where it is computed, as `FastOps.maxPool`.
     static func transformOutput(_ m: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
                                 activation: Activation, _ p: Plan, first: Int, count: Int, ldm: Int, pool: PooledOutput? = nil) {
-        let blocks = (count + lanes - 1) / lanes
-        let (oh, ow, cout) = pool.map { ($0.geometry.outH, $0.geometry.outW, p.cout) } ?? (p.outH, p.outW, p.cout)
-        let planeStride = cout * ldm
+        let tiling = p.tiling
         let slope: Float? = { if case let .relu(s) = activation { return s } else { return nil } }()
-        items(cout * blocks, cost: 36 * lanes * 6, p) { items in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * lanes) { tmp in
-                let rows = tmp.baseAddress!           // [6, 4, lanes]: Aᵀ applied along each row of M
-                let tile = rows + 24 * lanes          // [4, 4, lanes]: the output tiles
-                for item in items {
-                    let o = item / blocks, t0 = (item - o * blocks) * lanes
-                    let src = m + o * ldm + t0
-                    for i in 0..<6 {
-                        outputTransform1D(src + 6 * i * planeStride, planeStride, rows + 4 * i * lanes, lanes)
-                    }
-                    for k in 0..<4 {
-                        outputTransform1D(rows + k * lanes, 4 * lanes, tile + k * lanes, 4 * lanes)
-                    }
-                    let b = bias?[o] ?? 0
-                    for k in 0..<16 {
-                        var r = load(tile + k * lanes) + b
-                        if let s = slope { r = r.replacing(with: r * s, where: r .< 0) }
-                        store(r, tile + k * lanes)
-                    }
-                    if let pool {  // window q's maximum to rows[q], its winner to rows[4 + q] (as floats, −1 for none)
-                        for q in 0..<4 {
-                            let corner = tile + (q / 2 * 8 + q % 2 * 2) * lanes
-                            var best = Vec(repeating: -.infinity), k = Vec(repeating: -1)
-                            for i in 0..<4 {
-                                let v = load(corner + (i / 2 * 4 + i % 2) * lanes), wins = v .> best
-                                best.replace(with: v, where: wins)
-                                k.replace(with: Float(i), where: wins)
-                            }
-                            if pool.reluMask { k.replace(with: -1, where: .!(best .> 0)) }
-                            store(best, rows + q * lanes); store(k, rows + (4 + q) * lanes)
-                        }
-                    }
-                    // Scatter, one lane per tile.
-                    var pos = tilePosition(first + t0, p)
-                    for lane in 0..<min(lanes, count - t0) {
-                        let (n, ty, tx) = pos
-                        advance(&pos, p)
-                        if let pool {
-                            let at = ((n * cout + o) * oh + 2 * ty) * ow + 2 * tx
-                            for a in 0..<min(2, oh - 2 * ty) {
-                                for b in 0..<min(2, ow - 2 * tx) {
-                                    y[at + a * ow + b] = rows[(2 * a + b) * lanes + lane]
-                                    pool.winners?[at + a * ow + b] = UInt8(truncatingIfNeeded: Int32(rows[(4 + 2 * a + b) * lanes + lane]))
-                                }
-                            }
-                            continue
-                        }
-                        let oy0 = 4 * ty, ox0 = 4 * tx
-                        var dst = y + ((n * cout + o) * oh + oy0) * ow + ox0
-                        var s = tile + lane
-                        if oy0 + 4 <= oh && ox0 + 4 <= ow {
-                            for _ in 0..<4 {
-                                dst[0] = s[0]; dst[1] = s[lanes]; dst[2] = s[2 * lanes]; dst[3] = s[3 * lanes]
-                                dst += ow; s += 4 * lanes
-                            }
-                        } else {
-                            let ny = min(4, oh - oy0), nx = min(4, ow - ox0)
-                            for _ in 0..<ny {
-                                for j in 0..<nx { dst[j] = s[j * lanes] }
-                                dst += ow; s += 4 * lanes
-                            }
-                        }
-                    }
-                }
+        var geometry = pool?.geometry.direct ?? fn2e_pool()
+        withUnsafePointer(to: &geometry) { g in
+            items(p.cout * ((count + lanes - 1) / lanes), cost: 36 * lanes * 6, p) { r in
+                fn2e_winograd_output(m, y, bias, slope == nil ? 0 : 1, slope ?? 0, tiling, first, count, ldm, pool == nil ? nil : g,
+                                     pool?.winners, pool?.reluMask == true ? 1 : 0, r.lowerBound, r.upperBound)
             }
         }
     }
 
-    /// Transform of dy for the weight gradient: for tiles `first ..< first + count` and output channel o,
-    /// M'[ξ, o, t] = (A e Aᵀ)[ξ] with e the 4x4 tile of `dy [batch, cout, outH, outW]` (zero past the
-    /// borders and in the padding lanes). M' is `[36, cout, ldm]`.
+    /// Transform of dy for the weight gradient (`fn2e_winograd_gradient`): for tiles `first ..< first + count`
+    /// and output channel o, M'[ξ, o, t] = (A e Aᵀ)[ξ] with e the 4x4 tile of `dy [batch, cout, outH, outW]`
+    /// (zero past the borders and in the padding lanes). M' is `[36, cout, ldm]`.
     static func transformGradient(_ dy: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ p: Plan,
                                   first: Int, count: Int, ldm: Int) {
-        let blocks = (count + lanes - 1) / lanes
-        let (oh, ow, cout) = (p.outH, p.outW, p.cout)
-        let planeStride = cout * ldm
-        items(cout * blocks, cost: 36 * lanes * 6, p) { items in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 40 * lanes) { tmp in
-                let tile = tmp.baseAddress!           // [4, 4, lanes]: the dy tiles
-                let rows = tile + 16 * lanes          // [4, 6, lanes]: A applied along each tile row
-                for item in items {
-                    let o = item / blocks, t0 = (item - o * blocks) * lanes
-                    var pos = tilePosition(first + t0, p)
-                    for lane in 0..<lanes {
-                        let t = t0 + lane
-                        let ny: Int, nx: Int
-                        var src = dy
-                        if t < count {
-                            let (n, ty, tx) = pos
-                            advance(&pos, p)
-                            let oy0 = 4 * ty, ox0 = 4 * tx
-                            (ny, nx) = (min(4, oh - oy0), min(4, ow - ox0))
-                            src = dy + ((n * cout + o) * oh + oy0) * ow + ox0
-                        } else {
-                            (ny, nx) = (0, 0)
-                        }
-                        var d = tile + lane
-                        if ny == 4 && nx == 4 {
-                            for _ in 0..<4 {
-                                d[0] = src[0]; d[lanes] = src[1]; d[2 * lanes] = src[2]; d[3 * lanes] = src[3]
-                                src += ow; d += 4 * lanes
-                            }
-                        } else {
-                            for i in 0..<4 {
-                                for j in 0..<4 { d[j * lanes] = (i < ny && j < nx) ? src[j] : 0 }
-                                if i < ny { src += ow }
-                                d += 4 * lanes
-                            }
-                        }
-                    }
-                    for i in 0..<4 {
-                        gradientTransform1D(tile + 4 * i * lanes, lanes, rows + 6 * i * lanes, lanes)
-                    }
-                    let out = m + o * ldm + t0
-                    for j in 0..<6 {
-                        gradientTransform1D(rows + j * lanes, 6 * lanes, out + j * planeStride, 6 * planeStride)
-                    }
-                }
-            }
+        let tiling = p.tiling
+        items(p.cout * ((count + lanes - 1) / lanes), cost: 36 * lanes * 6, p) { r in
+            fn2e_winograd_gradient(dy, m, tiling, first, count, ldm, r.lowerBound, r.upperBound)
         }
     }
 

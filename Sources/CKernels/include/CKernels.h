@@ -38,4 +38,25 @@ void fn2e_pool_grad_channel_sum(const float *dp, const unsigned char *win, float
 /// Floats of scratch one call of the forward (`filter` 0) or weight-gradient kernel needs.
 long fn2e_conv_direct_scratch(fn2e_conv g, int filter);
 
+/// One Winograd F(4x4, 3x3) convolution as Kernels' Winograd.Plan tiles it: input [N, cin, h, w], output
+/// [N, cout, oh, ow], padding ph x pw, tiles_h x tiles_w 4x4 output tiles per image, numbered over the
+/// batch (image, tile row, tile column).
+typedef struct { int cin, h, w, cout, oh, ow, ph, pw, tiles_h, tiles_w; } fn2e_wino;
+
+/// Items i0..<i1 of a chunk's input transform: item = c · blocks + b, blocks = ⌈count / 8⌉, is the block of
+/// 8 tiles first + 8b ..< first + 8b + 8 of input channel c (tiles from `count` on are zero):
+/// v[ξ, c, t − first] (row stride ld) = (Bᵀ d B)[ξ], d the tile's 6x6 input patch (zero outside x).
+void fn2e_winograd_input(const float *x, float *v, fn2e_wino p, long first, long count, long ld, long i0, long i1);
+
+/// Items i0..<i1 (item = o · blocks + b) of a chunk's output transform: the 4x4 tiles Aᵀ M A of output
+/// channel o from m [36, cout, ld], plus bias[o] (bias may be NULL), then leaky ReLU with `relu`,
+/// written to y (clipped at the borders), or, with `pool` (2x2 windows at stride 2), pooled in the tile:
+/// y [N, cout, pool.oh, pool.ow] and each window's winner in `win` (when given) as `fn2e_conv_direct_pool`.
+void fn2e_winograd_output(const float *m, float *y, const float *bias, int relu, float slope, fn2e_wino p,
+                          long first, long count, long ld, const fn2e_pool *pool, unsigned char *win, int mask, long i0, long i1);
+
+/// Items i0..<i1 (item = o · blocks + b) of the weight gradient's transform of dy [N, cout, oh, ow]:
+/// m[ξ, o, t − first] = (A e Aᵀ)[ξ], e the tile's 4x4 block of dy (zero past the borders and from `count` on).
+void fn2e_winograd_gradient(const float *dy, float *m, fn2e_wino p, long first, long count, long ld, long i0, long i1);
+
 #endif
