@@ -5,7 +5,7 @@
 #include "CKernels.h"
 #include "clones.h"
 
-enum { LN = 8 };  // tiles per block: Kernels' Winograd.lanes
+enum { LN = 16 };  // tiles per block: Kernels' Winograd.lanes
 
 // Bᵀ d: six rows of LN lanes at s + k·ss into six at d + k·ds (d may be s).
 //     Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]

@@ -43,8 +43,8 @@ long fn2e_conv_direct_scratch(fn2e_conv g, int filter);
 /// batch (image, tile row, tile column).
 typedef struct { int cin, h, w, cout, oh, ow, ph, pw, tiles_h, tiles_w; } fn2e_wino;
 
-/// Items i0..<i1 of a chunk's input transform: item = c · blocks + b, blocks = ⌈count / 8⌉, is the block of
-/// 8 tiles first + 8b ..< first + 8b + 8 of input channel c (tiles from `count` on are zero):
+/// Items i0..<i1 of a chunk's input transform: item = c · blocks + b, blocks = ⌈count / 16⌉, is the block of
+/// 16 tiles first + 16b ..< first + 16b + 16 of input channel c (tiles from `count` on are zero):
 /// v[ξ, c, t − first] (row stride ld) = (Bᵀ d B)[ξ], d the tile's 6x6 input patch (zero outside x).
 void fn2e_winograd_input(const float *x, float *v, fn2e_wino p, long first, long count, long ld, long i0, long i1);
 
