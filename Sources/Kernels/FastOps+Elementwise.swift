@@ -91,14 +91,19 @@ extension FastOps {
     // MARK: - Per-channel ops over [N, C, spatial]
 
     /// `y = x · scale[c] (+ bias[c])`, then the activation; `scale` nil means 1 (a plain per-channel bias add).
+    /// With `normalizing` (x's per-channel statistics, `[2, C]` as `batchMoments` wrote them, and eps), x is
+    /// normalized first, `(x − mean[c]) / sqrt(var[c] + eps)`: `batch_norm_train` and the scale after it in
+    /// one pass over the activation, the normalized x never written (rounded as `batchNormTrain` rounds it).
     public static func channelScale(x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
-                                    y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int, activation: Activation = .none) {
+                                    y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int, activation: Activation = .none,
+                                    normalizing: (moments: UnsafePointer<Float>, eps: Float)? = nil) {
         Parallel.forChunks(batch * channels, costPerItem: spatial) { planes in
             for p in planes {
                 let c = p % channels
+                let (m, inv) = normalizing.map { ($0.moments[c], 1 / ($0.moments[channels + c] + $0.eps).squareRoot()) } ?? (0, 1)
                 let (g, b) = (scale?[c] ?? 1, bias?[c] ?? 0)
                 let (s, d) = (x + p * spatial, y + p * spatial)
-                for i in 0..<spatial { d[i] = s[i] * g + b }
+                for i in 0..<spatial { d[i] = (s[i] - m) * inv * g + b }
                 if case .relu(let slope) = activation { for i in 0..<spatial { d[i] = d[i] > 0 ? d[i] : d[i] * slope } }
             }
         }

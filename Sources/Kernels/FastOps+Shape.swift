@@ -1,12 +1,14 @@
 extension FastOps {
     /// Sum over `axes` of x `[shape]`; y gets the shape with those axes set to 1 (keepdims layout).
-    /// With `times` (same shape, every axis but one summed), the sum of `x · times`.
-    public static func sum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil, shape: [Int], axes: [Int], y: UnsafeMutablePointer<Float>) {
+    /// With `times` (same shape, every axis but one summed), the sum of `x · times`, `times` normalized
+    /// first when `normalizing` (see `channelSum`).
+    public static func sum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil, normalizing: (moments: UnsafePointer<Float>, eps: Float)? = nil,
+                           shape: [Int], axes: [Int], y: UnsafeMutablePointer<Float>) {
         let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
         // Every axis but one (a bias gradient): [outer, C, inner] summed to [C].
         let keptAxes = shape.indices.filter { !axes.contains($0) }
         if keptAxes.count == 1, let c = keptAxes.first, c > 0 || shape.count > 1 {
-            channelSum(x: x, times: times, y: y, outer: shape[..<c].reduce(1, *), channels: shape[c], inner: shape[(c + 1)...].reduce(1, *))
+            channelSum(x: x, times: times, normalizing: normalizing, y: y, outer: shape[..<c].reduce(1, *), channels: shape[c], inner: shape[(c + 1)...].reduce(1, *))
             return
         }
         precondition(times == nil, "sum of a product: every axis but one must be summed")
@@ -15,15 +17,20 @@ extension FastOps {
 
     /// x `[outer, channels, inner]` (times `times`, of the same shape, when given) summed over outer
     /// and inner → y `[channels]`; channels in parallel, sixteen Float partial sums per row, rows added in Double.
-    public static func channelSum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil, y: UnsafeMutablePointer<Float>,
+    /// With `normalizing` (times's per-channel statistics, `[2, C]` as `batchMoments` wrote them, and eps),
+    /// the sum of `x · (times − mean[c]) / sqrt(var[c] + eps)`: a scale's gamma gradient `Σ dy · x̂`
+    /// from the batch norm's input, x̂ never written (each x̂ rounded as `batchNormTrain` rounds it).
+    public static func channelSum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil,
+                                  normalizing: (moments: UnsafePointer<Float>, eps: Float)? = nil, y: UnsafeMutablePointer<Float>,
                                   outer: Int, channels: Int, inner: Int) {
         Parallel.forChunks(channels, costPerItem: outer * inner) { cs in
             for c in cs {
+                let (m, inv) = normalizing.map { ($0.moments[c], 1 / ($0.moments[channels + c] + $0.eps).squareRoot()) } ?? (0, 1)
                 var total: Double = 0
                 for o in 0..<outer {
                     let row = x + (o * channels + c) * inner
                     if let t = times.map({ $0 + (o * channels + c) * inner }) {
-                        total += Double(laneSum(inner, { lanes(row + $0) * lanes(t + $0) }, { row[$0] * t[$0] }))
+                        total += Double(laneSum(inner, { lanes(row + $0) * ((lanes(t + $0) - m) * inv) }, { row[$0] * ((t[$0] - m) * inv) }))
                     } else {
                         total += Double(laneSum(inner, { lanes(row + $0) }, { row[$0] }))
                     }

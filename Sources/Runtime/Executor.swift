@@ -252,10 +252,10 @@ public final class Executor {
         case let .maximumBackward(aShape, bShape, shape, operand):
             return { FastOps.maximumBackward(a: xs[0], aShape: aShape, b: xs[1], bShape: bShape, dy: xs[2], dx: y, shape: shape,
                                              operand: operand, workspace: ws) }
-        case let .channelScale(v, hasScale, act):
-            let scale = hasScale ? xs[1] : nil, bias = hasScale ? optional(2) : xs[1]
+        case let .channelScale(v, hasScale, act, eps):
+            let scale = hasScale ? xs[1] : nil, bias = hasScale ? optional(2) : xs[1], norm = eps.map { (moments: xs[3], eps: $0) }
             return { FastOps.channelScale(x: xs[0], scale: scale, bias: bias, y: y, batch: v.batch, channels: v.channels, spatial: v.spatial,
-                                          activation: act) }
+                                          activation: act, normalizing: norm) }
         case let .batchNorm(v, eps):
             return { FastOps.batchNorm(x: xs[0], mean: xs[1], variance: xs[2], eps: eps, y: y, batch: v.batch, channels: v.channels, spatial: v.spatial) }
         case let .batchNormBackward(v, eps):
@@ -296,9 +296,9 @@ public final class Executor {
         case let .euclideanLoss(count, b): return { y[0] = FastOps.euclideanLoss(a: xs[0], b: xs[1], count: count, batch: b) }
         case let .euclideanLossBackward(count, b):
             return { FastOps.euclideanLossBackward(a: xs[0], b: xs[1], da: y, count: count, batch: b, upstream: xs[2][0]) }
-        case let .reduce(shape, axes, mean):
+        case let .reduce(shape, axes, mean, eps):
             if mean { return { FastOps.mean(x: xs[0], shape: shape, axes: axes, y: y) } }
-            return { FastOps.sum(x: xs[0], times: optional(1), shape: shape, axes: axes, y: y) }
+            return { FastOps.sum(x: xs[0], times: optional(1), normalizing: eps.map { (xs[2], $0) }, shape: shape, axes: axes, y: y) }
         case let .reduceBackward(kept, shape, factor):
             return { FastOps.broadcast(x: xs[0], xShape: kept, y: y, shape: shape, factor: factor) }
         case let .sumTo(from, to): return { FastOps.reduceToShape(g: xs[0], gShape: from, out: y, shape: to) }

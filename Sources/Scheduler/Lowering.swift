@@ -60,8 +60,9 @@ public enum KernelCall {
     case binary(FastOps.BinaryOp, aShape: [Int], bShape: [Int])
     /// `(a, b, dy)`: dy where a wins (operand 0: a ≥ b; operand 1: b > a), a and b broadcast to `shape`.
     case maximumBackward(aShape: [Int], bShape: [Int], shape: [Int], operand: Int)
-    /// scale (operands x, s[, b]) or bias (x, b) per channel, then the activation.
-    case channelScale(ChannelView, hasScale: Bool, Activation)
+    /// scale (operands x, s[, b]) or bias (x, b) per channel, then the activation; `normalized` (a
+    /// batch norm's eps): operands `(x, s, b, moments)`, x normalized first (`Scheduler.foldBatchNormTrain`).
+    case channelScale(ChannelView, hasScale: Bool, Activation, normalized: Float? = nil)
     case batchNorm(ChannelView, eps: Float)
     case batchNormBackward(ChannelView, eps: Float)
     /// Normalization with the batch's statistics (`batch_norm_train`, operands `(x[, moments])`), its
@@ -84,8 +85,9 @@ public enum KernelCall {
     case softmaxCrossEntropyBackward(batch: Int, classes: Int)
     case euclideanLoss(count: Int, batch: Int)
     case euclideanLossBackward(count: Int, batch: Int)
-    /// Operands `(x[, times])`: with `times`, the sum of `x · times` (`Scheduler.foldProductIntoSum`).
-    case reduce(shape: [Int], axes: [Int], mean: Bool)
+    /// Operands `(x[, times])`: with `times`, the sum of `x · times` (`Scheduler.foldProductIntoSum`);
+    /// `normalized` (a batch norm's eps): operands `(x, times, moments)`, times normalized first (`Scheduler.foldBatchNormTrain`).
+    case reduce(shape: [Int], axes: [Int], mean: Bool, normalized: Float? = nil)
     /// dy of shape `kept` (reduced axes 1) broadcast to `shape`, times `factor`.
     case reduceBackward(kept: [Int], shape: [Int], factor: Float)
     case sumTo(from: [Int], to: [Int])
@@ -198,7 +200,7 @@ public enum KernelCall {
         case .resizeBackward: label = "resize_backward"
         case .binary(let op, _, _): label = op.rawValue
         case .maximumBackward: label = "maximum_backward"
-        case .channelScale(_, let hasScale, let act): label = (hasScale ? "scale" : "bias") + (act == .none ? "" : "+relu")
+        case .channelScale(_, let hasScale, let act, let eps): label = (eps == nil ? "" : "batch_norm_train+") + (hasScale ? "scale" : "bias") + (act == .none ? "" : "+relu")
         case .batchNorm: label = "batch_norm"
         case .batchNormBackward: label = "batch_norm_backward"
         case .batchNormTrain: label = "batch_norm_train"
@@ -217,7 +219,7 @@ public enum KernelCall {
         case .softmaxCrossEntropyBackward: label = "softmax_cross_entropy_backward"
         case .euclideanLoss: label = "euclidean_loss"
         case .euclideanLossBackward: label = "euclidean_loss_backward"
-        case .reduce(_, _, let mean): label = mean ? "mean" : "sum"
+        case .reduce(_, _, let mean, let eps): label = (eps == nil ? "" : "batch_norm_train+") + (mean ? "mean" : "sum")
         case .reduceBackward: label = "reduce_backward"
         case .sumTo: label = "sum_to"
         case .dropoutMask: label = "dropout_mask"

@@ -39,10 +39,9 @@ public enum Scheduler {
         }
 
         if options.fuse {
-            kernels = recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys))
-            kernels = fuseConvPool(kernels, outputs: Set(g.outputs))
-            kernels = fusePoolBackwardIntoFilter(kernels, outputs: Set(g.outputs))
-            kernels = foldProductIntoSum(foldScaleIntoBatchNormBackward(shareBatchMoments(kernels), outputs: Set(g.outputs)), outputs: Set(g.outputs))
+            kernels = fuseConvPool(recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys)), outputs: Set(g.outputs))
+            kernels = shareBatchMoments(fusePoolBackwardIntoFilter(kernels, outputs: Set(g.outputs)))
+            for fold in [foldScaleIntoBatchNormBackward, foldProductIntoSum, foldBatchNormTrain] { kernels = fold(kernels, Set(g.outputs)) }
         }
 
         var buffers: [String: BufferInfo] = [:]
@@ -193,24 +192,13 @@ public enum Scheduler {
     /// sums (bias gradients) read is computed inside them, row by row: the convolution's output
     /// gradient never exists whole (ExpNet's first, 411 MB at batch 32, was the stage-1 step's largest value).
     static func fusePoolBackwardIntoFilter(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
-        var ks = kernels, dropped = Set<Int>()
-        for (j, k) in kernels.enumerated() {
-            guard case let .maxPoolBackwardFromWinners(p, _) = k.call, !outputs.contains(k.node.name) else { continue }
-            let readers = ks.indices.filter { ks[$0].node.operands.contains(k.node.name) }
-            var calls: [Int: KernelCall] = [:]
-            for i in readers {
-                if case let .conv2dBackwardFilter(g, .direct) = ks[i].call, ks[i].node.operands.firstIndex(of: k.node.name) == 1 { calls[i] = .maxPoolBackwardInto(p, filter: g) }
-                if case .reduce(let shape, [0, 2, 3], false) = ks[i].call, shape.count == 4 { calls[i] = .maxPoolBackwardInto(p, filter: nil) }
-            }
-            guard !readers.isEmpty, calls.count == readers.count else { continue }
-            for (i, call) in calls {
-                ks[i].node.operands = ks[i].node.operands.dropLast() + k.node.operands
-                ks[i].node.origins = (k.node.origins.isEmpty ? [k.node.name] : k.node.origins) + [ks[i].node.name]
-                (ks[i].call, ks[i].workspaceBytes) = (call, call.workspace * MemoryLayout<Float>.size)
-            }
-            dropped.insert(j)
+        foldIntoReaders(kernels, outputs: outputs) { k, r in
+            guard case let .maxPoolBackwardFromWinners(p, _) = k.call else { return nil }
+            let operands: [String] = r.node.operands.dropLast() + k.node.operands
+            if case let .conv2dBackwardFilter(g, .direct) = r.call, r.node.operands.firstIndex(of: k.node.name) == 1 { return (.maxPoolBackwardInto(p, filter: g), operands) }
+            if case .reduce(let shape, [0, 2, 3], false, nil) = r.call, shape.count == 4 { return (.maxPoolBackwardInto(p, filter: nil), operands) }
+            return nil
         }
-        return ks.indices.filter { !dropped.contains($0) }.map { ks[$0] }
     }
 
     /// A training-mode batch norm and its gradient read the statistics the layer's `batch_moments`
@@ -232,35 +220,56 @@ public enum Scheduler {
     /// reads becomes `batch_norm_train_backward(x, dy, moments, gamma)`: the kernel multiplies by gamma
     /// itself (the gradient is linear in dy), one pass over the activation fewer per layer and step.
     static func foldScaleIntoBatchNormBackward(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
-        var uses: [String: Int] = [:], producer: [String: Int] = [:], removed = Set<Int>(), ks = kernels
-        for (i, k) in ks.enumerated() { producer[k.node.name] = i; for o in k.node.operands { uses[o, default: 0] += 1 } }
-        for i in ks.indices where ks[i].node.op == .batchNormTrainBackward && ks[i].node.operands.count == 3 {
-            guard let j = producer[ks[i].node.operands[1]], case .channelScale(_, true, .none) = ks[j].call, ks[j].node.operands.count == 2,
-                  uses[ks[j].node.name] == 1, !outputs.contains(ks[j].node.name) else { continue }
-            ks[i].node.operands[1] = ks[j].node.operands[0]
-            ks[i].node.operands.append(ks[j].node.operands[1])
-            ks[i].node.origins = [ks[j].node.name] + (ks[i].node.origins.isEmpty ? [ks[i].node.name] : ks[i].node.origins)
-            ks[i].flops += ks[j].flops
-            removed.insert(j)
+        foldIntoReaders(kernels, outputs: outputs) { k, r in
+            let ops = r.node.operands
+            guard case .channelScale(_, true, .none, nil) = k.call, k.node.operands.count == 2, r.node.op == .batchNormTrainBackward, ops.count == 3,
+                  ops.firstIndex(of: k.node.name) == 1, ops.lastIndex(of: k.node.name) == 1 else { return nil }
+            return (r.call, [ops[0], k.node.operands[0], ops[2], k.node.operands[1]])
         }
-        return ks.indices.filter { !removed.contains($0) }.map { ks[$0] }
     }
 
     /// A per-channel sum of an elementwise product of two same-shape values that nothing else reads
     /// (a scale's gamma gradient, `sum(dy · x̂)`) reads both factors instead: the product, as large as
     /// the activation, is never written and read back.
     static func foldProductIntoSum(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
-        var uses: [String: Int] = [:], producer: [String: Int] = [:], removed = Set<Int>(), ks = kernels
-        for (i, k) in ks.enumerated() { producer[k.node.name] = i; for o in k.node.operands { uses[o, default: 0] += 1 } }
-        for i in ks.indices {
-            guard case let .reduce(shape, axes, false) = ks[i].call, axes.count == shape.count - 1, !axes.contains(1),
-                  let j = producer[ks[i].node.operands[0]], case let .binary(.mul, a, b) = ks[j].call, a == shape, b == shape,
-                  uses[ks[j].node.name] == 1, !outputs.contains(ks[j].node.name) else { continue }
-            ks[i].node.operands = ks[j].node.operands
-            ks[i].node.origins = [ks[j].node.name] + (ks[i].node.origins.isEmpty ? [ks[i].node.name] : ks[i].node.origins)
-            removed.insert(j)
+        foldIntoReaders(kernels, outputs: outputs) { k, r in
+            guard case let .binary(.mul, a, b) = k.call, a == b, case let .reduce(shape, axes, false, nil) = r.call, shape == a,
+                  axes.count == shape.count - 1, !axes.contains(1), r.node.operands.count == 1 else { return nil }
+            return (r.call, k.node.operands)
         }
-        return ks.indices.filter { !removed.contains($0) }.map { ks[$0] }
+    }
+
+    /// A `batch_norm_train(x, moments)` (`shareBatchMoments`) whose normalized x̂ nothing but scales
+    /// with a bias (the layer's forward, its ReLU fused or not) and per-channel sums of a product with
+    /// it (gamma's gradient `Σ dy · x̂`, `foldProductIntoSum`) reads is computed inside them, from x and
+    /// the moments: x̂, as large as the activation, is never written nor read back (VGG48's training
+    /// step: one pass over each layer's activation fewer, and no x̂ buffer). Else nothing changes.
+    static func foldBatchNormTrain(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
+        foldIntoReaders(kernels, outputs: outputs) { k, r in
+            let ops = r.node.operands, at = ops.firstIndex(of: k.node.name)
+            guard case let .batchNormTrain(_, eps) = k.call, k.node.operands.count == 2, ops.lastIndex(of: k.node.name) == at else { return nil }
+            let folded = ops.map { $0 == k.node.name ? k.node.operands[0] : $0 } + [k.node.operands[1]]
+            if case let .channelScale(v, true, act, nil) = r.call, ops.count == 3, at == 0 { return (.channelScale(v, hasScale: true, act, normalized: eps), folded) }
+            if case let .reduce(shape, axes, false, nil) = r.call, ops.count == 2, at == 1 { return (.reduce(shape: shape, axes: axes, mean: false, normalized: eps), folded) }
+            return nil
+        }
+    }
+
+    /// Each kernel (no graph output) whose every reader `fold(kernel, reader)` gives a new call and
+    /// operands for is computed inside its readers instead: they take those, its FLOPs go to the first.
+    static func foldIntoReaders(_ kernels: [Kernel], outputs: Set<String>, _ fold: (Kernel, Kernel) -> (KernelCall, [String])?) -> [Kernel] {
+        var ks = kernels, dropped = Set<Int>()
+        for j in ks.indices where !outputs.contains(ks[j].node.name) {
+            let k = ks[j], folds = ks.indices.filter { ks[$0].node.operands.contains(k.node.name) }.map { ($0, fold(k, ks[$0])) }
+            guard !folds.isEmpty, folds.allSatisfy({ $0.1 != nil }) else { continue }
+            for case let (i, (call, operands)?) in folds {
+                (ks[i].call, ks[i].node.operands, ks[i].workspaceBytes) = (call, operands, call.workspace * MemoryLayout<Float>.size)
+                ks[i].node.origins = (k.node.origins.isEmpty ? [k.node.name] : k.node.origins) + (ks[i].node.origins.isEmpty ? [ks[i].node.name] : ks[i].node.origins)
+            }
+            ks[folds[0].0].flops += k.flops
+            dropped.insert(j)
+        }
+        return ks.indices.filter { !dropped.contains($0) }.map { ks[$0] }
     }
 
     /// The convolution algorithm for a geometry, among the allowed ones:

@@ -198,6 +198,19 @@ final class ElementwiseTests: XCTestCase {
                                            batch: n, channels: c, spatial: sp)
             let scaled = RefOps.channelScaleBackward(dy: dy, x: ry, shape: shape, scale: gamma).dx
             assertClose(dx, RefOps.batchNormTrainBackward(dy: scaled, x: x, shape: shape, eps: eps), "batch_norm_train_backward, scaled \(shape)")
+            // Folded into the scale after it (its ReLU fused or not) and into gamma's gradient Σ dy · x̂, from x
+            // and the moments (Scheduler.foldBatchNormTrain): x̂ never written.
+            let beta = rounded(randomValues(c, seed: seed + 3)), affine = RefOps.channelScale(x: ry, shape: shape, scale: gamma, bias: beta)
+            moments.withUnsafeBufferPointer { m in
+                for act in [Activation.none, .relu(negativeSlope: 0)] {
+                    FastOps.channelScale(x: floats(x), scale: floats(gamma), bias: floats(beta), y: &y, batch: n, channels: c, spatial: sp,
+                                         activation: act, normalizing: (m.baseAddress!, Float(eps)))
+                    assertClose(y, act == .none ? affine : RefOps.relu(affine, negativeSlope: 0), "batch_norm_train+scale \(act) \(shape)")
+                }
+                var dgamma = [Float](repeating: .nan, count: c)
+                FastOps.sum(x: floats(dy), times: floats(x), normalizing: (m.baseAddress!, Float(eps)), shape: shape, axes: [0, 2, 3], y: &dgamma)
+                assertClose(dgamma, RefOps.channelScaleBackward(dy: dy, x: ry, shape: shape, scale: gamma).dscale, "gamma gradient from x \(shape)")
+            }
             if count < 1000 {
                 checkGradient("batch_norm_train dx", x: x, analytic: rdx) { project(RefOps.batchNormTrain(x: $0, shape: shape, eps: eps), dy) }
             }

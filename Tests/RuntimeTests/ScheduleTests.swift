@@ -121,31 +121,67 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
-    /// A training step of VGG48 computes each layer's batch statistics once: every batch_norm_train
-    /// and its gradient read the layer's batch_moments value; each ReLU runs in its scale's kernel and
-    /// each scale's input gradient in the batch norm's gradient, which reads gamma (the gradients'
-    /// numbers are checked against the reference in FastPathGradientTests, "conv bn block large").
+    /// A training step of VGG48 computes each layer's batch statistics once: every batch norm's
+    /// gradient, forward and gamma gradient read the layer's batch_moments value; each ReLU runs in its
+    /// scale's kernel and each scale's input gradient in the batch norm's gradient, which reads gamma
+    /// (the gradients' numbers are checked against the reference in FastPathGradientTests, "conv bn
+    /// block large", and against the unfused step in `testFoldedBatchNormStepMatchesUnfused`).
     func testBatchStatisticsAreComputedOncePerLayer() throws {
         let s = try makeSchedule(Repo.graphs + "/vgg48_stage2.fn2e", batch: 2, training: true)
         let moments = s.kernels.filter { $0.node.op == .batchMoments }
         XCTAssertEqual(moments.count, 8)
-        for op in [Op.batchNormTrain, .batchNormTrainBackward] {
-            let ks = s.kernels.filter { $0.node.op == op }
+        for (op, at) in [(Op.batchNormTrainBackward, 2), (.scale, 3), (.sum, 2)] {
+            let ks = s.kernels.filter { $0.node.op == op && $0.node.operands.count > at }
             XCTAssertEqual(ks.count, 8, op.rawValue)
             for k in ks {
-                let m = moments.first { $0.node.operands[0] == k.node.operands[0] }
-                XCTAssertEqual(k.node.operands[op == .batchNormTrain ? 1 : 2], m?.node.name, "\(k.node.name) does not read its layer's moments")
+                let m = moments.first { $0.node.operands[0] == k.node.operands[op == .sum ? 1 : 0] }
+                XCTAssertEqual(k.node.operands[at], m?.node.name, "\(k.node.name) does not read its layer's moments")
             }
         }
         XCTAssertEqual(s.kernels.filter { $0.node.op == .batchNormTrainBackward }.map { $0.node.operands.last!.hasSuffix(".gamma") },
                        Array(repeating: true, count: 8))
-        XCTAssertEqual(s.kernels.filter { $0.node.op == .scale }.map(\.label), Array(repeating: "scale+relu", count: 8))
         XCTAssertFalse(s.kernels.contains { $0.node.op == .relu })
-        // Each gamma gradient sums dy · x̂ without writing the product (Scheduler.foldProductIntoSum).
-        XCTAssertEqual(s.kernels.filter { $0.node.op == .sum && $0.node.operands.count == 2 }.count, 8)
+        // Each gamma gradient sums dy · x̂ without writing the product (Scheduler.foldProductIntoSum) ...
         XCTAssertFalse(s.kernels.contains { $0.node.op == .mul && $0.node.name.hasSuffix(".gamma.full") })
+        // ... and x̂ is never written: the scale and the gamma gradient normalize x themselves (Scheduler.foldBatchNormTrain).
+        XCTAssertEqual(s.kernels.filter { $0.node.op == .scale }.map(\.label), Array(repeating: "batch_norm_train+scale+relu", count: 8))
+        XCTAssertEqual(s.kernels.filter { $0.node.op == .sum && $0.node.operands.count == 3 }.map(\.label), Array(repeating: "batch_norm_train+sum", count: 8))
+        XCTAssertFalse(s.kernels.contains { $0.node.op == .batchNormTrain })
+        let normalized = s.graph.nodes.filter { $0.op == .batchNormTrain }.map(\.name)
+        XCTAssertEqual(normalized.count, 8)
+        XCTAssertEqual(normalized.filter { s.buffers[$0] != nil }, [], "x̂ has a buffer")
+        XCTAssertEqual(s.kernels.filter { $0.node.origins.first.map(normalized.contains) ?? false }.count, 16)
         XCTAssertEqual(try makeSchedule(Repo.graphs + "/vgg48_stage2.fn2e", batch: 2, training: true, fuse: false)
             .kernels.filter { $0.node.op == .batchNormTrain }.map(\.node.operands.count), Array(repeating: 1, count: 8))
+    }
+
+    /// VGG48's training step with its batch norms folded into their readers (no x̂, no product, the
+    /// scales' gradients inside the batch norms' gradients) gives the loss and every gradient of the
+    /// unfused step, every node its own kernel: the forward values (loss, batch statistics) exactly, as
+    /// the folded kernels round x̂ as batch_norm_train does; the gradients to float rounding (the scales'
+    /// gradients folded into the batch norms' round differently) (same parameters, inputs and dropout;
+    /// gamma and beta random: at their initial 1 and 0 a dropped or misapplied one would go unseen).
+    func testFoldedBatchNormStepMatchesUnfused() throws {
+        let (program, grad) = try stepGraph(Repo.graphs + "/vgg48_stage2.fn2e", training: true)
+        var results: [Bool: [String: Tensor]] = [:], masks: [Bool: [[Float]]] = [:]
+        for fuse in [false, true] {
+            let ex = try CompiledGraph(graph: grad, graphs: program.graphs, seed: 21, fuse: fuse, planMemory: false).executor(batch: 2)
+            XCTAssertEqual(ex.schedule.kernels.contains { $0.node.op == .batchNormTrain }, !fuse)
+            for (k, p) in ex.schedule.graph.params.filter({ $0.name.hasSuffix(".gamma") || $0.name.hasSuffix(".beta") }).enumerated() {
+                var rng = Xoshiro256(seed: UInt64(100 + k))
+                let data = (0..<p.type.count(batch: 2)).map { _ in rng.nextFloat() - 0.5 + (p.name.hasSuffix(".gamma") ? 1 : 0) }
+                try ex.setValue(p.name, Tensor(shape: [data.count], data: data))
+            }
+            results[fuse] = try ex.run(inputs: randomInputs(ex.schedule, seed: 4, classes: 7))
+            masks[fuse] = grad.nodes.filter { $0.op == .dropoutMask }.map { ex.tensor($0.name)!.data }
+        }
+        XCTAssertEqual(masks[true], masks[false], "the steps drop different units")
+        XCTAssertEqual(grad.outputs.filter { $0.hasSuffix(".gamma") || $0.hasSuffix(".beta") }.count, 16)
+        for o in grad.outputs {
+            let e = relativeError(results[true]![o]!.data, results[false]![o]!.data.map(Double.init))
+            print(String(format: "vgg48 step folded vs unfused %%%@: rel %.2e", o, e))
+            XCTAssertLessThanOrEqual(e, o.hasPrefix("grad.") ? 1e-4 : 0, o)
+        }
     }
 
     /// One FLOP count: a kernel's FLOPs are twice the summary's multiply-adds of its node, backward
