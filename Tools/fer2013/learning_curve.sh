@@ -81,8 +81,11 @@ run)
       --set "frozen_store=$OUT/frozen-store" $EXTRA > "$OUT/n$n.txt"
     echo "$(date -u +%FT%TZ) size $n done in $(( $(date +%s) - start )) s"
     python3 Tools/fer2013/curve_table.py "$OUT" "$DOC" "fn2e-run facenet2expnet ... --split usage:Training/PublicTest --train-subset N --seeds $SEEDS --methods $METHODS $EXTRA"
-    "$BIN/fn2e-run" plot --lines "$OUT/curve.csv" --output "$PNG" --title "FER2013 PublicTest, mean and range over seeds $SEEDS" \
-      --x-label "log10(training images)" --y-label "accuracy %"
+    # The plot's x is log10 of the size: `all` alone gives it no row (the table has it).
+    if [[ $(wc -l < "$OUT/curve.csv") -gt 1 ]]; then
+      "$BIN/fn2e-run" plot --lines "$OUT/curve.csv" --output "$PNG" --title "FER2013 PublicTest, mean and range over seeds $SEEDS" \
+        --x-label "log10(training images)" --y-label "accuracy %"
+    fi
   done
   echo "$(date -u +%FT%TZ) learning curve finished"
   ;;
