@@ -96,11 +96,11 @@ extension FastOps {
     /// one pass over the activation, the normalized x never written (rounded as `batchNormTrain` rounds it).
     public static func channelScale(x: UnsafePointer<Float>, scale: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                     y: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int, activation: Activation = .none,
-                                    normalizing: (moments: UnsafePointer<Float>, eps: Float)? = nil) {
+                                    normalizing: Normalizing? = nil) {
         Parallel.forChunks(batch * channels, costPerItem: spatial) { planes in
             for p in planes {
                 let c = p % channels
-                let (m, inv) = normalizing.map { ($0.moments[c], 1 / ($0.moments[channels + c] + $0.eps).squareRoot()) } ?? (0, 1)
+                let (m, inv) = normalization(normalizing, c, channels: channels)
                 let (g, b) = (scale?[c] ?? 1, bias?[c] ?? 0)
                 let (s, d) = (x + p * spatial, y + p * spatial)
                 for i in 0..<spatial { d[i] = (s[i] - m) * inv * g + b }

@@ -188,6 +188,16 @@ extension FastOps {
         return (mean, Float(squares / count))
     }
 
+    /// A batch norm's statistics for a kernel that normalizes its operand on the fly (`[2, C]` moments as
+    /// `batchMoments` wrote them, and eps).
+    public typealias Normalizing = (moments: UnsafePointer<Float>, eps: Float)
+
+    /// Channel c's mean and 1 / sqrt(var + eps) under `n`; (0, 1), the identity, without.
+    @inline(__always)
+    static func normalization(_ n: Normalizing?, _ c: Int, channels: Int) -> (mean: Float, inv: Float) {
+        n.map { ($0.moments[c], 1 / ($0.moments[channels + c] + $0.eps).squareRoot()) } ?? (0, 1)
+    }
+
     /// Sixteen floats from `p` on.
     @inline(__always)
     static func lanes(_ p: UnsafePointer<Float>) -> SIMD16<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) }

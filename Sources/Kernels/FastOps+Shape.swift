@@ -2,7 +2,7 @@ extension FastOps {
     /// Sum over `axes` of x `[shape]`; y gets the shape with those axes set to 1 (keepdims layout).
     /// With `times` (same shape, every axis but one summed), the sum of `x · times`, `times` normalized
     /// first when `normalizing` (see `channelSum`).
-    public static func sum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil, normalizing: (moments: UnsafePointer<Float>, eps: Float)? = nil,
+    public static func sum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil, normalizing: Normalizing? = nil,
                            shape: [Int], axes: [Int], y: UnsafeMutablePointer<Float>) {
         let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
         // Every axis but one (a bias gradient): [outer, C, inner] summed to [C].
@@ -21,11 +21,11 @@ extension FastOps {
     /// the sum of `x · (times − mean[c]) / sqrt(var[c] + eps)`: a scale's gamma gradient `Σ dy · x̂`
     /// from the batch norm's input, x̂ never written (each x̂ rounded as `batchNormTrain` rounds it).
     public static func channelSum(x: UnsafePointer<Float>, times: UnsafePointer<Float>? = nil,
-                                  normalizing: (moments: UnsafePointer<Float>, eps: Float)? = nil, y: UnsafeMutablePointer<Float>,
+                                  normalizing: Normalizing? = nil, y: UnsafeMutablePointer<Float>,
                                   outer: Int, channels: Int, inner: Int) {
         Parallel.forChunks(channels, costPerItem: outer * inner) { cs in
             for c in cs {
-                let (m, inv) = normalizing.map { ($0.moments[c], 1 / ($0.moments[channels + c] + $0.eps).squareRoot()) } ?? (0, 1)
+                let (m, inv) = normalization(normalizing, c, channels: channels)
                 var total: Double = 0
                 for o in 0..<outer {
                     let row = x + (o * channels + c) * inner
