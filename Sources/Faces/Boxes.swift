@@ -2,7 +2,7 @@
 /// with its score and the regression offsets its stage predicted.
 struct Candidate {
     var x1, y1, x2, y2, score: Double
-    var reg = [Double](repeating: 0, count: 4)
+    var reg = SIMD4<Double>()
     var points: [Point] = []
 
     var width: Double { x2 - x1 + 1 }

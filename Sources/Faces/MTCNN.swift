@@ -126,13 +126,10 @@ public final class MTCNN {
         var boxes: [Candidate] = []
         for scale in pyramid(height: h, width: w) {
             let (hs, ws) = (Int((Double(h) * scale).rounded(.up)), Int((Double(w) * scale).rounded(.up)))
-            let x = StageClock.time("P-Net input") { () -> Tensor in
-                var data = [Float](repeating: 0, count: 3 * hs * ws)
-                data.withUnsafeMutableBufferPointer { netInput(image, window: (0, 0, h, w), height: hs, width: ws, into: $0.baseAddress!) }
-                return Tensor(shape: [1, 3, ws, hs], data: data)
-            }
             // The nets were trained in MATLAB: their H axis runs along the image's width.
-            let out = try StageClock.time("P-Net run") { try outputs(pnet, x, symbols: ["H": ws, "W": hs], expect: [2, 4]) }
+            let out = try run(pnet, "P-Net", batch: 1, symbols: ["H": ws, "W": hs], expect: [2, 4]) { x in
+                netInput(image, window: (0, 0, h, w), height: hs, width: ws, into: x)
+            }
             let found = cells(prob: out[2]!, reg: out[4]!, scale: scale, threshold: s.thresholds[0])
             boxes += Boxes.nms(found, s.nms[0]).map { found[$0] }
         }
@@ -159,17 +156,18 @@ public final class MTCNN {
 
     /// P-Net's face cells at or above `threshold`: the 12x12 window of each cell mapped back to the
     /// image (stride 2), in the release's order (along the image's x fastest).
-    func cells(prob: Tensor, reg: Tensor, scale: Double, threshold: Double) -> [Candidate] {
+    func cells(prob: Output, reg: Output, scale: Double, threshold: Double) -> [Candidate] {
         let (nx, ny) = (prob.shape[2], prob.shape[3])
+        let (p, r) = (prob.data + nx * ny, reg.data)
         var found: [Candidate] = []
         for j in 0..<ny {
             for i in 0..<nx {
-                let score = Double(prob.data[nx * ny + i * ny + j])
+                let score = Double(p[i * ny + j])
                 guard score >= threshold else { continue }
                 let (x, y) = (Double(2 * i), Double(2 * j))
                 found.append(Candidate(x1: ((x + 1) / scale).rounded(.towardZero), y1: ((y + 1) / scale).rounded(.towardZero),
-                                       x2: ((x + 12) / scale).rounded(.towardZero), y2: ((y + 12) / scale).rounded(.towardZero),
-                                       score: score, reg: (0..<4).map { Double(reg.data[($0 * nx + i) * ny + j]) }))
+                                       x2: ((x + 12) / scale).rounded(.towardZero), y2: ((y + 12) / scale).rounded(.towardZero), score: score,
+                                       reg: SIMD4((0..<4).lazy.map { Double(r[($0 * nx + i) * ny + j]) })))
             }
         }
         return found
@@ -186,26 +184,21 @@ public final class MTCNN {
         var kept = [[Candidate]](repeating: [], count: images.count)
         for (range, batch) in Batches.split(items.count, sizes: Self.batchSizes) {
             let part = items[range]
-            let x = StageClock.time("\(size == 24 ? "R" : "O")-Net input") { () -> Tensor in
-                var data = [Float](repeating: 0, count: batch * 3 * size * size)
-                data.withUnsafeMutableBufferPointer { d in
-                    for (k, (i, b)) in part.enumerated() {
-                        // The box's pixels (1-based corners, inclusive); outside the image, zeros (`pad.m`).
-                        netInput(images[i], window: (Int(b.y1) - 1, Int(b.x1) - 1, Int(b.height), Int(b.width)), height: size, width: size,
-                                 into: d.baseAddress! + k * 3 * size * size)
-                    }
-                    // Padding rows: blank crops, as netInput maps zeros.
-                    (d.baseAddress! + part.count * 3 * size * size).update(repeating: -127.5 * 0.0078125, count: (batch - part.count) * 3 * size * size)
+            let out = try run(net, size == 24 ? "R-Net" : "O-Net", batch: batch, expect: size == 48 ? [2, 4, 10] : [2, 4]) { d in
+                for (k, (i, b)) in part.enumerated() {
+                    // The box's pixels (1-based corners, inclusive); outside the image, zeros (`pad.m`).
+                    netInput(images[i], window: (Int(b.y1) - 1, Int(b.x1) - 1, Int(b.height), Int(b.width)), height: size, width: size,
+                             into: d + k * 3 * size * size)
                 }
-                return Tensor(shape: [batch, 3, size, size], data: data)
+                // Padding rows: blank crops, as netInput maps zeros.
+                (d + part.count * 3 * size * size).update(repeating: -127.5 * 0.0078125, count: (batch - part.count) * 3 * size * size)
             }
-            let out = try StageClock.time("\(size == 24 ? "R" : "O")-Net run") { try outputs(net, x, symbols: [:], expect: size == 48 ? [2, 4, 10] : [2, 4]) }
             for (k, (i, b)) in part.enumerated() {
                 let score = Double(out[2]!.data[2 * k + 1])
                 guard score > threshold else { continue }
                 var c = b
                 c.score = score
-                c.reg = (0..<4).map { Double(out[4]!.data[4 * k + $0]) }
+                c.reg = SIMD4((0..<4).lazy.map { Double(out[4]!.data[4 * k + $0]) })
                 if let p = out[10] {
                     c.points = (0..<5).map { m in
                         Point(x: c.width * Double(p.data[10 * k + m]) + c.x1 - 1, y: c.height * Double(p.data[10 * k + 5 + m]) + c.y1 - 1)
@@ -256,14 +249,28 @@ public final class MTCNN {
         return Tensor(shape: [images.count, 3, w, h], data: data)
     }
 
-    /// The net's outputs keyed by their channel count (2: face probability, 4: box regression,
+    /// An output of a net, read in place: valid until the net runs again.
+    struct Output {
+        var data: UnsafePointer<Float>
+        var shape: [Int]
+    }
+
+    /// Runs the net (`stage` names it in the profile) on the input `fill` writes in place (no copies: its executor's own input
+    /// memory), its outputs keyed by their channel count (2: face probability, 4: box regression,
     /// 10: landmarks); a net without the `expect`ed ones is not MTCNN's.
-    func outputs(_ net: CompiledGraph, _ x: Tensor, symbols: [String: Int], expect: [Int]) throws -> [Int: Tensor] {
-        let ex = try net.executor(batch: x.shape[0], symbols: symbols)
-        let out = try ex.run(inputs: [net.graph.inputs[0].name: x])
-        let byChannels = Dictionary(out.values.map { ($0.shape[1], $0) }, uniquingKeysWith: { a, _ in a })
+    func run(_ net: CompiledGraph, _ stage: String, batch: Int, symbols: [String: Int] = [:], expect: [Int],
+             fill: (UnsafeMutablePointer<Float>) -> Void) throws -> [Int: Output] {
+        let ex = try net.executor(batch: batch, symbols: symbols)
+        guard let input = ex.pointer(net.graph.inputs[0].name) else { throw FaceError("'\(net.graph.name)' keeps no input") }
+        StageClock.time("\(stage) input") { fill(input) }
+        StageClock.time("\(stage) run") { ex.run() }
+        var byChannels: [Int: Output] = [:]
+        for name in net.graph.outputs {
+            guard let p = ex.pointer(name), let shape = ex.schedule.buffers[name]?.type.shape, shape.count >= 2 else { continue }
+            byChannels[shape[1]] = byChannels[shape[1]] ?? Output(data: p, shape: shape)
+        }
         guard expect.allSatisfy({ byChannels[$0] != nil }) else {
-            throw FaceError("'\(net.graph.name)' gives outputs shaped \(out.values.map { "\($0.shape)" }.sorted().joined(separator: ", "));"
+            throw FaceError("'\(net.graph.name)' gives outputs shaped \(byChannels.values.map { "\($0.shape)" }.sorted().joined(separator: ", "));"
                             + " MTCNN's has \(expect.map(String.init).joined(separator: ", ")) (face probability, box regression\(expect.contains(10) ? ", landmarks" : ""))")
         }
         return byChannels

@@ -91,6 +91,8 @@ struct Bench: ParsableCommand {
             let c = try compile(path: graphFile, graph: graph, batch: batch)
             let r = try bench(c, seconds: seconds)
             print("@\(c.graph.name) \(r.line)")
+            // FN2E_PROFILE=1: the per-kernel table of the passes (warm-up included).
+            FileHandle.standardError.write(Data(c.executor.profileReport(peakGFLOPS: r.peakGEMM).utf8))
         } catch {
             throw fail(error)
         }
