@@ -1,3 +1,5 @@
+import CKernels
+
 extension FastOps {
     /// Calls `body(oy, ox, max, index)` for every pooling window of one `[H, W]` plane: the window
     /// clipped to the plane, its largest value and that value's index `h · W + w` (the first of
@@ -26,11 +28,12 @@ extension FastOps {
     /// output, `[N, C, OH, OW]`: the winner's place `i · kernelW + j` in its (unclipped) window,
     /// `noWinner` where there is none; with `reluMask` a winner that is not > 0 counts as none (the
     /// ReLU backward of a pooled ReLU output, applied ahead: `maxPoolBackward(argmax:)` then equals
-    /// `maxPoolBackward(x:reluMask:)`). Windows of at most 255 cells.
+    /// `maxPoolBackward(x:reluMask:)`). Windows of at most 255 cells. With `slopes` (no `argmax`), the
+    /// pool of `prelu(x, slopes)` (`slopeCount` 1: one slope for every channel), never written.
     public static func maxPool(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>?,
-                               geometry g: PoolGeometry, reluMask: Bool = false) {
+                               geometry g: PoolGeometry, reluMask: Bool = false, slopes: UnsafePointer<Float>? = nil, slopeCount: Int = 0) {
         let (h, w, oh, ow) = (g.height, g.width, g.outH, g.outW)
-        if g.isDisjoint2x2 {
+        if g.isDisjoint2x2 && slopes == nil {
             Parallel.forChunks(g.planes, costPerItem: oh * ow * 4) { planes in
                 for p in planes {
                     for oy in 0..<oh {
@@ -42,30 +45,18 @@ extension FastOps {
             return
         }
         if argmax == nil {
-            // Inference: the window rows' column maxima, then the maxima across the window's columns
-            // (the same value: NaN never wins either way), each input row read once per window row.
+            // Inference: the window rows' column maxima, then the maxima across the window's columns,
+            // each input row read once per window row (CKernels' fn2e_max_pool); with `slopes`, the
+            // PReLU before the pool applied as each value is read.
             Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: w) { column in
-                    for p in planes {
-                        for oy in 0..<oh {
-                            let hs = oy * g.strideH - g.padH
-                            column.initialize(repeating: -.infinity)
-                            for iy in max(hs, 0)..<max(max(hs, 0), min(hs + g.kernelH, h)) {
-                                let row = x + (p * h + iy) * w
-                                for ix in 0..<w { column[ix] = row[ix] > column[ix] ? row[ix] : column[ix] }
-                            }
-                            for ox in 0..<ow {
-                                let ws = ox * g.strideW - g.padW
-                                var best = -Float.infinity
-                                for ix in max(ws, 0)..<max(max(ws, 0), min(ws + g.kernelW, w)) where column[ix] > best { best = column[ix] }
-                                y[(p * oh + oy) * ow + ox] = best
-                            }
-                        }
-                    }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * w + 2) { column in
+                    fn2e_max_pool(x, y, Int32(h), Int32(w), g.direct, slopes, Int32(slopeCount == 1 ? 1 : g.channels), column.baseAddress!,
+                                  planes.lowerBound, planes.upperBound)
                 }
             }
             return
         }
+        precondition(slopes == nil, "maxPool: a PReLU is fused only where no winners are recorded")
         Parallel.forChunks(g.planes, costPerItem: oh * ow * g.kernelH * g.kernelW) { planes in
             for p in planes {
                 windowMaxima(x + p * h * w, geometry: g) { oy, ox, best, bestIdx in

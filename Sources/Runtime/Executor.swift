@@ -209,6 +209,7 @@ public final class Executor {
         case let .maxPool(g, winners):
             let mask = winners?.reluMask ?? false
             return { FastOps.maxPool(x: xs[0], y: y, argmax: record, geometry: g, reluMask: mask) }
+        case let .preluMaxPool(g, sc): return { FastOps.maxPool(x: xs[0], y: y, argmax: nil, geometry: g, slopes: xs[1], slopeCount: sc) }
         case let .avgPool(g): return { FastOps.avgPool(x: xs[0], y: y, geometry: g) }
         case let .maxPoolBackward(g, mask):
             return { FastOps.maxPoolBackward(dy: xs[1], x: xs[0], dx: y, geometry: g, reluMask: mask) }

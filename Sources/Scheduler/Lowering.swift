@@ -30,6 +30,9 @@ public enum KernelCall {
     case linear(rows: Int, inputs: Int, outputs: Int, Activation)
     case matmul(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool)
     case maxPool(PoolGeometry, PoolWinners?)
+    /// `(x, slopes)`: the max pool of `prelu(x, slopes)`, the activation applied as the pool reads
+    /// (see `Scheduler.foldPReLUIntoPool`).
+    case preluMaxPool(PoolGeometry, slopes: Int)
     case avgPool(PoolGeometry)
     /// `(x, dy)`: the winners searched again in x. With `reluMask`, relu_backward of the pooled
     /// ReLU output is fused in (the scheduler's FusePoolReluBackward).
@@ -128,7 +131,7 @@ public enum KernelCall {
             return .one("norms", floats: v.batch * FastOps.l2NormalizeWorkspace(channels: v.channels, spatial: v.spatial, acrossSpatial: across))
         case .softmax(let outer, _, let inner, _): return .one("max_sum", floats: 2 * outer * inner)
         case .softmaxBackward(_, _, let inner, _): return .one("sum", floats: inner)
-        case .linear, .matmul, .maxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu,
+        case .linear, .matmul, .maxPool, .preluMaxPool, .avgPool, .maxPoolBackward, .maxPoolBackwardFromWinners, .avgPoolBackward, .relu,
              .reluBackward, .prelu, .preluBackwardInput, .sigmoid, .sigmoidBackward, .tanh, .tanhBackward, .copy, .affine, .transpose, .concat,
              .slice, .sliceBackward, .channelReplicate, .resize, .resizeBackward, .binary, .channelScale, .batchNorm,
              .batchNormBackward, .batchNormTrain, .batchNormTrainBackward, .batchMoments, .priorBox, .detectionOutput, .euclideanLoss, .euclideanLossBackward, .reduce,
@@ -149,7 +152,7 @@ public enum KernelCall {
             return true
         case .maxPoolBackward(let g, let reluMask):
             return reluMask && g.isDisjoint2x2 && 2 * g.outH == g.height && 2 * g.outW == g.width
-        case .conv2d, .conv2dMaxPool, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .avgPool,
+        case .conv2d, .conv2dMaxPool, .conv2dBackwardData, .conv2dBackwardFilter, .linear, .matmul, .maxPool, .preluMaxPool, .avgPool,
              .maxPoolBackwardFromWinners, .maxPoolBackwardInto, .avgPoolBackward, .preluBackwardInput, .preluBackwardSlope, .sigmoidBackward, .tanhBackward, .transpose, .concat, .slice,
              .sliceBackward, .channelReplicate, .resize, .resizeBackward, .maximumBackward, .batchNormBackward, .batchNormTrainBackward,
              .batchMoments, .lrnAcross, .lrnWithin, .lrnBackward, .l2Normalize, .l2NormalizeBackward, .priorBox, .detectionOutput, .softmax,
@@ -175,6 +178,7 @@ public enum KernelCall {
         case .linear(_, _, _, let a): label = "linear" + fused(a)
         case .matmul: label = "matmul"
         case .maxPool(_, let w): (label, winners) = ("max_pool", w)
+        case .preluMaxPool: label = "prelu+max_pool"
         case .avgPool: label = "avg_pool"
         case .maxPoolBackward(_, let mask): label = "max_pool_backward" + (mask ? "+relu_backward" : "")
         case .maxPoolBackwardFromWinners(_, let mask): label = "max_pool_backward" + (mask ? "+relu_backward" : "")

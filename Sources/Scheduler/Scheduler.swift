@@ -41,7 +41,7 @@ public enum Scheduler {
         if options.fuse {
             kernels = fuseConvPool(recordPoolWinners(kernels, outputs: Set(g.outputs), taken: Set(types.keys)), outputs: Set(g.outputs))
             kernels = shareBatchMoments(fusePoolBackwardIntoFilter(kernels, outputs: Set(g.outputs)))
-            for fold in [foldScaleIntoBatchNormBackward, foldProductIntoSum, foldBatchNormTrain] { kernels = fold(kernels, Set(g.outputs)) }
+            for fold in [foldScaleIntoBatchNormBackward, foldProductIntoSum, foldBatchNormTrain, foldPReLUIntoPool] { kernels = fold(kernels, Set(g.outputs)) }
         }
 
         var buffers: [String: BufferInfo] = [:]
@@ -255,6 +255,15 @@ public enum Scheduler {
         }
     }
 
+    /// A PReLU whose output only max pools that record no winners read (inference: MTCNN's nets)
+    /// is applied by them as they read its input: no pass of its own over a full-size activation.
+    static func foldPReLUIntoPool(_ kernels: [Kernel], outputs: Set<String>) -> [Kernel] {
+        foldIntoReaders(kernels, outputs: outputs) { k, r in
+            guard case let .prelu(_, slopes) = k.call, case let .maxPool(g, nil) = r.call, r.node.operands == [k.node.name] else { return nil }
+            return (.preluMaxPool(g, slopes: slopes), k.node.operands)
+        }
+    }
+
     /// Each kernel (no graph output) whose every reader `fold(kernel, reader)` gives a new call and
     /// operands for is computed inside its readers instead: they take those, its FLOPs go to the first.
     static func foldIntoReaders(_ kernels: [Kernel], outputs: Set<String>, _ fold: (Kernel, Kernel) -> (KernelCall, [String])?) -> [Kernel] {
@@ -279,7 +288,8 @@ public enum Scheduler {
     ///   about 2x fewer operations in practice on VGG/ExpNet layers (4x fewer multiplies at large
     ///   sizes, minus the transforms); below 16 channels the transforms dominate (a 1-channel first
     ///   layer runs 2-4x slower than im2col);
-    /// - the direct kernel for 1-3 input channels at stride 1 (first layers: im2col's K would be 9-27)
+    /// - the direct kernel for 1-16 input channels at stride 1 (first layers: im2col's K would be 9-27;
+    ///   P-Net's conv2, 10 channels: 144)
     ///   where its blocks of 16 columns waste at most a fifth of a row (R-Net's 22 columns, 32
     ///   computed, ran 1.3x faster by im2col; O-Net's 46 the same either way);
     /// - one GEMM for the batch where an image's output is small (under 256 pixels, so a GEMM per

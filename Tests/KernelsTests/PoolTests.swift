@@ -79,6 +79,35 @@ final class PoolTests: XCTestCase {
         }
     }
 
+    /// The inference pool (no winners), alone and with a PReLU fused in (one slope, or one per
+    /// channel, negative ones included, so the activation is not monotone), against the Double
+    /// reference's prelu then max pool, on every case and on MTCNN's pools (3x3 at stride 2 over
+    /// R-Net's 22x22 and O-Net's 46x46, 2x2 over P-Net's odd sizes, ceil mode), exactly.
+    func testInferencePoolWithPReLU() {
+        let extra = [
+            Case(n: 2, c: 3, h: 22, w: 22, k: (3, 3), s: (2, 2), p: (0, 0), ceil: true, label: "R-Net pool1"),
+            Case(n: 1, c: 2, h: 46, w: 46, k: (3, 3), s: (2, 2), p: (0, 0), ceil: true, label: "O-Net pool1"),
+            Case(n: 1, c: 2, h: 9, w: 9, k: (3, 3), s: (2, 2), p: (0, 0), ceil: true, label: "R-Net pool2"),
+            Case(n: 1, c: 3, h: 37, w: 53, k: (2, 2), s: (2, 2), p: (0, 0), ceil: true, label: "P-Net pool1, odd sizes"),
+            Case(n: 1, c: 2, h: 9, w: 31, k: (3, 3), s: (2, 2), p: (1, 1), ceil: false, label: "padded, floor"),
+            Case(n: 1, c: 2, h: 5, w: 2, k: (3, 3), s: (2, 2), p: (0, 0), ceil: true, label: "window wider than the plane"),
+        ]
+        for (i, t) in (Self.cases + extra).enumerated() {
+            let g = geometry(t), xShape = [t.n, t.c, t.h, t.w]
+            let x = rounded(randomValues(g.inputCount, seed: UInt64(700 + i)))
+            for slopes in [nil, [0.25], (0..<t.c).map { [0.25, -0.5, 0][$0 % 3] }] as [[Double]?] {
+                let input = slopes.map { RefOps.prelu(x: x, shape: xShape, slope: $0) } ?? x
+                let ref = RefOps.maxPool(x: input, xShape: xShape, kernel: t.k, stride: t.s, pad: t.p, ceil: t.ceil).out
+                var y = [Float](repeating: .nan, count: g.outputCount)
+                let a = floats(slopes ?? [])
+                a.withUnsafeBufferPointer { a in
+                    FastOps.maxPool(x: floats(x), y: &y, argmax: nil, geometry: g, slopes: slopes == nil ? nil : a.baseAddress, slopeCount: a.count)
+                }
+                XCTAssertEqual(y.map(Double.init), ref, "\(t.label), slopes \(slopes.map { "\($0)" } ?? "none")")
+            }
+        }
+    }
+
     /// The reference's winners `h · W + w` in their plane as `maxPool` records them: the place
     /// `i · kernelW + j` in the window, `noWinner` for none.
     func places(_ argmax: [Int], _ g: PoolGeometry) -> [Int] {

@@ -106,6 +106,31 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
+    /// MTCNN's R-Net and O-Net (the shipped Models/mtcnn, inference): each PReLU before a max pool is
+    /// applied by the pool as it reads (no prelu kernel, no PReLU output buffer), and the outputs are
+    /// those of the unfused schedule, exactly.
+    func testPReLUsRunInsideTheirPools() throws {
+        for (file, pools) in [("det2", 2), ("det3", 3)] {
+            let path = Repo.root + "/Models/mtcnn/\(file).fn2e"
+            let s = try makeSchedule(path, batch: 3)
+            XCTAssertEqual(s.kernels.filter { $0.label == "prelu+max_pool" }.count, pools, file)
+            XCTAssertEqual(s.kernels.filter { $0.label == "max_pool" }.count, 0, file)
+            let program = try Loader.load(path: path, sources: SourceManager())
+            var outputs: [[String: Tensor]] = []
+            for fuse in [true, false] {
+                let ex = try CompiledGraph(graph: program.graphs[file]!, seed: 5, fuse: fuse).executor(batch: 3)
+                // Random slopes of both signs: the activation before the pool is not monotone.
+                for p in ex.schedule.graph.params where p.name.hasSuffix(".slope") {
+                    var rng = Xoshiro256(seed: 9)
+                    let n = p.type.count(batch: 3)
+                    try ex.setValue(p.name, Tensor(shape: [n], data: (0..<n).map { _ in rng.nextFloat() - 0.5 }))
+                }
+                outputs.append(try ex.run(inputs: randomInputs(ex.schedule, seed: 6)))
+            }
+            XCTAssertEqual(outputs[0], outputs[1], file)
+        }
+    }
+
     /// The 6x6 last stages of the 48x48 nets run Winograd (36 multiplies per 4x4 tile against 9 per
     /// output pixel: 144 against 324 per 6x6 image), forward and both gradients.
     func testSixBySixConvolutionsRunWinograd() throws {

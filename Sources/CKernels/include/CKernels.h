@@ -16,6 +16,13 @@ void fn2e_conv_direct(const float *x, const float *w, const float *bias, float *
 /// stride sh x sw, padding ph x pw, pooled size oh x ow.
 typedef struct { int kh, kw, sh, sw, ph, pw, oh, ow; } fn2e_pool;
 
+/// Max pool of the planes p0..<p1 of x [planes, h, w] into y [planes, p.oh, p.ow], no winners
+/// recorded (inference): the window's values inside the plane (none: -inf), NaN never winning. With
+/// `slopes`, each value is first x > 0 ? x : slopes[plane % channels] · x (a PReLU fused in, never
+/// written). `col` holds 2w + 2 floats.
+void fn2e_max_pool(const float *x, float *y, int h, int w, fn2e_pool p, const float *slopes, int channels,
+                   float *col, long p0, long p1);
+
 /// `fn2e_conv_direct` (sh = 1) then a max pool p of 2x2 windows at stride 2 over the pooled rows r0..<r1
 /// of the batch (row r is row r % p.oh of image r / p.oh), two output rows at a time: y [N, o, p.oh, p.ow]
 /// and, when `win` is given, each window's winner (0-3, 255 for none or, with `mask`, a winner not > 0,
