@@ -8,7 +8,7 @@ public enum ConvAlgorithm: String, CaseIterable, Sendable {
     case batched
     /// Winograd F(4x4,3x3) over tiles of the whole batch (3x3, stride 1, no dilation or groups).
     case winograd
-    /// Register-tiled direct loops for 1-3 input channels (`ConvGeometry.directEligible`).
+    /// Register-tiled direct loops for 1-16 input channels (`ConvGeometry.directEligible`).
     case direct
 }
 

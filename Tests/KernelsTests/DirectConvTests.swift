@@ -2,7 +2,7 @@ import Kernels
 import Reference
 import XCTest
 
-/// The direct kernel for 1-3 input channels (Sources/CKernels) against the Double reference:
+/// The direct kernel for 1-16 input channels (Sources/CKernels) against the Double reference:
 /// forward with bias and ReLU (or leaky ReLU, or nothing), and the weight gradient, on odd sizes,
 /// widths under, at and across the 16-column blocks, output channels not a multiple of 4.
 final class DirectConvTests: XCTestCase {
@@ -16,6 +16,8 @@ final class DirectConvTests: XCTestCase {
         (1, 1, 6, 5, 4, (2, 2), 1, (0, 0)),
         (2, 2, 15, 21, 7, (3, 3), 2, (1, 1)),     // stride 2 down the rows (the kernel's rows may stride)
         (1, 3, 3, 2, 2, (3, 3), 1, (2, 2)),       // padding wider than the image
+        (2, 10, 9, 21, 16, (3, 3), 1, (0, 0)),    // MTCNN's P-Net conv2: 10 channels in, 16 out
+        (1, 16, 6, 17, 5, (3, 3), 1, (1, 1)),     // 16 channels in, the most the kernel takes
     ]
 
     func testForwardAndWeightGradientMatchReference() {
