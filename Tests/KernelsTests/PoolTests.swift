@@ -82,7 +82,7 @@ final class PoolTests: XCTestCase {
     /// The inference pool (no winners), alone and with a PReLU fused in (one slope, or one per
     /// channel, negative ones included, so the activation is not monotone), against the Double
     /// reference's prelu then max pool, on every case and on MTCNN's pools (3x3 at stride 2 over
-    /// R-Net's 22x22 and O-Net's 46x46, 2x2 over P-Net's odd sizes, ceil mode), exactly.
+    /// R-Net's 22x22 and O-Net's 46x46, 2x2 over P-Net's odd sizes, ceil mode), and larger planes, exactly.
     func testInferencePoolWithPReLU() {
         let extra = [
             Case(n: 2, c: 3, h: 22, w: 22, k: (3, 3), s: (2, 2), p: (0, 0), ceil: true, label: "R-Net pool1"),
@@ -91,6 +91,9 @@ final class PoolTests: XCTestCase {
             Case(n: 1, c: 3, h: 37, w: 53, k: (2, 2), s: (2, 2), p: (0, 0), ceil: true, label: "P-Net pool1, odd sizes"),
             Case(n: 1, c: 2, h: 9, w: 31, k: (3, 3), s: (2, 2), p: (1, 1), ceil: false, label: "padded, floor"),
             Case(n: 1, c: 2, h: 5, w: 2, k: (3, 3), s: (2, 2), p: (0, 0), ceil: true, label: "window wider than the plane"),
+            Case(n: 1, c: 2, h: 6, w: 22, k: (2, 3), s: (1, 2), p: (0, 2), ceil: true, label: "padding wider than half the window"),
+            Case(n: 1, c: 2, h: 71, w: 70, k: (3, 3), s: (2, 2), p: (1, 1), ceil: true, label: "a large plane"),
+            Case(n: 1, c: 2, h: 67, w: 89, k: (2, 2), s: (2, 2), p: (0, 0), ceil: true, label: "a large plane, odd sizes"),
         ]
         for (i, t) in (Self.cases + extra).enumerated() {
             let g = geometry(t), xShape = [t.n, t.c, t.h, t.w]
