@@ -20,6 +20,29 @@ final class RecipeSmokeTests: XCTestCase {
         throw XCTSkip("fn2e-run is not built beside the tests in \(dir); run `swift build` first (the README's test command does)")
     }
 
+    /// Every recipe in Graphs/ reads (each key known, each setting valid) and names stage graphs that
+    /// are there; a misspelt setting is an error naming its file and line.
+    func testEveryCommittedRecipeReads() throws {
+        let graphs = Self.root + "/Graphs"
+        let recipes = try FileManager.default.contentsOfDirectory(atPath: graphs).filter { $0.hasSuffix(".recipe") }.sorted()
+        XCTAssertTrue(recipes.contains("fer2013_dlib.recipe"), "\(recipes)")
+        for name in recipes {
+            let path = graphs + "/" + name
+            XCTAssertNoThrow(try Recipe(Recipe.Options(recipeFile: path, faceNet: "", data: "", output: "", executable: ""), log: { _ in }), name)
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            for line in text.split(separator: "\n") where line.range(of: #"^stage[012](\.[0-9]+)? = "#, options: .regularExpression) != nil {
+                let file = line.split(separator: "=")[1].trimmingCharacters(in: .whitespaces)
+                XCTAssertTrue(FileManager.default.fileExists(atPath: graphs + "/" + file), "\(name): \(file)")
+            }
+        }
+        let bad = NSTemporaryDirectory() + "fn2e-bad-\(getpid()).recipe"
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        try "stage2 = expnet48_stage2.fn2e\nstage2.lrr = 0.1\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Recipe(Recipe.Options(recipeFile: bad, faceNet: "", data: "", output: "", executable: ""), log: { _ in })) {
+            XCTAssertTrue("\($0)".contains(bad + ":2:"), "\($0)")
+        }
+    }
+
     func testRecipeRunsEveryStageOnTwoFolds() throws {
         let exe = try Self.executable()
         let tmp = NSTemporaryDirectory() + "fn2e-recipe-\(getpid())"
