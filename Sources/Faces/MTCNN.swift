@@ -257,9 +257,9 @@ public final class MTCNN {
         var shape: [Int]
     }
 
-    /// Runs the net (`stage` names it in the profile) on the input `fill` writes in place (no copies: its executor's own input
-    /// memory), its outputs keyed by their channel count (2: face probability, 4: box regression,
-    /// 10: landmarks); a net without the `expect`ed ones is not MTCNN's.
+    /// Runs the net (`stage` names it in the profile) on the input `fill` writes in place (its
+    /// executor's own input memory: no copies), its outputs keyed by their channel count (2: face
+    /// probability, 4: box regression, 10: landmarks); a net without the `expect`ed ones is not MTCNN's.
     func run(_ net: CompiledGraph, _ stage: String, batch: Int, symbols: [String: Int] = [:], expect: [Int],
              fill: (UnsafeMutablePointer<Float>) -> Void) throws -> [Int: Output] {
         let ex = try net.executor(batch: batch, symbols: symbols)
