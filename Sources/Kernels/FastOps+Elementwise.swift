@@ -22,7 +22,15 @@ extension FastOps {
             for p in planes {
                 let a = slope[slopeCount == 1 ? 0 : p % channels]
                 let (s, d) = (x + p * spatial, y + p * spatial)
-                for i in 0..<spatial { let v = s[i]; d[i] = v > 0 ? v : v * a }
+                // Explicit vectors: in place (x = y, as scheduled), the compiler's overlap check
+                // would send its own vector loop to the scalar one.
+                var i = 0
+                while i + 16 <= spatial {
+                    let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(d + i).storeBytes(of: v.replacing(with: v * a, where: .!(v .> 0)), as: SIMD16<Float>.self)
+                    i += 16
+                }
+                for i in i..<spatial { let v = s[i]; d[i] = v > 0 ? v : v * a }
             }
         }
     }

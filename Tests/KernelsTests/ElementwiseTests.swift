@@ -8,6 +8,25 @@ final class ElementwiseTests: XCTestCase {
     let shape = [3, 4, 5, 3]
     var count: Int { shape.reduce(1, *) }
 
+    /// PReLU in place (as the scheduler runs it) over planes of 37 values (two 16-wide vectors and a
+    /// tail), one slope per channel and a shared one, NaN and zeros included, against the reference.
+    func testPReLUInPlaceOverVectors() {
+        let shape = [2, 3, 37], count = 2 * 3 * 37
+        var x = rounded(randomValues(count, seed: 11))
+        (x[5], x[40], x[100]) = (0, -0.0, .nan)
+        for slopeCount in [3, 1] {
+            let a = rounded(randomValues(slopeCount, seed: 12, scale: 0.5))
+            var y = floats(x)
+            y.withUnsafeMutableBufferPointer { b in
+                FastOps.prelu(x: b.baseAddress!, slope: floats(a), y: b.baseAddress!, batch: 2, channels: 3, spatial: 37, slopeCount: slopeCount)
+            }
+            let want = RefOps.prelu(x: x, shape: shape, slope: a)
+            XCTAssertTrue(y[100].isNaN, "NaN stays NaN")
+            assertClose(y.enumerated().filter { $0.offset != 100 }.map(\.element),
+                        want.enumerated().filter { $0.offset != 100 }.map(\.element), "prelu in place, \(slopeCount) slopes")
+        }
+    }
+
     func testReluAndPrelu() {
         let x = rounded(randomValues(count, seed: 1)), dy = rounded(randomValues(count, seed: 2))
         for slope in [0.0, 0.1] {
