@@ -289,7 +289,7 @@ public enum Scheduler {
     ///   sizes, minus the transforms); below 16 channels the transforms dominate (a 1-channel first
     ///   layer runs 2-4x slower than im2col);
     /// - the direct kernel for 1-16 input channels at stride 1 (first layers: im2col's K would be 9-27;
-    ///   P-Net's conv2, 10 channels: 144)
+    ///   P-Net's conv2, 10 channels: 90)
     ///   where its blocks of 16 columns waste at most a fifth of a row (R-Net's 22 columns, 32
     ///   computed, ran 1.3x faster by im2col; O-Net's 46 the same either way);
     /// - one GEMM for the batch where an image's output is small (under 256 pixels, so a GEMM per
