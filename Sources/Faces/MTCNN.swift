@@ -265,7 +265,7 @@ public final class MTCNN {
         let ex = try net.executor(batch: batch, symbols: symbols)
         guard let input = ex.pointer(net.graph.inputs[0].name) else { throw FaceError("'\(net.graph.name)' keeps no input") }
         StageClock.time("\(stage) input") { fill(input) }
-        StageClock.time("\(stage) run") { ex.run() }
+        StageClock.time("\(stage) run", flops: ex.schedule.totalFlops) { ex.run() }
         var byChannels: [Int: Output] = [:]
         for name in net.graph.outputs {
             guard let p = ex.pointer(name), let shape = ex.schedule.buffers[name]?.type.shape, shape.count >= 2 else { continue }

@@ -59,3 +59,31 @@ final class DetectCommandTests: XCTestCase {
         XCTAssertEqual(try Images.load(path: "\(tmp)/one.png").shape, [3, 431, 450])
     }
 }
+
+final class StageClockTests: XCTestCase {
+    /// With profiling on, each net's stage adds the arithmetic its schedule does per run, and the
+    /// report gives it in GFLOP and GFLOP/s beside the seconds; stages without arithmetic say none.
+    func testNetsReportTheirArithmetic() throws {
+        let detector = try MTCNN(directory: try dataPath("caffe/mtcnn"))
+        let image = try Images.load(path: try dataPath("caffe/mtcnn") + "/test1.jpg", channels: 3)
+        StageClock.enabled = true
+        defer { StageClock.enabled = ProcessInfo.processInfo.environment["FN2E_PROFILE"] == "1" }
+        StageClock.time("test stage", flops: 3_000_000_000) { usleep(20_000) }
+        StageClock.time("test no arithmetic") {}
+        XCTAssertEqual(try detector.detect([image])[0].count, 2)
+        let lines = StageClock.report().split(separator: "\n").map(String.init)
+        func line(_ stage: String) throws -> [Substring] {
+            try XCTUnwrap(lines.first { $0.hasPrefix("  " + stage + " ") }, lines.joined(separator: "\n")).split(separator: " ")
+        }
+        let test = try line("test stage")
+        XCTAssertEqual(test[test.count - 4], "3.000", "\(test)")
+        XCTAssertLessThan(Double(test[test.count - 2]) ?? 1e9, 3 / 0.02, "\(test)")
+        XCTAssertFalse(try line("test no arithmetic").contains("GFLOP"))
+        XCTAssertFalse(try line("transpose").contains("GFLOP"), "\(lines)")
+        for net in ["P-Net run", "R-Net run", "O-Net run"] {
+            let l = try line(net)
+            XCTAssertEqual(l.last, "GFLOP/s", "\(l)")
+            XCTAssertGreaterThan(Double(l[l.count - 4]) ?? 0, 0, "\(l)")
+        }
+    }
+}
