@@ -51,7 +51,7 @@ public enum FuzzTargets {
             _ = try? Images.decode(data, channels: 3, label: "fuzz.png")
         },
         "settings": { data in _ = try? Settings(text: String(decoding: data, as: UTF8.self), file: "fuzz.settings") },
-        "recipe": { data in _ = try? Recipe.parse(text: String(decoding: data, as: UTF8.self), file: "fuzz.recipe") },
+        "recipe": { data in _ = try? Recipe.parse(text: String(decoding: data, as: UTF8.self), file: "fuzz.recipe", bases: false) },
         "metrics": { data in _ = MetricsLog.parse(data) },
     ]
 

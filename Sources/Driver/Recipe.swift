@@ -73,7 +73,7 @@ public struct Recipe {
     }
 
     let options: Options
-    let recipe: [String: (value: String, line: Int)]
+    let recipe: [String: Entry]
     let log: (String) -> Void
 
     public init(_ options: Options, log: @escaping (String) -> Void) throws {
@@ -82,32 +82,69 @@ public struct Recipe {
         recipe = try Recipe.parse(options.recipeFile)
     }
 
+    /// One line of a recipe: its value, the file and line that set it, and its place in reading order.
+    struct Entry {
+        var value: String
+        var file: String
+        var line: Int
+        var order: Int
+        var origin: String { "\(file):\(line)" }
+    }
+
     /// `key = value` lines; keys are recipe keys (`face_weights`, `stage0`, `stage1`, `stage2`, or
     /// `stage0.K` / `stage2.K` for a graph of one class count K)
     /// or settings prefixed by the stage they apply to (`all.`, `stage0.`, `stage1.`, `stage2.`, `scratch.`).
-    static func parse(_ path: String) throws -> [String: (value: String, line: Int)] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw StageError("cannot read the recipe '\(path)': " + Resources.missingHint) }
-        return try parse(text: String(decoding: data, as: UTF8.self), file: path)
+    /// `base = FILE` (relative to the recipe's folder) reads another recipe first: its lines apply,
+    /// then this file's, which override the keys both set; stage graphs resolve from the folder of
+    /// the file that names them.
+    /// One `base` line at most. `including`: the places of the `base` lines that led here (a cycle is
+    /// an error); `bases` false reads none (the fuzz target: no files).
+    static func parse(_ path: String, including: [String] = []) throws -> [String: Entry] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StageError((including.last.map { "\($0): error: " } ?? "") + "cannot read the recipe '\(path)': " + Resources.missingHint)
+        }
+        return try parse(text: String(decoding: data, as: UTF8.self), file: path, including: including)
     }
 
-    static func parse(text: String, file path: String) throws -> [String: (value: String, line: Int)] {
-        var out: [String: (String, Int)] = [:]
+    static func parse(text: String, file path: String, including: [String] = [], bases: Bool = true) throws -> [String: Entry] {
+        var out: [String: Entry] = [:], order = 0, base: String?
         for l in try KeyValueLine.parse(text, file: path) {
             let (key, value) = (l.key, l.value)
+            if key == "base" {
+                if let first = base { throw RenderedDiagnostics(description: "\(l.place): error: a second base (the first: \(first)); a recipe has one") }
+                base = l.place
+                guard bases else { continue }
+                let dir = (path as NSString).deletingLastPathComponent
+                let file = value.hasPrefix("/") || dir.isEmpty ? value : dir + "/" + value
+                let chain = including + [l.place], files = chain.map { place in Self.standardized(String(place.prefix { $0 != ":" })) }
+                guard !files.contains(Self.standardized(file)) else {
+                    throw RenderedDiagnostics(description: "\(l.place): error: the recipe '\(file)' is its own base (\(chain.joined(separator: " -> ")))")
+                }
+                // The base's lines come first: this file's keys override them wherever they stand.
+                for (k, e) in try parse(file, including: chain) where out[k]?.file != path {
+                    out[k] = Entry(value: e.value, file: e.file, line: e.line, order: e.order - 1_000_000)
+                }
+                continue
+            }
             let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
             let known = ["face_weights", "stage0", "stage1", "stage2"].contains(key) || (parts.count == 2 && ["stage0", "stage2"].contains(parts[0]) && Int(parts[1]) != nil)
             if !known {
                 guard parts.count == 2, ["all", "stage0", "stage1", "stage2", "scratch"].contains(parts[0]) else {
-                    throw RenderedDiagnostics(description: "\(l.place): error: unknown recipe key '\(key)' (expected face_weights, stage0, stage1, stage2, stage0.K, stage2.K, or a setting prefixed all., stage0., stage1., stage2., scratch.)")
+                    throw RenderedDiagnostics(description: "\(l.place): error: unknown recipe key '\(key)' (expected base, face_weights, stage0, stage1, stage2, stage0.K, stage2.K, or a setting prefixed all., stage0., stage1., stage2., scratch.)")
                 }
                 var probe = Settings()
                 do { try probe.set(parts[1], value, origin: path, at: l.place) } catch {
                     throw RenderedDiagnostics(description: "\(error)")
                 }
             }
-            out[key] = (value, l.line)
+            order += 1
+            out[key] = Entry(value: value, file: path, line: l.line, order: order)
         }
         return out
+    }
+
+    static func standardized(_ path: String) -> String {
+        ((path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path) as NSString).standardizingPath
     }
 
     /// The class names of each class subset.
@@ -131,27 +168,21 @@ public struct Recipe {
     }
 
     /// The graph of `stage` for `k` classes: `stage.k` when the recipe names one, else `stage`
-    /// (a graph whose class count is the named size K).
+    /// (a graph whose class count is the named size K), from the folder of the recipe that names it.
     func graph(_ stage: String, classes k: Int) throws -> String {
-        if let v = recipe["\(stage).\(k)"]?.value { return v }
-        guard let v = recipe[stage]?.value else { throw StageError("\(options.recipeFile): no '\(stage)' or '\(stage).\(k)'") }
-        return v
+        guard let e = recipe["\(stage).\(k)"] ?? recipe[stage] else { throw StageError("\(options.recipeFile): no '\(stage)' or '\(stage).\(k)'") }
+        let dir = (e.file as NSString).deletingLastPathComponent
+        return e.value.hasPrefix("/") || dir.isEmpty ? e.value : dir + "/" + e.value
     }
 
     /// A stage's settings: recipe `all.` keys, then the stage's own, then the command line's.
     func settings(stage: String, graph: String, fold: Int, seed: Int, dir: String, weights: [String], classes: [String]) throws -> Settings {
         var s = Settings()
-        let recipeDir = (options.recipeFile as NSString).deletingLastPathComponent
-        func abs(_ p: String) -> String {
-            if p.hasPrefix("/") { return p }
-            let base = recipeDir.isEmpty ? FileManager.default.currentDirectoryPath : (recipeDir.hasPrefix("/") ? recipeDir : FileManager.default.currentDirectoryPath + "/" + recipeDir)
-            return base + "/" + p
-        }
         func cwdAbs(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }
         for prefix in ["all", stage] {
             // `stage0.K` and `stage2.K` name graphs per class count; the rest are settings.
-            for (k, v) in recipe.sorted(by: { $0.value.line < $1.value.line }) where k.hasPrefix(prefix + ".") && Int(k.dropFirst(prefix.count + 1)) == nil {
-                try s.set(String(k.dropFirst(prefix.count + 1)), v.value, origin: "\(options.recipeFile):\(v.line)")
+            for (k, v) in recipe.sorted(by: { $0.value.order < $1.value.order }) where k.hasPrefix(prefix + ".") && Int(k.dropFirst(prefix.count + 1)) == nil {
+                try s.set(String(k.dropFirst(prefix.count + 1)), v.value, origin: v.origin)
             }
         }
         // Command-line settings apply to every stage, or to one when prefixed like the recipe's keys.
@@ -164,7 +195,7 @@ public struct Recipe {
                 try s.override([o])
             }
         }
-        try s.set("graph", abs(graph), origin: "recipe")
+        try s.set("graph", cwdAbs(graph), origin: "recipe")
         try s.set("include", cwdAbs(options.faceNet), origin: "recipe")
         try s.set("data", cwdAbs(options.data), origin: "recipe")
         try s.set("group", options.group, origin: "recipe")
