@@ -237,11 +237,11 @@ public struct Recipe {
                     let stage0 = wants.contains("finetune") || wants.contains("facenet2expnet")
                         ? try add("finetune", stage: "stage0", graph: try graph("stage0", classes: k), weights: [faceWeights], deps: []) : nil
                     if let stage0, wants.contains("facenet2expnet") {
-                        let s1 = try add("stage1", stage: "stage1", graph: try value("stage1"), weights: [model(stage0)], deps: [stage0])
+                        let s1 = try add("stage1", stage: "stage1", graph: try graph("stage1", classes: k), weights: [model(stage0)], deps: [stage0])
                         _ = try add("facenet2expnet", stage: "stage2", graph: try graph("stage2", classes: k), weights: [model(s1)], deps: [s1])
                     }
                     if wants.contains("facenet2expnet-raw") {
-                        let s1 = try add("stage1-raw", stage: "stage1", graph: try value("stage1"), weights: [faceWeights], deps: [])
+                        let s1 = try add("stage1-raw", stage: "stage1", graph: try graph("stage1", classes: k), weights: [faceWeights], deps: [])
                         _ = try add("facenet2expnet-raw", stage: "stage2", graph: try graph("stage2", classes: k), weights: [model(s1)], deps: [s1])
                     }
                     if wants.contains("scratch") {

@@ -24,7 +24,7 @@ final class RecipeBaseTests: XCTestCase {
     }
 
     func testOwnLinesOverrideTheBase() throws {
-        try write("sub/base.recipe", "face_weights = f.safetensors\nstage0 = s0.fn2e\nstage2 = s2.fn2e\nall.batch = 32\nall.lr = 0.1\nstage2.lr = 0.01\nscratch.epochs = 7\n")
+        try write("sub/base.recipe", "face_weights = f.safetensors\nstage0 = s0.fn2e\nstage2 = s2.fn2e\nall.batch = 32\nall.lr = 0.1\nstage2.lr = 0.01\nscratch.epochs = 7\nstage1 = s1.fn2e\n")
         try write("top.recipe", "all.batch = 64\nbase = sub/base.recipe\nstage2 = own.fn2e\nstage2.lr = 0.02\n")
         let r = try recipe("top.recipe")
         XCTAssertEqual(try r.graph("stage2", classes: 7), "\(tmp)/own.fn2e")
@@ -37,6 +37,13 @@ final class RecipeBaseTests: XCTestCase {
         XCTAssertEqual(scratch.string("epochs"), "7")
         XCTAssertEqual(scratch.origins["epochs"], "\(tmp)/sub/base.recipe:7")
         XCTAssertEqual(s2.string("graph"), "\(tmp)/own.fn2e")
+        // Every training of the recipe gets its stage's graph, each from the file that names it.
+        let graphs = Dictionary(try r.jobs(classCounts: [7]).map { ($0.method, $0.settings.string("graph")) }) { a, _ in a }
+        XCTAssertEqual(graphs["finetune"], "\(tmp)/sub/s0.fn2e")
+        XCTAssertEqual(graphs["stage1"], "\(tmp)/sub/s1.fn2e")
+        XCTAssertEqual(graphs["stage1-raw"], "\(tmp)/sub/s1.fn2e")
+        XCTAssertEqual(graphs["facenet2expnet"], "\(tmp)/own.fn2e")
+        XCTAssertEqual(graphs["scratch"], "\(tmp)/own.fn2e")
     }
 
     func testCyclesSecondBasesAndMissingBasesAreErrors() throws {
