@@ -5,11 +5,12 @@
 # generates (synthetic expression drawings and an O-Net-shaped face net with random weights).
 #
 # `bash Tools/main_job.sh fer2013` instead trains the photo model of the README ("Photo in, expressions
-# out"): the MTCNN O-Net fine-tuned on FER2013 (Graphs/fer2013.recipe's stage 0, the recipe's best
-# model so far) on a stratified subset of the Training rows, tested on PublicTest, then labels PHOTO
-# if one is given. Environment (defaults): SUBSET (all: every Training row but the validation ones;
-# a number for a stratified subset, e.g. 10000), SEED (2),
-# METHOD (finetune; facenet2expnet or scratch for an ExpNet48), RECIPE (Graphs/fer2013.recipe), JOBS
+# out"): FaceNet2ExpNet on FER2013 (Graphs/fer2013.recipe: the MTCNN O-Net fine-tuned, ExpNet48's
+# convolutions regress it, then all of ExpNet48; the recipe's best model so far by validation
+# accuracy) on the Training rows, tested on PublicTest, then labels PHOTO if one is given.
+# Environment (defaults): SUBSET (all: every Training row but the validation ones; a number for a
+# stratified subset, e.g. 10000), SEED (3), METHOD (facenet2expnet; finetune for the fine-tuned
+# O-Net, scratch for ExpNet48 alone), RECIPE (Graphs/fer2013.recipe), JOBS
 # (1: one training with both cores), PHOTO (none), OUT (runs/main_job). Needs FN2E_DATA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ out=${OUT:-runs/main_job}
 mkdir -p "$out"
 if [ "${1:-}" = fer2013 ]; then
   [ -n "${FN2E_DATA:-}" ] && [ -f "$FN2E_DATA/fer2013/index.csv" ] || { echo "main job fer2013: set FN2E_DATA to the folder that holds fer2013/index.csv"; exit 1; }
-  subset=${SUBSET:-all} seed=${SEED:-2} method=${METHOD:-finetune}
+  subset=${SUBSET:-all} seed=${SEED:-3} method=${METHOD:-facenet2expnet}
   [ -f "$out/face/onet.safetensors" ] ||
     "$bin/fn2e-compile" import caffe "$FN2E_DATA/caffe/mtcnn/det3.prototxt" "$FN2E_DATA/caffe/mtcnn/det3.caffemodel" -o "$out/face" --name onet
   size=()
