@@ -97,16 +97,16 @@ public struct Recipe {
     /// `base = FILE` (relative to the recipe's folder) reads another recipe first: its lines apply,
     /// then this file's, which override the keys both set; stage graphs resolve from the folder of
     /// the file that names them.
-    /// One `base` line at most. `including`: the places of the `base` lines that led here (a cycle is
-    /// an error); `bases` false reads none (the fuzz target: no files).
-    static func parse(_ path: String, including: [String] = []) throws -> [String: Entry] {
+    /// One `base` line at most. `including`: the `base` lines that led here, each with its file (a
+    /// cycle is an error); `bases` false reads none (the fuzz target: no files).
+    static func parse(_ path: String, including: [(file: String, place: String)] = []) throws -> [String: Entry] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw StageError((including.last.map { "\($0): error: " } ?? "") + "cannot read the recipe '\(path)': " + Resources.missingHint)
+            throw StageError((including.last.map { "\($0.place): error: " } ?? "") + "cannot read the recipe '\(path)': " + Resources.missingHint)
         }
         return try parse(text: String(decoding: data, as: UTF8.self), file: path, including: including)
     }
 
-    static func parse(text: String, file path: String, including: [String] = [], bases: Bool = true) throws -> [String: Entry] {
+    static func parse(text: String, file path: String, including: [(file: String, place: String)] = [], bases: Bool = true) throws -> [String: Entry] {
         var out: [String: Entry] = [:], order = 0, base: String?
         for l in try KeyValueLine.parse(text, file: path) {
             let (key, value) = (l.key, l.value)
@@ -116,9 +116,9 @@ public struct Recipe {
                 guard bases else { continue }
                 let dir = (path as NSString).deletingLastPathComponent
                 let file = value.hasPrefix("/") || dir.isEmpty ? value : dir + "/" + value
-                let chain = including + [l.place], files = chain.map { place in Self.standardized(String(place.prefix { $0 != ":" })) }
-                guard !files.contains(Self.standardized(file)) else {
-                    throw RenderedDiagnostics(description: "\(l.place): error: the recipe '\(file)' is its own base (\(chain.joined(separator: " -> ")))")
+                let chain = including + [(path, l.place)]
+                guard !chain.contains(where: { Self.standardized($0.file) == Self.standardized(file) }) else {
+                    throw RenderedDiagnostics(description: "\(l.place): error: the recipe '\(file)' is its own base (\(chain.map(\.place).joined(separator: " -> ")))")
                 }
                 // The base's lines come first: this file's keys override them wherever they stand.
                 for (k, e) in try parse(file, including: chain) where out[k]?.file != path {

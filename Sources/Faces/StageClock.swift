@@ -9,10 +9,11 @@ public enum StageClock {
     nonisolated(unsafe) static var seconds: [String: (total: Double, calls: Int, flops: Int)] = [:]
     static let lock = NSLock()
 
-    /// Runs `body`, adding its time (and `flops`, the arithmetic it does) to `stage`.
+    /// Runs `body`, adding its time (and `flops`, the arithmetic it does, read only when profiling) to `stage`.
     @inline(__always)
-    public static func time<R>(_ stage: String, flops: Int = 0, _ body: () throws -> R) rethrows -> R {
+    public static func time<R>(_ stage: String, flops: @autoclosure () -> Int = 0, _ body: () throws -> R) rethrows -> R {
         guard enabled else { return try body() }
+        let flops = flops()
         let t0 = DispatchTime.now().uptimeNanoseconds
         defer {
             let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
