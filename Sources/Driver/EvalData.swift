@@ -60,9 +60,10 @@ public struct DataEvaluation {
     /// Evaluates the run in `runDirectory` on the images of `index` (rows whose `select` column has
     /// the value given, if any). With a detector, each image is a photo: its largest face is cut
     /// out with the run's template (`align`) and classified; photos without a face are listed.
-    public static func run(runDirectory: String, index: String, select: (column: String, value: String)? = nil,
+    /// `overrides` change the run's settings that apply after training (`test_views`).
+    public static func run(runDirectory: String, index: String, select: (column: String, value: String)? = nil, overrides: [String] = [],
                            detector: MTCNN? = nil, batch: Int = 64, progress: (Int, Int) -> Void = { _, _ in }) throws -> DataEvaluation {
-        let predictor = try Predictor(runDirectory: runDirectory)
+        let predictor = try Predictor(runDirectory: runDirectory, overrides: overrides)
         guard !predictor.classes.isEmpty else { throw StageError("\(runDirectory)/model.safetensors records no class names") }
         let data = try Dataset.load(index: index, select: select.map { ($0.column, [$0.value]) })
         var result = DataEvaluation(match: try ClassNames.match(data: data.classes, model: predictor.classes),

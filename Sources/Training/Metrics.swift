@@ -40,6 +40,34 @@ public struct Evaluation {
         }
     }
 
+    /// Adds rows of class probabilities (several views' averaged, say) with their labels; the loss
+    /// is the label's negative log probability.
+    public mutating func add(probabilities: [[Double]], labels: [Int]) {
+        for (row, label) in zip(probabilities, labels) {
+            let best = row.indices.reduce(0) { row[$1] > row[$0] ? $1 : $0 }
+            loss -= log(max(row[label], Double.leastNormalMagnitude))
+            confusion[label][best] += 1
+            count += 1
+        }
+    }
+
+    /// The softmax of each row of class scores (`[rows, classes]`).
+    public static func probabilities(scores: UnsafePointer<Float>, rows: Int, classes: Int) -> [[Double]] {
+        (0..<rows).map { r in
+            let row = (0..<classes).map { Double(scores[r * classes + $0]) }
+            let m = row.max()!
+            let e = row.map { exp($0 - m) }
+            let s = e.reduce(0, +)
+            return e.map { $0 / s }
+        }
+    }
+
+    /// The mean of several views' probabilities, row by row.
+    public static func mean(_ views: [[[Double]]]) -> [[Double]] {
+        views.dropFirst().reduce(views[0]) { sum, v in zip(sum, v).map { zip($0, $1).map(+) } }
+            .map { $0.map { $0 / Double(views.count) } }
+    }
+
     /// One line; a graph without class scores (a stage-1 regression) has only its loss to report.
     public var summary: String {
         if count == 0 { return String(format: "%@: loss %.4f (no class scores)", split, loss) }

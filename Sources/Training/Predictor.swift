@@ -18,8 +18,11 @@ public final class Predictor {
     /// set of values read out.
     private var compiled: CompiledGraph!
 
-    public init(runDirectory dir: String) throws {
-        settings = try Settings(file: dir + "/settings.txt")
+    /// `overrides` (key=value) change settings that apply after training, such as `test_views`.
+    public init(runDirectory dir: String, overrides: [String] = []) throws {
+        var settings = try Settings(file: dir + "/settings.txt")
+        try settings.override(overrides)
+        self.settings = settings
         modelPath = dir + "/model.safetensors"
         let (trained, meta) = try SafeTensors.read(path: modelPath)
         classes = meta["classes"]?.split(separator: ",").map(String.init) ?? []
@@ -43,18 +46,21 @@ public final class Predictor {
     public let logits: String?
 
     /// Decodes and preprocesses images (centre crop, no mirror) into a batch `[n, C, H, W]`.
-    public func batch(_ paths: [String]) throws -> Tensor {
+    public func batch(_ paths: [String]) throws -> Tensor { batch(try decoded(paths)) }
+
+    func decoded(_ paths: [String]) throws -> [Tensor] {
         var data = Dataset(samples: paths.map { Sample(path: $0, label: 0, group: $0) }, classes: ["?"])
-        let images = try pre.decode(&data, skipBad: false)
-        return batch(images)
+        return try pre.decode(&data, skipBad: false)
     }
 
-    public func batch(_ images: [Tensor]) -> Tensor {
+    /// Stored images as a batch of their views number `view` (`Preprocess.views`; 0: the centre crop).
+    public func batch(_ images: [Tensor], view: Int = 0) -> Tensor {
         let per = pre.channels * pre.inputHeight * pre.inputWidth
         var buf = [Float](repeating: 0, count: images.count * per)
-        var rng = Xoshiro256(seed: 0)
         buf.withUnsafeMutableBufferPointer { p in
-            for (k, img) in images.enumerated() { pre.apply(img, into: p.baseAddress! + k * per, train: false, rng: &rng) }
+            for (k, img) in images.enumerated() {
+                pre.apply(img, into: p.baseAddress! + k * per, pre.views(height: img.shape[1], width: img.shape[2])[view])
+            }
         }
         return Tensor(shape: [images.count, pre.channels, pre.inputHeight, pre.inputWidth], data: buf)
     }
@@ -67,13 +73,13 @@ public final class Predictor {
         return try compiled.executor(batch: input.shape[0], outputs: outputs).run(inputs: [imageInput: input])
     }
 
-    /// Class probabilities, one row per image.
-    public func probabilities(_ paths: [String]) throws -> [[Double]] { try probabilities(batch: try batch(paths)) }
+    /// Class probabilities, one row per image (the mean over `test_views` views).
+    public func probabilities(_ paths: [String]) throws -> [[Double]] { try probabilities(stored: try decoded(paths)) }
 
     /// Class probabilities of face crops (`[C, H, W]`, 0-255) made like the training images: they
     /// get the training images' channels, equalization and stored size, then the same preprocessing.
     public func probabilities(crops: [Tensor]) throws -> [[Double]] {
-        try probabilities(batch: batch(crops.map { pre.stored(Self.converted($0, channels: pre.channels)) }))
+        try probabilities(stored: crops.map { pre.stored(Self.converted($0, channels: pre.channels)) })
     }
 
     /// Gray replicated to RGB, or RGB to gray as stb decodes it.
@@ -84,16 +90,13 @@ public final class Predictor {
         return Tensor(shape: [1] + dims, data: (0..<plane).map { (77 * img.data[$0] + 150 * img.data[plane + $0] + 29 * img.data[2 * plane + $0]) / 256 })
     }
 
-    func probabilities(batch input: Tensor) throws -> [[Double]] {
+    func probabilities(stored images: [Tensor]) throws -> [[Double]] {
         guard let l = logits else { throw TrainingError("this run has no class scores (it was trained on a regression loss)") }
-        let scores = try run(input, outputs: [l])[l]!
-        let k = scores.shape[1]
-        return (0..<scores.shape[0]).map { r in
-            let row = scores.data[r * k..<(r + 1) * k].map(Double.init)
-            let m = row.max()!
-            let e = row.map { exp($0 - m) }
-            let s = e.reduce(0, +)
-            return e.map { $0 / s }
+        guard !images.isEmpty else { return [] }
+        let views = try (0..<pre.testViews).map { v in
+            let scores = try run(batch(images, view: v), outputs: [l])[l]!
+            return scores.data.withUnsafeBufferPointer { Evaluation.probabilities(scores: $0.baseAddress!, rows: images.count, classes: scores.shape[1]) }
         }
+        return Evaluation.mean(views)
     }
 }

@@ -25,6 +25,9 @@ public struct Preprocess {
     /// brightness shift in [-brightness, brightness] gray levels and a contrast factor in
     /// [1 - contrast, 1 + contrast]; 0 turns each off.
     public var rotate: Float = 0, zoom: Float = 0, brightness: Float = 0, contrast: Float = 0
+    /// Evaluation and prediction average the class probabilities of this many views of an image
+    /// (1, 2 or 10; see `views`).
+    public var testViews = 1
 
     /// The preprocessing a run's settings describe for a network input `[C, H, W]` (what
     /// `train`, `eval` and `predict` all use).
@@ -38,6 +41,10 @@ public struct Preprocess {
         (brightness, contrast) = (Float(settings.double("brightness")), Float(settings.double("contrast")))
         guard cropPad == 0 || randomCrop else {
             throw TrainingError("crop_pad = \(cropPad) needs crop_mode = random (a centre crop is never padded)")
+        }
+        testViews = settings.int("test_views")
+        guard testViews != 10 || randomCrop else {
+            throw TrainingError("test_views = 10 needs crop_mode = random (its corner views are the farthest crops training reaches)")
         }
     }
 
@@ -137,6 +144,20 @@ public struct Preprocess {
         guard !randomCrop, !continuous else { return nil }
         let (ch, cw) = cropSize
         return (mirror ? [false, true] : [false]).map { Augmentation(y0: (h - ch) / 2, x0: (w - cw) / 2, flip: $0) }
+    }
+
+    /// The views of an `h` x `w` image that evaluation averages, the centre crop first: with
+    /// `testViews` 2 also its mirror; with 10 the centre and the four corner crops as far as
+    /// training's random crops reach (`cropPad` beyond the image), each plain and mirrored.
+    public func views(height h: Int, width w: Int) -> [Augmentation] {
+        let (ch, cw) = cropSize
+        let centre = (y: (h - ch) / 2, x: (w - cw) / 2)
+        var places = [centre]
+        if testViews == 10 {
+            let (ys, xs) = ([-cropPad, h - ch + cropPad], [-cropPad, w - cw + cropPad])
+            places += ys.flatMap { y in xs.map { x in (y: y, x: x) } }
+        }
+        return places.flatMap { p in (testViews == 1 ? [false] : [false, true]).map { Augmentation(y0: p.y, x0: p.x, flip: $0) } }
     }
 
     /// Writes one image into `out` ([C, inputHeight, inputWidth]). `rng` drives the random crop and

@@ -37,6 +37,7 @@ public struct Settings {
         Key(name: "zoom", defaultValue: "0", help: "random scale in training, up to +-this fraction (0.1: 0.9x to 1.1x)"),
         Key(name: "brightness", defaultValue: "0", help: "random brightness in training: up to +-this many gray levels (0-255) added"),
         Key(name: "contrast", defaultValue: "0", help: "random contrast in training: pixels scaled about mid-gray (127.5) by 1 +-up to this fraction"),
+        Key(name: "test_views", defaultValue: "1", help: "views of each image whose class probabilities evaluation and prediction average: 1 (the centre crop), 2 (it and its mirror), 10 (the centre and the four farthest crops training's random crops reach, each also mirrored; needs crop_mode = random)"),
         Key(name: "equalize", defaultValue: "none", help: "none, or hist: each image's histogram equalized (OpenCV's equalizeHist) as it is read, in training, evaluation and prediction"),
         Key(name: "mean", defaultValue: "0", help: "subtracted from pixels (0-255)"),
         Key(name: "scale", defaultValue: "1", help: "multiplies pixels after the mean"),
@@ -144,7 +145,8 @@ public struct Settings {
                                         "eval_interval", "checkpoint_interval", "display", "seed", "train_subset", "crop_pad", "val_count"]
     static let booleans: Set<String> = ["mirror", "transpose", "skip_bad", "cache_frozen"]
     static let words: [String: [String]] = ["solver": ["sgd", "adam"], "crop_mode": ["center", "random"],
-                                            "lr_policy": ["fixed", "step", "multistep", "poly", "cosine"], "equalize": ["none", "hist"]]
+                                            "lr_policy": ["fixed", "step", "multistep", "poly", "cosine"], "equalize": ["none", "hist"],
+                                            "test_views": ["1", "2", "10"]]
 
     static func validate(_ key: String, _ v: String) -> String? {
         if nonNegative.contains(key), let x = Double(v), x < 0 { return "may not be negative, found '\(v)'" }

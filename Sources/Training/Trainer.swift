@@ -382,21 +382,29 @@ public final class Trainer {
         return out
     }
 
-    /// Runs the evaluation graph (no dropout, centre crop, no mirror) over samples in batches.
+    /// Runs the evaluation graph (no dropout, centre crop, no mirror) over samples in batches; with
+    /// class scores and `test_views` above 1, the views' probabilities are averaged.
     public func evaluate(_ indices: [Int], split: String) throws -> Evaluation {
-        var e = Evaluation(split: split, classes: data.classes.count)
+        let k = data.classes.count
+        var e = Evaluation(split: split, classes: k)
         var lossSum = 0.0
         var start = 0
         while start < indices.count {
             let chunk = Array(indices[start..<min(start + batch, indices.count)])
             let ex = try evalExecutor(chunk.count)
-            var rng = Xoshiro256(seed: 0)
-            for (k, i) in chunk.enumerated() { pre.apply(images[i], into: ex.rowPointer(imageInput, k), train: false, rng: &rng) }
             let labels = chunk.map { data.samples[$0].label }
             if let l = labelInput { try ex.setLabels(l, labels.map(Int32.init)) }
-            ex.run()
-            if let lg = logits {
-                e.add(scores: ex.pointer(lg)!, labels: labels, classes: data.classes.count)
+            let views = chunk.map { pre.views(height: images[$0].shape[1], width: images[$0].shape[2]) }
+            var probabilities: [[[Double]]] = []
+            for v in 0..<(logits == nil ? 1 : pre.testViews) {
+                for (r, i) in chunk.enumerated() { pre.apply(images[i], into: ex.rowPointer(imageInput, r), views[r][v]) }
+                ex.run()
+                if let lg = logits, pre.testViews > 1 { probabilities.append(Evaluation.probabilities(scores: ex.pointer(lg)!, rows: chunk.count, classes: k)) }
+            }
+            if !probabilities.isEmpty {
+                e.add(probabilities: Evaluation.mean(probabilities), labels: labels)
+            } else if let lg = logits {
+                e.add(scores: ex.pointer(lg)!, labels: labels, classes: k)
             } else {
                 lossSum += Double(ex.pointer(loss)![0]) * Double(chunk.count)
                 e.count += chunk.count

@@ -73,7 +73,7 @@ func makeTrainer(_ settings: Settings, world: Communicator? = nil) throws -> Tra
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a trained run on its test (and validation) split, or on any labelled image set (--data).")
     @Argument(help: "Run folder written by `fn2e-run train`.") var runDir: String
-    @Option(name: .customLong("set"), help: "Override a setting: key=value (e.g. fold=3).") var overrides: [String] = []
+    @Option(name: .customLong("set"), help: "Override a setting: key=value (e.g. fold=3, or test_views=10 to average ten views of each image).") var overrides: [String] = []
     @Option(help: "Another labelled image set (CSV index path,label,... or a folder of class folders): its classes are matched to the model's by name and alias (angry = anger, sad = sadness, ...).") var data: String?
     @Option(name: .customLong("where"), help: "With --data: only rows whose COLUMN has VALUE (e.g. usage=PublicTest).") var selection: String?
     @Flag(help: "With --data: the images are photos: find the largest face (MTCNN), cut it out with the run's template, classify it.") var detect = false
@@ -109,7 +109,7 @@ extension Eval {
         do {
             let detector = detect ? try faces.detector() : nil
             let bar = isatty(2) != 0
-            let result = try DataEvaluation.run(runDirectory: runDir, index: data, select: select, detector: detector) { done, total in
+            let result = try DataEvaluation.run(runDirectory: runDir, index: data, select: select, overrides: overrides, detector: detector) { done, total in
                 if bar { FileHandle.standardError.write(Data("\r\(done)/\(total) images\(done == total ? "\n" : "")".utf8)) }
             }
             print("run \(runDir) (\(result.match.modelClasses.count) classes) on \(data)" + (selection.map { " where \($0)" } ?? "")
@@ -162,13 +162,14 @@ struct Predict: ParsableCommand {
     @Argument(help: "Images (with --detect: photos, folders of photos, or CSV lists of them).") var images: [String]
     @Flag(help: "JSON instead of a table.") var json = false
     @Flag(help: "Find the faces in each photo (MTCNN), cut each out as the run's `align` setting says, and classify it; prints CSV.") var detect = false
+    @Option(name: .customLong("set"), help: "Override a setting that applies after training: key=value (test_views=2 or 10 averages views of each face).") var overrides: [String] = []
     @OptionGroup var faces: DetectorOptions
 
     func run() throws {
         startBLAS(verbose: false)
-        if detect { throw try faces.run(images, predictor: Predictor(runDirectory: modelDir), json: json) }
+        if detect { throw try faces.run(images, predictor: Predictor(runDirectory: modelDir, overrides: overrides), json: json) }
         do {
-            let p = try Predictor(runDirectory: modelDir)
+            let p = try Predictor(runDirectory: modelDir, overrides: overrides)
             let probs = try p.probabilities(images)
             if json {
                 let rows: [[String: Any]] = zip(images, probs).map { path, row in

@@ -132,4 +132,69 @@ final class PreprocessTests: XCTestCase {
         XCTAssert(frozen.compileReport.contains("frozen part run in every step"), frozen.compileReport)
         XCTAssertNotNil(try Toy.trainer(try Toy.settings("augment-frozen2", ["graph": path, "mirror": "true"])).compiled.cut)
     }
+
+    // MARK: Test-time views
+
+    func testViewsOfAnImage() throws {
+        var p = Preprocess(channels: 1, inputHeight: 8, inputWidth: 8, randomCrop: true)
+        p.cropPad = 2
+        let centre = Preprocess.Augmentation(y0: 1, x0: 1, flip: false)
+        var r = Xoshiro256(seed: 3)
+        XCTAssertEqual(p.views(height: 10, width: 10), [p.augmentation(height: 10, width: 10, train: false, rng: &r)])
+        XCTAssertEqual(p.views(height: 10, width: 10), [centre])
+        p.testViews = 2
+        XCTAssertEqual(p.views(height: 10, width: 10), [centre, .init(y0: 1, x0: 1, flip: true)])
+        p.testViews = 10
+        let ten = p.views(height: 10, width: 12)
+        XCTAssertEqual(ten.count, 10)
+        XCTAssertEqual(Array(ten.prefix(2)), [.init(y0: 1, x0: 2, flip: false), .init(y0: 1, x0: 2, flip: true)], "the centre first")
+        XCTAssertEqual(Set(ten.map { "\($0.y0),\($0.x0)" }), ["1,2", "-2,-2", "-2,6", "4,-2", "4,6"], "the corners as far as random crops reach")
+        XCTAssertEqual(Set(ten), Set(ten.map { Preprocess.Augmentation(y0: $0.y0, x0: $0.x0, flip: !$0.flip) }), "each plain and mirrored")
+
+        XCTAssertThrowsError(try Toy.settings("views-bad", ["test_views": "3"])) { XCTAssert("\($0)".contains("test_views"), "\($0)") }
+        XCTAssertThrowsError(try Toy.trainer(try Toy.settings("views-centre", ["test_views": "10"]))) {
+            XCTAssert("\($0)".contains("test_views = 10 needs crop_mode = random"), "\($0)")
+        }
+    }
+
+    /// Evaluation (`eval`) and prediction average the probabilities of exactly the views: each view
+    /// made by hand as an image whose centre crop it is, classified alone, then averaged.
+    func testViewsAreAveraged() throws {
+        let s = try Toy.settings("views", ["crop_mode": "random", "crop_pad": "2", "mirror": "true", "resize": "18x18", "iterations": "30", "eval_interval": "30"])
+        let t = try Toy.trainer(s)
+        _ = try t.train()
+        let run = s.path("output")
+        let one = try Predictor(runDirectory: run)
+        let test = Array(t.splits.test.prefix(5))
+        for views in [2, 10] {
+            let many = try Predictor(runDirectory: run, overrides: ["test_views=\(views)"])
+            XCTAssertEqual(many.pre.testViews, views)
+            for i in test {
+                let img = t.images[i]
+                let (h, w) = (img.shape[1], img.shape[2])
+                let byHand = try many.pre.views(height: h, width: w).map { v -> [Double] in
+                    // An image whose centre crop (offset 1, 1) is the view: shifted, edges repeated, mirrored.
+                    let data = (0..<h * w).map { k -> Float in
+                        let (y, x) = (k / w, v.flip ? w - 1 - k % w : k % w)
+                        return img.data[min(max(y + v.y0 - 1, 0), h - 1) * w + min(max(x + v.x0 - 1, 0), w - 1)]
+                    }
+                    return try one.probabilities(stored: [Tensor(shape: [1, h, w], data: data)])[0]
+                }
+                let mean = byHand.dropFirst().reduce(byHand[0]) { zip($0, $1).map(+) }.map { $0 / Double(views) }
+                let averaged = try many.probabilities(stored: [img])[0]
+                XCTAssertLessThan(zip(mean, averaged).map { abs($0 - $1) }.max()!, 1e-6, "\(views) views of image \(i)")
+                XCTAssertNotEqual(averaged, try one.probabilities(stored: [img])[0], "the views change the answer")
+            }
+            // `eval` with the override: the trainer's evaluation is the predictor's averages, scored.
+            var settings = try Settings(file: run + "/settings.txt")
+            try settings.override(["test_views=\(views)"])
+            let evaluator = try Toy.trainer(settings)
+            try evaluator.loadTrained(run + "/model.safetensors")
+            let e = try evaluator.evaluate(t.splits.test, split: "test")
+            var expected = Evaluation(split: "test", classes: 3)
+            expected.add(probabilities: try many.probabilities(stored: t.splits.test.map { t.images[$0] }), labels: t.splits.test.map { t.data.samples[$0].label })
+            XCTAssertEqual(e.confusion, expected.confusion)
+            XCTAssertEqual(e.loss, expected.loss, accuracy: 1e-6 * Double(e.count))
+        }
+    }
 }
