@@ -94,5 +94,7 @@ final class RecipeBaseTests: XCTestCase {
         XCTAssertEqual(try settings(dlib, "stage2").string("lr"), try settings(base, "stage2").string("lr"))
         XCTAssertEqual(try settings(dlib, "stage1").string("lr"), "0.0003")
         XCTAssertEqual(try settings(vgg, "stage1").string("epochs"), "10")
+        XCTAssertEqual(try settings(vgg, "scratch").string("lr"), "0.003")
+        for key in ["lr", "epochs"] { XCTAssertEqual(try settings(vgg, "stage0").string(key), try settings(base, "stage0").string(key), "stage0 \(key)") }
     }
 }
