@@ -30,7 +30,8 @@ def main(out, doc, command=""):
              "Written by `Tools/fer2013/learning_curve.sh` as sizes finish (%s). Test set: PublicTest (7 classes);"
              % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
              "training rows: nested stratified subsets of Training (`--train-subset`, `split_seed = 1`), validation rows",
-             "(10% of each class) held out first. Settings: `Graphs/fer2013.recipe` (learning rates and epochs chosen on the",
+             "(10%% of each class) held out first. Settings: `%s` (learning rates and epochs chosen on the"
+             % os.environ.get("RECIPE", "Graphs/fer2013.recipe"),
              "validation rows, see docs/RESULTS.md). A run reused from an earlier invocation counts 0 s of training time.", "",
              "Command: `%s`" % command if command else "", "",
              "| training images | method | runs | accuracy % (mean ± std over seeds) | mean per-class % | training time (s, all runs) |",

@@ -18,7 +18,9 @@
 #   validation ones), SEEDS=1,2,3, METHODS=facenet2expnet,scratch,finetune, JOBS=2,
 #   OUT=runs/fer2013-curve, DOC=docs/fer2013-learning-curve.md, PNG=docs/img/fer2013-learning-curve.png
 #   (accuracy against size per method, `fn2e-run plot --lines`), EXTRA (more facenet2expnet flags,
-#   e.g. EXTRA="--set all.iterations=3" for a quick check of the plumbing).
+#   e.g. EXTRA="--set all.iterations=3" for a quick check of the plumbing), RECIPE=Graphs/fer2013.recipe
+#   (or a variant: RECIPE=Graphs/fer2013_vgg48.recipe SIZES=all METHODS=facenet2expnet,scratch is the
+#   big student's full-set table; give it its own OUT, DOC and PNG).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${FN2E_DATA:?set FN2E_DATA to the shared data folder (../shared/data)}"
@@ -30,6 +32,7 @@ OUT=${OUT:-runs/fer2013-curve}
 DOC=${DOC:-docs/fer2013-learning-curve.md}
 PNG=${PNG:-docs/img/fer2013-learning-curve.png}
 EXTRA=${EXTRA:-}
+RECIPE=${RECIPE:-Graphs/fer2013.recipe}
 BIN=${FN2E_BIN:-.build/release}
 mkdir -p "$OUT"
 
@@ -38,7 +41,7 @@ start)
   if [[ -f "$OUT/curve.pid" ]] && kill -0 "$(cat "$OUT/curve.pid")" 2>/dev/null; then
     echo "already running (pid $(cat "$OUT/curve.pid")); log: $OUT/curve.log"; exit 0
   fi
-  SIZES="$SIZES" SEEDS="$SEEDS" METHODS="$METHODS" JOBS="$JOBS" OUT="$OUT" DOC="$DOC" PNG="$PNG" EXTRA="$EXTRA" \
+  SIZES="$SIZES" SEEDS="$SEEDS" METHODS="$METHODS" JOBS="$JOBS" OUT="$OUT" DOC="$DOC" PNG="$PNG" EXTRA="$EXTRA" RECIPE="$RECIPE" \
     setsid nohup bash "$0" run >> "$OUT/curve.log" 2>&1 < /dev/null &
   echo $! > "$OUT/curve.pid"
   echo "started (pid $!); log: $OUT/curve.log; table: $DOC"
@@ -65,7 +68,7 @@ stop)
   ;;
 run)
   [[ -x "$BIN/fn2e-run" && -x "$BIN/fn2e-compile" ]] || { echo "build first: swift build -c release (or set FN2E_BIN)"; exit 1; }
-  echo "$(date -u +%FT%TZ) learning curve: sizes $SIZES, seeds $SEEDS, methods $METHODS, $JOBS jobs, into $OUT"
+  echo "$(date -u +%FT%TZ) learning curve: $RECIPE, sizes $SIZES, seeds $SEEDS, methods $METHODS, $JOBS jobs, into $OUT"
   if [[ ! -f "$OUT/face-onet/onet.safetensors" ]]; then
     "$BIN/fn2e-compile" import caffe "$FN2E_DATA/caffe/mtcnn/det3.prototxt" "$FN2E_DATA/caffe/mtcnn/det3.caffemodel" -o "$OUT/face-onet" --name onet
   fi
@@ -75,12 +78,12 @@ run)
     echo "$(date -u +%FT%TZ) size $n"
     start=$(date +%s)
     # shellcheck disable=SC2086  # EXTRA is a list of flags
-    "$BIN/fn2e-run" facenet2expnet --face-net "$OUT/face-onet" --recipe Graphs/fer2013.recipe \
+    "$BIN/fn2e-run" facenet2expnet --face-net "$OUT/face-onet" --recipe "$RECIPE" \
       --data "$FN2E_DATA/fer2013/index.csv" --split usage:Training/PublicTest "${subset[@]}" \
       --seeds "$SEEDS" --methods "$METHODS" --jobs "$JOBS" --output "$OUT/n$n" \
       --set "frozen_store=$OUT/frozen-store" $EXTRA > "$OUT/n$n.txt"
     echo "$(date -u +%FT%TZ) size $n done in $(( $(date +%s) - start )) s"
-    python3 Tools/fer2013/curve_table.py "$OUT" "$DOC" "fn2e-run facenet2expnet ... --split usage:Training/PublicTest --train-subset N --seeds $SEEDS --methods $METHODS $EXTRA"
+    RECIPE="$RECIPE" python3 Tools/fer2013/curve_table.py "$OUT" "$DOC" "fn2e-run facenet2expnet --recipe $RECIPE ... --split usage:Training/PublicTest --train-subset N --seeds $SEEDS --methods $METHODS $EXTRA"
     # The plot's x is log10 of the size: `all` alone gives it no row (the table has it).
     if [[ $(wc -l < "$OUT/curve.csv") -gt 1 ]]; then
       "$BIN/fn2e-run" plot --lines "$OUT/curve.csv" --output "$PNG" --title "FER2013 PublicTest, mean and range over seeds $SEEDS" \
